@@ -1,0 +1,1 @@
+"""The two model families: GPT (causal decoder) and BERT (bidirectional encoder)."""

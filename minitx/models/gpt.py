@@ -1,0 +1,232 @@
+"""GPT: the GPT-2 architecture (pre-LN decoder), generation with a KV cache,
+and GPT-2 weights in and out in the Hugging Face layout.
+
+Names follow GPT-2 (transformer.wte, transformer.h.0.attn.c_attn, ...), as nanoGPT.
+"""
+import dataclasses
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+
+from .. import nn
+from ..autograd import no_grad
+from ..nn import functional as F
+from ..random import default_generator
+from ..tensor import Tensor
+from . import hub
+from .sampling import check_sampling_args, next_token
+
+ACTIVATIONS = {"gelu_tanh": "tanh", "gelu": "none"}
+# transformers' activation_function names for our two GELUs
+_HF_ACT = {"gelu_tanh": "gelu_new", "gelu": "gelu"}
+_FROM_HF_ACT = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
+                "gelu": "gelu"}
+# GPT-2 stores these as Conv1D weights, (in, out); ours are Linear, (out, in).
+_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 50257
+    block_size: int = 1024
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    dropout: float = 0.0
+    bias: bool = True
+    tie_word_embeddings: bool = True
+    activation: str = "gelu_tanh"
+    layer_norm_eps: float = 1e-5
+    n_inner: Optional[int] = None  # MLP width; None means 4 * n_embd
+
+    def __post_init__(self):
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"GPTConfig: {name} must be positive, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"GPTConfig: n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"GPTConfig: activation {self.activation!r} is not one of {sorted(ACTIVATIONS)}")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class GPTOutput:
+    logits: Tensor               # (B, T, V)
+    loss: Optional[Tensor] = None
+
+
+def _as_ids(input_ids, name="input_ids"):
+    ids = input_ids.data if isinstance(input_ids, Tensor) else np.asarray(input_ids)
+    if ids.ndim == 1:
+        ids = ids[None, :]
+    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(f"{name}: expected integer ids of shape (B, T), got {ids.dtype} {ids.shape}")
+    return ids.astype(np.int64, copy=False)
+
+
+class GPT(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.config = c = config
+        self.transformer = nn.ModuleDict(dict(
+            wte=nn.Embedding(c.vocab_size, c.n_embd),
+            wpe=nn.Embedding(c.block_size, c.n_embd),
+            drop=nn.Dropout(c.dropout),
+            h=nn.ModuleList(nn.Block(c.n_embd, c.n_head, bias=c.bias, dropout=c.dropout, causal=True,
+                                     norm_first=True, layer_norm_eps=c.layer_norm_eps, hidden=c.n_inner,
+                                     approximate=ACTIVATIONS[c.activation])
+                            for _ in range(c.n_layer)),
+            ln_f=nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias),
+        ))
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        if c.tie_word_embeddings:
+            self.lm_head.weight = self.transformer.wte.weight
+        self._init_weights()
+
+    def _init_weights(self):
+        # GPT-2: N(0, 0.02) everywhere, zero biases, and the projections that write
+        # into the residual stream scaled by 1/sqrt(2 n_layer) (two per block).
+        rng = default_generator()
+        std_resid = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                p.data[...] = 0
+            elif ".ln_" in name or name.startswith("transformer.ln_f"):
+                p.data[...] = 1
+            else:
+                std = std_resid if name.endswith("c_proj.weight") else 0.02
+                p.data[...] = rng.normal(0.0, std, size=p.shape)
+
+    def forward(self, input_ids, targets=None, kv_caches=None, last_only=False):
+        """input_ids (B, T) -> logits (B, T, V); with targets (B, T) (the next tokens,
+        -100 to skip a position) also the mean cross-entropy loss."""
+        ids = _as_ids(input_ids)
+        B, T = ids.shape
+        past = kv_caches[0].length if kv_caches else 0
+        if past + T > self.config.block_size:
+            raise ValueError(f"GPT: sequence of {past + T} positions is longer than block_size "
+                             f"{self.config.block_size}")
+        tr = self.transformer
+        x = tr.wte(ids) + tr.wpe(np.arange(past, past + T))  # (B, T, C) + (T, C)
+        x = tr.drop(x)
+        for i, block in enumerate(tr.h):
+            x = block(x, kv_cache=kv_caches[i] if kv_caches else None)
+        x = tr.ln_f(x)
+        if last_only:
+            x = x[:, -1:, :]
+        logits = self.lm_head(x)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            tgt = _as_ids(targets, "targets")
+            if tgt.shape != (B, T):
+                raise ValueError(f"GPT: targets of shape {tgt.shape} do not match input_ids {ids.shape}")
+            loss = F.cross_entropy(logits.reshape(B * T, -1), tgt.reshape(-1), ignore_index=-100)
+        return GPTOutput(logits, loss)
+
+    # ---- generation -------------------------------------------------------
+    def generate(self, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
+                 do_sample=True, seed=None, eos_token_id=None, use_cache=True):
+        """Extend each prompt by up to max_new_tokens; returns ids (B, T0 + n) as a NumPy array.
+
+        With the KV cache each new token costs one forward over one position.
+        When the sequence fills block_size the context slides: the cache is
+        rebuilt from the last block_size // 2 tokens, then grows again (positions
+        restart, as the model never saw positions past block_size in training).
+        Sampling draws from a generator seeded by `seed` (the global one if None).
+        """
+        ids = _as_ids(input_ids)
+        if do_sample:
+            check_sampling_args(temperature, top_k, top_p)
+        rng = np.random.default_rng(seed) if seed is not None else default_generator()
+        bs = self.config.block_size
+        was_training = self.training
+        self.eval()
+        done = np.zeros(ids.shape[0], dtype=bool)
+        try:
+            with no_grad():
+                caches, logits = None, None
+                for _ in range(max_new_tokens):
+                    if not use_cache:
+                        logits = self(ids[:, -bs:], last_only=True).logits.data[:, -1]
+                    elif caches is None:
+                        window = ids[:, -(bs // 2 or 1):] if ids.shape[1] >= bs else ids
+                        caches = [nn.KVCache(bs) for _ in self.transformer.h]
+                        logits = self(window, kv_caches=caches, last_only=True).logits.data[:, -1]
+                    nxt = next_token(logits, temperature, top_k, top_p, do_sample, rng)
+                    if eos_token_id is not None:
+                        nxt = np.where(done, eos_token_id, nxt)
+                        done |= nxt == eos_token_id
+                    ids = np.concatenate([ids, nxt[:, None]], axis=1)
+                    if eos_token_id is not None and done.all():
+                        break
+                    if use_cache and caches[0].length < bs:
+                        logits = self(ids[:, -1:], kv_caches=caches).logits.data[:, -1]
+                    elif use_cache:
+                        caches = None  # full: rebuilt from a window on the next step
+        finally:
+            self.train(was_training)
+        return ids
+
+    # ---- Hugging Face layout ----------------------------------------------
+    @classmethod
+    def from_pretrained(cls, path, dtype=np.float32):
+        """Load a GPT-2 folder in the Hugging Face layout (config.json + model.safetensors)."""
+        hf = hub.read_config(path)
+        if hf.get("model_type", "gpt2") != "gpt2":
+            raise ValueError(f"{path}: model_type {hf.get('model_type')!r} is not gpt2")
+        act = hf.get("activation_function", "gelu_new")
+        if act not in _FROM_HF_ACT:
+            raise ValueError(f"{path}: activation_function {act!r} is not supported")
+        config = GPTConfig(
+            vocab_size=hf["vocab_size"], block_size=hf.get("n_positions", hf.get("n_ctx", 1024)),
+            n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"],
+            dropout=hf.get("resid_pdrop", 0.0), bias=True,
+            tie_word_embeddings=hf.get("tie_word_embeddings", True),
+            activation=_FROM_HF_ACT[act], layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+            n_inner=hf.get("n_inner"))
+        model = cls(config)
+        weights = hub.read_weights(path)
+        state = {}
+        for key, value in weights.items():
+            if key.endswith((".attn.bias", ".attn.masked_bias")):
+                continue  # the causal mask buffers of older transformers
+            name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
+            if name.endswith(_CONV1D):
+                value = value.T
+            state[name] = value
+        if config.tie_word_embeddings:
+            state.pop("lm_head.weight", None)
+            state["lm_head.weight"] = state.get("transformer.wte.weight")
+            if state["lm_head.weight"] is None:
+                state.pop("lm_head.weight")
+        model.load_state_dict(state)
+        return model.to(dtype)
+
+    def save_pretrained(self, path):
+        """Write config.json and model.safetensors that transformers' GPT2LMHeadModel loads."""
+        c = self.config
+        if not c.bias:
+            raise ValueError("save_pretrained: GPT-2's layout has biases; this model has bias=False")
+        hf = {
+            "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
+            "vocab_size": c.vocab_size, "n_positions": c.block_size, "n_ctx": c.block_size,
+            "n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head, "n_inner": c.n_inner,
+            "activation_function": _HF_ACT[c.activation], "layer_norm_epsilon": c.layer_norm_eps,
+            "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
+            "tie_word_embeddings": c.tie_word_embeddings, "bos_token_id": c.vocab_size - 1,
+            "eos_token_id": c.vocab_size - 1,
+        }
+        weights = {}
+        for name, value in self.state_dict().items():
+            if name == "lm_head.weight" and c.tie_word_embeddings:
+                continue  # shared with transformer.wte.weight
+            weights[name] = value.T if name.endswith(_CONV1D) else value
+        hub.write_folder(path, hf, weights)

@@ -1,0 +1,70 @@
+"""Reading and writing Hugging Face style model folders: config.json + model.safetensors.
+
+No pickle is ever loaded: a folder with only pytorch_model.bin gets an error
+that says how to convert it. Writes go to a temporary file renamed into place.
+"""
+import json
+import os
+import tempfile
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+
+
+def read_config(path):
+    file = os.path.join(path, CONFIG)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: not a folder (expected {CONFIG} and {WEIGHTS} inside)")
+    try:
+        with open(file, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{file}: missing; a model folder needs {CONFIG} and {WEIGHTS}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{file}: not valid JSON ({e})") from None
+
+
+def read_weights(path):
+    """name -> NumPy array from model.safetensors; refuses pickled checkpoints."""
+    file = os.path.join(path, WEIGHTS)
+    if not os.path.exists(file):
+        pickled = [n for n in ("pytorch_model.bin", "model.pt", "model.pth") if os.path.exists(os.path.join(path, n))]
+        if pickled:
+            raise ValueError(
+                f"{path}: only {pickled[0]} is present, a pickle, which minitx never loads. Convert it "
+                f"once with PyTorch: `from safetensors.torch import save_file; import torch; "
+                f"save_file(torch.load('{pickled[0]}'), '{WEIGHTS}')`, or save_pretrained(..., "
+                f"safe_serialization=True) in transformers.")
+        raise FileNotFoundError(f"{file}: missing")
+    try:
+        return load_file(file)
+    except Exception as e:  # safetensors raises its own error types for a damaged header
+        raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
+
+
+def _atomic(path, write):
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_folder(path, config, weights):
+    """Write config.json and model.safetensors (arrays made contiguous), each atomically."""
+    os.makedirs(path, exist_ok=True)
+    arrays = {k: np.ascontiguousarray(v) for k, v in weights.items()}
+
+    def write_config(tmp):
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(config, f, indent=2, sort_keys=True)
+
+    _atomic(os.path.join(path, CONFIG), write_config)
+    _atomic(os.path.join(path, WEIGHTS), lambda tmp: save_file(arrays, tmp, metadata={"format": "pt"}))

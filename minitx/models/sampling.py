@@ -1,0 +1,37 @@
+"""Choosing the next token from logits: temperature, top-k, top-p, greedy."""
+import numpy as np
+
+
+def check_sampling_args(temperature, top_k, top_p):
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 when sampling, got {temperature} (use do_sample=False for greedy)")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+
+
+def next_token(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True, rng=None):
+    """logits (B, V) -> ids (B,). Filters in transformers' order: temperature, top-k, top-p."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if not do_sample:
+        return logits.argmax(axis=-1)
+    logits = logits / temperature
+    V = logits.shape[-1]
+    if top_k is not None and top_k < V:
+        kth = np.partition(logits, V - top_k, axis=-1)[:, V - top_k, None]  # (B, 1)
+        logits = np.where(logits < kth, -np.inf, logits)
+    probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    probs /= probs.sum(axis=-1, keepdims=True)
+    if top_p is not None and top_p < 1:
+        order = np.argsort(-probs, axis=-1, kind="stable")
+        sorted_p = np.take_along_axis(probs, order, axis=-1)
+        # keep the most likely tokens until their mass reaches top_p (at least one)
+        keep_sorted = np.cumsum(sorted_p, axis=-1) - sorted_p < top_p
+        keep = np.zeros_like(keep_sorted)
+        np.put_along_axis(keep, order, keep_sorted, axis=-1)
+        probs = np.where(keep, probs, 0)
+        probs /= probs.sum(axis=-1, keepdims=True)
+    u = rng.random((probs.shape[0], 1))
+    ids = (np.cumsum(probs, axis=-1) < u).sum(axis=-1)
+    return np.minimum(ids, V - 1)

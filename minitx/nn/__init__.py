@@ -1,0 +1,13 @@
+"""Layers and models' building blocks, named as in torch.nn."""
+from . import functional
+from .containers import ModuleDict, ModuleList, Sequential
+from .layers import GELU, Dropout, Embedding, Identity, LayerNorm, Linear, ReLU, Tanh
+from .module import Module
+from .parameter import Parameter
+from .transformer import MLP, Block, KVCache, SelfAttention
+
+__all__ = [
+    "Block", "Dropout", "Embedding", "GELU", "Identity", "KVCache", "LayerNorm", "Linear",
+    "MLP", "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "SelfAttention",
+    "Sequential", "Tanh", "functional",
+]

@@ -1,0 +1,17 @@
+"""torch.nn.functional's names for minitx's fused kernels (see minitx/kernels/)."""
+from ..kernels.attention import scaled_dot_product_attention
+from ..kernels.cross_entropy import cross_entropy
+from ..kernels.dropout import dropout
+from ..kernels.embedding import embedding
+from ..kernels.gelu import gelu
+from ..kernels.layernorm import layer_norm
+from ..kernels.linear import linear
+from ..kernels.position import sinusoidal_position_encoding
+from ..kernels.softmax import log_softmax, softmax
+from ..ops import relu, sigmoid, tanh
+
+__all__ = [
+    "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear", "log_softmax",
+    "relu", "scaled_dot_product_attention", "sigmoid", "sinusoidal_position_encoding",
+    "softmax", "tanh",
+]
