@@ -58,25 +58,41 @@ def enable_grad():
 
 
 class Context:
-    """What a forward leaves for its backward; also the graph node of the call."""
+    """What a forward leaves for its backward; also the graph node of the call.
+
+    The forward's leftovers (saved arrays, needs_input_grad, any attribute an op
+    sets) live in the instance __dict__; the graph fields live in __slots__, so
+    freeing the leftovers after backward is one __dict__.clear().
+    """
+
+    __slots__ = ("_fn", "_edges", "_shape", "_freed", "__dict__")
 
     def __init__(self):
         self.saved_tensors = ()
         self.needs_input_grad = ()
         self._fn = None
-        self._inputs = ()
+        self._edges = ()   # per forward input: its node, itself (a leaf), or None
+        self._shape = ()   # shape of the output this node made
         self._freed = False
 
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
 
     def _release(self):
-        # Drop everything the forward stored (saved arrays and attributes) so the
-        # memory of the activations goes back as soon as the walk is past them.
-        for name in [k for k in self.__dict__ if not k.startswith("_")]:
-            delattr(self, name)
-        self.saved_tensors = ()
+        # Drop what the forward stored and the edges to the inputs, so the memory
+        # of activations goes back as soon as the walk is past them.
+        self.__dict__.clear()
+        self._edges = ()
         self._freed = True
+
+
+def _edge(a):
+    """Where the gradient of one forward input goes: the node that made it, the
+    leaf itself, or nowhere. The graph holds edges, not the input tensors, so an
+    activation no backward saved is freed as soon as the user drops it."""
+    if not isinstance(a, Tensor) or not a._requires_grad:
+        return None
+    return a if a._ctx is None else a._ctx
 
 
 class Function:
@@ -93,32 +109,39 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = Context()
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        ctx.needs_input_grad = needs
+        edges = tuple(_edge(a) for a in args)
+        ctx.needs_input_grad = tuple(e is not None for e in edges)
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         out = Tensor(np.asarray(cls.forward(ctx, *raw, **kwargs)))
-        if _grad_enabled and any(needs) and np.issubdtype(out.data.dtype, np.floating):
-            ctx._fn = cls
-            ctx._inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+        # Only floating outputs carry gradients (an argmax or a cast to int does not).
+        if _grad_enabled and out.data.dtype.kind == "f" and any(ctx.needs_input_grad):
+            ctx._fn, ctx._edges, ctx._shape = cls, edges, out.data.shape
             out._requires_grad = True
             out._ctx = ctx
         return out
 
 
 def _topological_order(root):
-    """Nodes reachable from `root`, inputs before users; iterative, no recursion."""
-    order, seen = [], {id(root)}
+    """Nodes reachable from `root`, inputs before users; iterative, no recursion.
+
+    Depth-first post-order: a node is appended once everything below it is.
+    A node is marked when expanded, not when pushed, so a node pushed early by
+    one user and reached again below another still lands after its inputs.
+    """
+    order, expanded = [], set()
     stack = [(root, False)]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, done = stack.pop()
+        if done:
             order.append(node)
             continue
+        if id(node) in expanded:
+            continue
+        expanded.add(id(node))
         stack.append((node, True))
-        for t in node._inputs:
-            if t is not None and t._ctx is not None and id(t._ctx) not in seen:
-                seen.add(id(t._ctx))
-                stack.append((t._ctx, False))
+        for e in node._edges:
+            if isinstance(e, Context) and id(e) not in expanded:
+                stack.append((e, False))
     return order
 
 
@@ -154,30 +177,32 @@ def backward(tensor, grad=None, retain_graph=False):
     grads = {id(tensor._ctx): grad}
     for node in reversed(order):
         g = grads.pop(id(node), None)
-        if g is None:  # every path into this node carried no gradient
-            if not retain_graph:
-                node._release()
-            continue
-        input_grads = node._fn.backward(node, g)
-        if not isinstance(input_grads, tuple):
-            input_grads = (input_grads,)
-        if len(input_grads) != len(node._inputs):
-            raise RuntimeError(
-                f"{node._fn.__name__}.backward returned {len(input_grads)} gradients "
-                f"for {len(node._inputs)} inputs")
-        for t, gi in zip(node._inputs, input_grads):
-            if t is None or gi is None or not t.requires_grad:
-                continue
-            gi = np.asarray(gi)
-            if gi.shape != t.shape:
-                raise RuntimeError(
-                    f"{node._fn.__name__}.backward returned a gradient of shape {gi.shape} "
-                    f"for an input of shape {t.shape}")
-            if t._ctx is None:
-                _accumulate_leaf(t, gi)
-            else:
-                key = id(t._ctx)
-                grads[key] = gi if key not in grads else grads[key] + gi
+        if g is not None:  # None: every path into this node carried no gradient
+            _push_back(node, g, grads)
         if not retain_graph:
             node._release()
 
+
+def _push_back(node, g, grads):
+    """Run one node's backward and hand each input gradient to its edge."""
+    input_grads = node._fn.backward(node, g)
+    if not isinstance(input_grads, tuple):
+        input_grads = (input_grads,)
+    if len(input_grads) != len(node._edges):
+        raise RuntimeError(
+            f"{node._fn.__name__}.backward returned {len(input_grads)} gradients "
+            f"for {len(node._edges)} inputs")
+    for e, gi in zip(node._edges, input_grads):
+        if e is None or gi is None:
+            continue
+        leaf = isinstance(e, Tensor)
+        gi = np.asarray(gi)
+        if gi.shape != (e.shape if leaf else e._shape):
+            raise RuntimeError(
+                f"{node._fn.__name__}.backward returned a gradient of shape {gi.shape} "
+                f"for an input of shape {e.shape if leaf else e._shape}")
+        if leaf:
+            _accumulate_leaf(e, gi)
+        else:
+            key = id(e)
+            grads[key] = gi if key not in grads else grads[key] + gi

@@ -41,9 +41,12 @@ def ones_like(t, dtype=None, requires_grad=False):
 
 
 def arange(start, end=None, step=1, dtype=None):
+    """Integers give int64; any Python float among the bounds gives float32."""
     if end is None:
         start, end = 0, start
     arr = np.arange(start, end, step)
+    if dtype is None and arr.dtype == np.float64:
+        dtype = np.float32
     return Tensor(arr if dtype is None else arr.astype(dtype))
 
 

@@ -1,0 +1,337 @@
+"""Tensor attributes, dtype rules, and the autograd walk (accumulation, freeing, no_grad)."""
+import sys
+
+import numpy as np
+import pytest
+
+import minitx as mt
+
+
+# ---- attributes and dtype rules -----------------------------------------------
+
+def test_attributes():
+    t = mt.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    assert t.shape == (2, 3) and t.ndim == 2 and t.dim() == 2 and t.numel() == 6
+    assert t.size() == (2, 3) and t.size(1) == 3 and len(t) == 2
+    assert t.dtype == mt.float32 and t.is_floating_point()
+    assert t.grad is None and not t.requires_grad and t.is_leaf
+    assert isinstance(t.numpy(), np.ndarray)
+    np.testing.assert_array_equal(t.numpy(), [[1, 2, 3], [4, 5, 6]])
+    assert t.tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_item():
+    assert mt.tensor(2.5).item() == 2.5
+    assert mt.tensor([[7]]).item() == 7
+    with pytest.raises(ValueError, match=r"\(2,\)"):
+        mt.tensor([1.0, 2.0]).item()
+
+
+def test_python_floats_become_float32():
+    assert mt.tensor(1.5).dtype == mt.float32
+    assert mt.tensor([1.0, 2.0]).dtype == mt.float32
+    assert mt.Tensor([[0.5]]).dtype == mt.float32
+    assert mt.arange(0.0, 1.0, 0.25).dtype == mt.float32
+
+
+def test_python_ints_and_bools():
+    assert mt.tensor([1, 2]).dtype == mt.int64
+    assert mt.tensor([True, False]).dtype == mt.bool_
+    assert mt.arange(4).dtype == mt.int64
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_])
+def test_numpy_arrays_keep_their_dtype(dtype):
+    a = np.zeros(3, dtype=dtype)
+    assert mt.tensor(a).dtype == dtype
+    assert mt.Tensor(a).dtype == dtype
+
+
+def test_explicit_dtype_wins():
+    assert mt.tensor([1, 2], dtype=mt.float64).dtype == mt.float64
+    assert mt.tensor(np.ones(2, np.float64), dtype=mt.float32).dtype == mt.float32
+
+
+def test_tensor_copies_and_from_numpy_shares():
+    a = np.ones(3, dtype=np.float32)
+    t, s = mt.tensor(a), mt.from_numpy(a)
+    a[0] = 5
+    assert t.data[0] == 1 and s.data[0] == 5
+
+
+def test_creation_shapes_and_dtypes():
+    assert mt.zeros(2, 3).shape == (2, 3) and mt.zeros((2, 3)).dtype == mt.float32
+    assert mt.ones(4, dtype=mt.float64).dtype == mt.float64
+    assert mt.full((2, 2), 7.0).tolist() == [[7.0, 7.0], [7.0, 7.0]]
+    assert mt.zeros_like(mt.ones(2, dtype=mt.float64)).dtype == mt.float64
+    r = mt.randint(0, 5, (10,))
+    assert r.dtype == mt.int64 and r.data.min() >= 0 and r.data.max() < 5
+
+
+def test_manual_seed_makes_draws_repeat():
+    mt.manual_seed(3)
+    a = mt.randn(4).numpy().copy()
+    mt.manual_seed(3)
+    np.testing.assert_array_equal(a, mt.randn(4).numpy())
+
+
+def test_float64_end_to_end():
+    x = mt.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    w = mt.tensor(np.ones((3, 2)), requires_grad=True)
+    y = ((x @ w).tanh() * 2.0 + 1).exp().log().sigmoid().relu().sum(dim=1).mean()
+    assert x.dtype == y.dtype == mt.float64
+    y.backward()
+    assert x.grad.dtype == w.grad.dtype == np.float64
+
+
+def test_float32_stays_float32_with_python_scalars():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    y = (2.5 * x + 1) / 3.0 - 0.5
+    y = (y ** 2 + 2 ** x).sum()
+    assert y.dtype == mt.float32
+    y.backward()
+    assert x.grad.dtype == np.float32
+
+
+def test_numpy_scalars_reach_the_reflected_operators():
+    x = mt.tensor([1.0, 2.0])
+    assert isinstance(np.float32(2) * x, mt.Tensor)
+    assert isinstance(np.ones(2, np.float32) + x, mt.Tensor)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_])
+def test_integer_tensors_cannot_require_grad(dtype):
+    with pytest.raises(TypeError, match=np.dtype(dtype).name):
+        mt.Tensor(np.zeros(2, dtype), requires_grad=True)
+    t = mt.Tensor(np.zeros(2, dtype))
+    with pytest.raises(TypeError):
+        t.requires_grad = True
+
+
+def test_integer_results_of_float_ops_carry_no_graph():
+    x = mt.tensor([1.5, -2.0], requires_grad=True)
+    assert not x.long().requires_grad
+    assert not x.argmax().requires_grad
+    assert not (x > 0).requires_grad
+
+
+def test_casts_carry_gradients_in_the_original_dtype():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    y = x.double() * mt.tensor(np.array([3.0, 4.0]))
+    assert y.dtype == mt.float64
+    y.sum().backward()
+    assert x.grad.dtype == np.float32
+    np.testing.assert_array_equal(x.grad, [3.0, 4.0])
+
+
+def test_repr_names_dtype_and_grad():
+    assert "requires_grad=True" in repr(mt.tensor([1.0], requires_grad=True))
+    assert "float64" in repr(mt.tensor(np.ones(1)))
+
+
+# ---- the backward walk --------------------------------------------------------
+
+def test_grad_accumulates_across_backward_calls():
+    x = mt.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data + 3)
+    x.grad = None
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, [3, 3, 3])
+
+
+def test_shared_subexpression_gets_all_its_paths():
+    # y feeds both z and out; a walk that ran y's node before z's would lose dz/dy.
+    x = mt.tensor(np.array([0.5, 1.0, 1.5]), requires_grad=True)
+    y = x * 2
+    z = y.exp()
+    (y + z).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 + 2 * np.exp(2 * x.data))
+
+
+def test_diamond_graph():
+    x = mt.tensor(np.array([0.3, -0.7]), requires_grad=True)
+    a = x.tanh()
+    b, c = a * 3, a.exp()
+    d = b * c + b
+    d.sum().backward()
+    t = np.tanh(x.data)
+    expected = (3 * np.exp(t) + 3 * t * np.exp(t) + 3) * (1 - t ** 2)
+    np.testing.assert_allclose(x.grad, expected)
+
+
+def test_same_tensor_twice_in_one_op():
+    x = mt.tensor(np.array([1.0, -2.0]), requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad, 2 * x.data)
+
+
+def test_only_leaves_get_grad():
+    x = mt.tensor([1.0], requires_grad=True)
+    y = x * 2
+    (y * 3).sum().backward()
+    assert y.grad is None and not y.is_leaf
+    np.testing.assert_allclose(x.grad, [6.0])
+
+
+def test_inputs_without_requires_grad_get_no_grad():
+    x = mt.tensor([1.0], requires_grad=True)
+    c = mt.tensor([2.0])
+    (x * c).sum().backward()
+    assert c.grad is None and not c.requires_grad
+
+
+def test_backward_on_a_leaf():
+    x = mt.tensor(3.0, requires_grad=True)
+    x.backward()
+    assert x.grad == 1.0
+
+
+def test_backward_with_explicit_grad():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).backward(np.array([1.0, 10.0]))
+    np.testing.assert_allclose(x.grad, [3.0, 30.0])
+    (x * 3).backward(mt.tensor([1.0, 1.0]))
+    np.testing.assert_allclose(x.grad, [6.0, 33.0])
+
+
+def test_non_scalar_backward_without_grad_raises():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"scalar.*\(2,\)"):
+        (x * 2).backward()
+
+
+def test_backward_grad_of_the_wrong_shape_raises():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(ValueError, match=r"\(3,\).*\(2,\)"):
+        (x * 2).backward(np.ones(3))
+
+
+def test_backward_without_graph_raises():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mt.tensor([1.0]).sum().backward()
+
+
+def test_second_backward_on_a_freed_graph_raises():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="second time.*retain_graph"):
+        y.backward()
+
+
+def test_backward_into_a_freed_shared_subgraph_raises():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    h = x.exp()
+    h.sum().backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        (h * 2).sum().backward()
+
+
+def test_retain_graph_allows_a_second_backward():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * 2).sum()
+    y.backward(retain_graph=True)
+    first = x.grad.copy()
+    y.backward()
+    np.testing.assert_allclose(x.grad, 2 * first)
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_freeing_releases_saved_arrays():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    ctx = y._ctx
+    assert len(ctx.saved_tensors) == 1
+    y.sum().backward()
+    assert ctx._freed and not hasattr(ctx, "saved_tensors") and ctx._edges == ()
+
+
+def test_graph_does_not_keep_unsaved_activations_alive():
+    import weakref
+    x = mt.tensor(np.ones(4), requires_grad=True)
+    h = x + 1          # Add saves nothing, so only our name keeps h alive
+    out = (h * 2).sum()
+    data = weakref.ref(h)
+    del h
+    assert data() is None
+    out.backward()
+    np.testing.assert_allclose(x.grad, 2 * np.ones(4))
+
+
+def test_deep_chain_does_not_recurse():
+    n = 100_000
+    assert n > sys.getrecursionlimit()
+    x = mt.tensor(np.array(1.0), requires_grad=True)
+    y = x
+    for _ in range(n):
+        y = y * 1.0
+    y.backward()
+    assert x.grad == 1.0
+
+
+def test_dropping_a_deep_unfreed_graph_does_not_recurse():
+    x = mt.tensor(np.array(1.0), requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    del y
+
+
+def test_requires_grad_cannot_be_turned_off_on_a_non_leaf():
+    y = mt.tensor([1.0], requires_grad=True) * 2
+    with pytest.raises(RuntimeError, match="detach"):
+        y.requires_grad = False
+
+
+def test_setitem_refuses_tensors_that_require_grad():
+    t = mt.zeros(3)
+    t[1] = 5.0
+    t[mt.tensor([True, False, True])] = mt.tensor(2.0)
+    assert t.tolist() == [2.0, 5.0, 2.0]
+    with pytest.raises(RuntimeError, match="in-place"):
+        mt.zeros(3, requires_grad=True)[0] = 1.0
+
+
+# ---- detach and no_grad -------------------------------------------------------
+
+def test_detach_shares_data_and_cuts_the_graph():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    y = x * 2
+    d = y.detach()
+    assert not d.requires_grad and d.is_leaf and d.data is y.data
+    z = (d * x).sum()
+    z.backward()
+    np.testing.assert_allclose(x.grad, y.data)   # d is a constant to z
+
+
+def test_no_grad_builds_no_graph():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    with mt.no_grad():
+        assert not mt.is_grad_enabled()
+        y = x * 2
+        with mt.enable_grad():
+            z = x * 2
+    assert mt.is_grad_enabled()
+    assert not y.requires_grad and y.is_leaf
+    assert z.requires_grad
+
+
+def test_no_grad_as_decorator_restores_on_error():
+    @mt.no_grad()
+    def f(x):
+        assert not (x * 2).requires_grad
+        raise KeyError
+    with pytest.raises(KeyError):
+        f(mt.tensor([1.0], requires_grad=True))
+    assert mt.is_grad_enabled()
+
+
+def test_zero_grad_by_zero_():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).sum().backward()
+    mt.Tensor(x.grad).zero_()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad, [3.0, 3.0])
