@@ -80,7 +80,10 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = unbroadcast(grad * b * np.power(a, b - 1), a.shape)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                slope = b * np.power(a, b - 1)
+            # a ** 0 is the constant 1, also at a = 0 where b a^(b-1) reads 0 * inf.
+            ga = unbroadcast(grad * np.where(b == 0, 0, slope), a.shape)
         if ctx.needs_input_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_a = np.log(a)

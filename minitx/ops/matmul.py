@@ -34,10 +34,11 @@ class MatMul(Function):
         a2 = a[None, :] if a.ndim == 1 else a        # (1, K) for a vector
         b2 = b[:, None] if b.ndim == 1 else b        # (K, 1) for a vector
         g = grad
-        if a.ndim == 1:
-            g = np.expand_dims(g, -2)
+        # b's N axis first: for a dot product grad is 0-d and needs (1,) before (1, 1).
         if b.ndim == 1:
             g = np.expand_dims(g, -1)
+        if a.ndim == 1:
+            g = np.expand_dims(g, -2)
         ga = gb = None
         if ctx.needs_input_grad[0]:
             ga = unbroadcast(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
