@@ -1,0 +1,155 @@
+"""Forward+backward time of each fused kernel: minitx Numba, minitx NumPy twin, PyTorch eager.
+
+    python benchmarks/kernels.py            # all cases, about two minutes on 2 cores
+    python benchmarks/kernels.py --quick    # fewer repeats, skips the V=50257 case
+    python benchmarks/kernels.py --only layer_norm,gelu
+
+Every case builds its inputs once, then times one forward+backward step of each
+implementation in turn (the order rotates every repeat, so drift in machine
+load hits all three alike) and prints the medians. PyTorch runs on as many
+threads as Numba. Ratios above 1 mean minitx is faster.
+
+To add an op, append a `Case` to CASES: `setup(rng)` builds the inputs and
+returns two zero-argument functions, one forward+backward step for minitx (run
+under both backends) and one for PyTorch.
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import minitx  # noqa: E402
+from minitx.kernels.layernorm import layer_norm  # noqa: E402
+
+GPT = dict(B=8, T=256, C=384, NH=6)
+SMALL = dict(B=2, T=32, C=64, NH=2)
+
+
+@dataclass
+class Case:
+    op: str
+    shape: dict
+    setup: Callable          # setup(rng) -> (minitx_step, torch_step)
+    quick: bool = True       # run under --quick too
+    label: str = ""          # extra shape detail for the table (e.g. "V=65")
+
+
+def _shape_label(case):
+    s = " ".join(f"{k}={v}" for k, v in case.shape.items())
+    return f"{s} {case.label}".strip()
+
+
+# ---- helpers shared by the cases ----------------------------------------------
+
+def _params(rng, *shapes, dtype=np.float32):
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+def _minitx_step(fn, arrays, grad):
+    """One forward+backward of fn over fresh leaf tensors (grads reset each step)."""
+    leaves = [minitx.Tensor(a, requires_grad=True) for a in arrays]
+
+    def step():
+        for t in leaves:
+            t.grad = None
+        fn(*leaves).backward(grad)
+    return step
+
+
+def _torch_step(torch, fn, arrays, grad):
+    leaves = [torch.from_numpy(a).requires_grad_() for a in arrays]
+    g = None if grad is None else torch.from_numpy(grad)
+
+    def step():
+        for t in leaves:
+            t.grad = None
+        fn(*leaves).backward(g)
+    return step
+
+
+# ---- the cases ----------------------------------------------------------------
+
+def _layer_norm_case(shape):
+    def setup(rng, torch):
+        B, T, C = shape["B"], shape["T"], shape["C"]
+        x, w, b, g = _params(rng, (B, T, C), (C,), (C,), (B, T, C))
+        F = torch.nn.functional
+        return (_minitx_step(lambda x, w, b: layer_norm(x, (C,), w, b), [x, w, b], g),
+                _torch_step(torch, lambda x, w, b: F.layer_norm(x, (C,), w, b), [x, w, b], g))
+    return Case("layer_norm", shape, setup)
+
+
+CASES = []
+for _shape in (SMALL, GPT):
+    CASES += [_layer_norm_case(_shape)]
+
+
+# ---- timing -------------------------------------------------------------------
+
+def _time_case(case, torch, repeats, budget_s):
+    """Median seconds per step of numba, numpy, torch, alternating."""
+    rng = np.random.default_rng(0)
+    mine, theirs = case.setup(rng, torch)
+    runs = {"numba": lambda: _under("numba", mine), "numpy": lambda: _under("numpy", mine),
+            "torch": theirs}
+    for run in runs.values():   # warm up: compile, first-touch allocations
+        run()
+    times = {name: [] for name in runs}
+    names = list(runs)
+    start = time.perf_counter()
+    for rep in range(repeats):
+        for name in names[rep % 3:] + names[:rep % 3]:
+            t0 = time.perf_counter()
+            runs[name]()
+            times[name].append(time.perf_counter() - t0)
+        if rep >= 2 and time.perf_counter() - start > budget_s:
+            break
+    return {name: statistics.median(ts) for name, ts in times.items()}, len(times["numba"])
+
+
+def _under(backend, step):
+    with minitx.use_backend(backend):
+        step()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats; skip slow cases")
+    parser.add_argument("--only", default="", help="comma-separated op names to run")
+    args = parser.parse_args(argv)
+
+    import numba
+    import torch
+    threads = numba.get_num_threads()
+    torch.set_num_threads(threads)
+    repeats, budget_s = (5, 1.0) if args.quick else (15, 4.0)
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+
+    header = (f"{'op':<16} {'shape':<34} {'numba ms':>9} {'numpy ms':>9} {'torch ms':>9} "
+              f"{'torch/numba':>11} {'numpy/numba':>11}")
+    print(header)
+    print("-" * len(header))
+    for case in CASES:
+        if args.quick and not case.quick:
+            continue
+        if only and case.op.split("(")[0] not in only:
+            continue
+        med, n = _time_case(case, torch, repeats, budget_s)
+        print(f"{case.op:<16} {_shape_label(case):<34} {med['numba'] * 1e3:9.3f} "
+              f"{med['numpy'] * 1e3:9.3f} {med['torch'] * 1e3:9.3f} "
+              f"{med['torch'] / med['numba']:11.2f} {med['numpy'] / med['numba']:11.2f}",
+              flush=True)
+    print(f"threads: numba {threads} ({numba.threading_layer()} layer), torch "
+          f"{torch.get_num_threads()}; float32; median of up to {repeats} repeats; "
+          f"ratios > 1: minitx Numba faster")
+
+
+if __name__ == "__main__":
+    main()

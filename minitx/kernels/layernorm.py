@@ -1,0 +1,165 @@
+"""Layer normalization over the last dims, forward and backward, NumPy and Numba.
+
+    y = (x - mean) * rstd * weight + bias,   rstd = 1 / sqrt(var + eps)
+
+x is viewed as R rows of C values (C = the product of normalized_shape); each
+row is normalized on its own. The forward saves mean and rstd (R,) in float64
+and the backward rebuilds xhat from them instead of recomputing the statistics.
+The derivation of the backward is in docs/kernels/layernorm.md.
+"""
+import math
+
+import numpy as np
+from numba import prange
+
+from ..autograd import Function
+from ..backend import dispatch
+from ..tensor import Tensor
+from ._jit import njit
+from ._math import row_dot, row_sum
+
+
+# ---- NumPy twin: reads like the math ----------------------------------------
+
+def layer_norm_forward_numpy(x, weight, bias, eps):
+    """x (R, C), weight and bias (C,) -> y (R, C), mean (R,), rstd (R,)."""
+    mean = x.mean(axis=1, dtype=np.float64)                 # (R,)
+    xc = x - mean[:, None]                                  # (R, C) float64
+    var = (xc * xc).mean(axis=1)                            # (R,) biased, as in PyTorch
+    rstd = 1.0 / np.sqrt(var + eps)                         # (R,)
+    xhat = xc * rstd[:, None]                               # (R, C)
+    y = xhat * weight + bias                                # (R, C)
+    return y.astype(x.dtype), mean, rstd
+
+
+def layer_norm_backward_numpy(dy, x, weight, mean, rstd):
+    """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C), dweight, dbias (C,)."""
+    C = x.shape[1]
+    xhat = (x - mean[:, None]) * rstd[:, None]              # (R, C)
+    # y = xhat * weight + bias
+    dweight = (dy * xhat).sum(axis=0)                       # (C,)
+    dbias = dy.sum(axis=0, dtype=np.float64)                # (C,)
+    dxhat = dy * weight                                     # (R, C)
+    # xhat = (x - mean) * rstd, where mean and rstd depend on every x of the row
+    dx = rstd[:, None] * (dxhat
+                          - dxhat.sum(axis=1, keepdims=True) / C
+                          - xhat * (dxhat * xhat).sum(axis=1, keepdims=True) / C)
+    return dx.astype(x.dtype), dweight.astype(weight.dtype), dbias.astype(weight.dtype)
+
+
+# ---- Numba: one pass per row, rows in parallel -------------------------------
+
+@njit(parallel=True)
+def layer_norm_forward_numba(x, weight, bias, eps):
+    """x (R, C), weight and bias (C,) -> y (R, C), mean (R,), rstd (R,)."""
+    R, C = x.shape
+    y = np.empty_like(x)                                    # (R, C)
+    mean = np.empty(R)                                      # (R,) float64
+    rstd = np.empty(R)                                      # (R,) float64
+    for i in prange(R):
+        xi, yi = x[i], y[i]                                 # (C,)
+        m = row_sum(xi) / C
+        for j in range(C):                                  # yi holds x - mean for now
+            yi[j] = xi[j] - m
+        r = 1.0 / math.sqrt(row_dot(yi, yi) / C + eps)
+        rr = x.dtype.type(r)                                # in x's dtype: float32 SIMD stays float32
+        for j in range(C):
+            yi[j] = yi[j] * rr * weight[j] + bias[j]
+        mean[i] = m
+        rstd[i] = r
+    return y, mean, rstd
+
+
+# dweight and dbias sum over all rows. Each of _BLOCKS fixed blocks of rows sums
+# its own partial, then the partials are added in block order: the same order on
+# every run whatever the number of threads.
+_BLOCKS = 32
+
+
+@njit(parallel=True)
+def layer_norm_backward_numba(dy, x, weight, mean, rstd):
+    """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C), dweight, dbias (C,)."""
+    R, C = x.shape
+    dx = np.empty_like(x)                                   # (R, C)
+    nblocks = min(R, _BLOCKS)
+    rows_per_block = (R + nblocks - 1) // max(nblocks, 1)
+    dweight_part = np.zeros((nblocks, C))                   # (nblocks, C) float64
+    dbias_part = np.zeros((nblocks, C))                     # (nblocks, C) float64
+    for blk in prange(nblocks):
+        xhat = np.empty(C)                                  # (C,) one row, reused
+        dw, db = dweight_part[blk], dbias_part[blk]         # (C,)
+        for i in range(blk * rows_per_block, min(R, (blk + 1) * rows_per_block)):
+            xi, dyi, dxi = x[i], dy[i], dx[i]               # (C,)
+            m, r = mean[i], rstd[i]
+            for j in range(C):
+                xhat[j] = (xi[j] - m) * r
+                # y = xhat * weight + bias
+                dw[j] += dyi[j] * xhat[j]
+                db[j] += dyi[j]
+                dxi[j] = dyi[j] * weight[j]                 # dxi holds dxhat for now
+            mean_dxhat = row_sum(dxi) / C
+            mean_dxhat_xhat = row_dot(dxi, xhat) / C
+            # xhat = (x - mean) * rstd
+            for j in range(C):
+                dxi[j] = r * (dxi[j] - mean_dxhat - xhat[j] * mean_dxhat_xhat)
+    dweight = np.zeros(C)                                   # (C,) float64
+    dbias = np.zeros(C)
+    for blk in range(nblocks):
+        dweight += dweight_part[blk]
+        dbias += dbias_part[blk]
+    return dx, dweight.astype(weight.dtype), dbias.astype(weight.dtype)
+
+
+layer_norm_forward = dispatch(layer_norm_forward_numpy, layer_norm_forward_numba)
+layer_norm_backward = dispatch(layer_norm_backward_numpy, layer_norm_backward_numba)
+
+
+# ---- autograd ----------------------------------------------------------------
+
+class LayerNorm(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, normalized_shape, eps):
+        C = math.prod(normalized_shape)
+        x2 = np.ascontiguousarray(x).reshape(-1, C)         # (R, C)
+        w = np.ones(C, x.dtype) if weight is None else np.ascontiguousarray(weight).reshape(C)
+        b = np.zeros(C, x.dtype) if bias is None else np.ascontiguousarray(bias).reshape(C)
+        y, mean, rstd = layer_norm_forward(x2, w, b, eps)
+        ctx.save_for_backward(x2, w, mean, rstd)
+        ctx.shapes = (x.shape, None if weight is None else weight.shape)
+        return y.reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x2, w, mean, rstd = ctx.saved_tensors
+        x_shape, w_shape = ctx.shapes
+        dy = np.ascontiguousarray(grad).reshape(x2.shape)   # (R, C)
+        dx, dw, db = layer_norm_backward(dy, x2, w, mean, rstd)
+        if w_shape is None:
+            return dx.reshape(x_shape), None, None, None, None
+        return dx.reshape(x_shape), dw.reshape(w_shape), db.reshape(w_shape), None, None
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    """Normalize over the last len(normalized_shape) dims, as torch.nn.functional.layer_norm."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    ns = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+    ns = tuple(int(n) for n in ns)
+    if not ns or x.shape[x.ndim - len(ns):] != ns or len(ns) > x.ndim:
+        raise ValueError(f"layer_norm: x of shape {x.shape} does not end in normalized_shape {ns}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"layer_norm: x has dtype {x.dtype}; expected float32 or float64")
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is None:
+            continue
+        if tuple(p.shape) != ns:
+            raise ValueError(f"layer_norm: {name} of shape {tuple(p.shape)} does not match "
+                             f"normalized_shape {ns}")
+        if p.dtype != x.dtype:
+            raise TypeError(f"layer_norm: {name} has dtype {p.dtype} but x has {x.dtype}")
+    if (weight is None) != (bias is None):
+        # One affine parameter without the other: use the neutral one in its place.
+        if weight is None:
+            weight = Tensor(np.ones(ns, x.dtype))
+        else:
+            bias = Tensor(np.zeros(ns, x.dtype))
+    return LayerNorm.apply(x, weight, bias, ns, float(eps))
