@@ -40,7 +40,10 @@ def unbroadcast(grad, shape):
 
 
 def normalize_dims(dim, ndim, name):
-    """`dim` (None, int or tuple, negatives allowed) as a sorted tuple of axes."""
+    """`dim` (None, int or tuple, negatives allowed) as a sorted tuple of axes.
+
+    A 0-d tensor accepts dim 0 or -1, as in PyTorch, and has no axes to name: ().
+    """
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
@@ -51,4 +54,4 @@ def normalize_dims(dim, ndim, name):
         out.append(d % max(ndim, 1))
     if len(set(out)) != len(out):
         raise ValueError(f"{name}: dim {dim} repeats an axis")
-    return tuple(sorted(out))
+    return tuple(sorted(out)) if ndim else ()

@@ -123,6 +123,11 @@ def _extremum(a, dim, keepdim, largest):
         raise ValueError(f"{name}: empty tensor of shape {a.shape}")
     if dim is None:
         return Extremum.apply(a, normalize_dims(None, a.ndim, name), False, largest)
+    if not isinstance(dim, (int, np.integer)):
+        raise TypeError(f"{name}: dim must be one int, got {dim!r}")
+    if a.ndim == 0:  # a 0-d tensor is its own max along dim 0 or -1
+        normalize_dims(dim, 0, name)
+        return _extremum(a.reshape(1), 0, False, largest)
     (axis,) = normalize_dims(dim, a.ndim, name)
     pick = np.argmax if largest else np.argmin
     index = np.expand_dims(pick(a.data, axis=axis), axis)
