@@ -1,0 +1,272 @@
+"""Trainer: the training loop, with evaluation, checkpoints, metrics and exact resume.
+
+One optimizer step accumulates gradients over `grad_accum` micro-batches, each
+loss scaled by 1 / grad_accum so the step equals one on a batch grad_accum
+times larger. The learning rate follows a linear warmup and a cosine decay, a
+pure function of the step, so resuming needs only the step count. Everything
+else a resumed run needs (weights, AdamW moments, the RNG behind dropout, the
+data sampler's RNG) is in the checkpoint: N steps, stop, resume, N more steps
+give the weights of 2N steps bit for bit.
+"""
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+from tqdm import tqdm
+
+from . import random as mrandom
+from .autograd import no_grad
+from .checkpoint import load_checkpoint, save_checkpoint
+from .optim import AdamW, clip_grad_norm_
+from .optim.lr_scheduler import warmup_cosine_lr
+
+METRICS = "metrics.jsonl"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss (or the gradient norm) became NaN or inf; nothing was saved after it."""
+
+
+@dataclass
+class TrainConfig:
+    max_iters: int = 2000
+    batch_size: int = 16
+    grad_accum: int = 1               # micro-batches per optimizer step
+    lr: float = 1e-3
+    min_lr: float = 1e-4              # the floor of the cosine decay, reached at max_iters
+    warmup_iters: Optional[int] = None  # None: max_iters // 10, at most 100
+    weight_decay: float = 0.1         # on 2-D weights only (GPT-2 practice)
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0            # max gradient norm; 0 turns clipping off
+    eval_interval: int = 250
+    eval_iters: int = 20              # validation batches per evaluation
+    log_interval: int = 10            # steps between lines of metrics.jsonl
+
+    def __post_init__(self):
+        for name in ("max_iters", "batch_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"TrainConfig: {name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
+        if self.warmup_iters is not None and not 0 <= self.warmup_iters < self.max_iters:
+            raise ValueError(f"TrainConfig: warmup_iters must be in [0, max_iters = {self.max_iters}), "
+                             f"got {self.warmup_iters}")
+
+    @property
+    def warmup(self):
+        return min(100, self.max_iters // 10) if self.warmup_iters is None else self.warmup_iters
+
+    def lr_at(self, step):
+        return warmup_cosine_lr(step, self.lr, self.warmup, self.max_iters, min(self.min_lr, self.lr))
+
+
+def param_groups(model, weight_decay):
+    """Decay 2-D weights (matmuls, embeddings); not biases or LayerNorm gains, as GPT-2."""
+    params = list(model.parameters())
+    return [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+
+
+def lm_loss(model, batch):
+    """The loss of one batch: (x, y) for a language model, a dict of keyword arguments otherwise."""
+    if isinstance(batch, dict):
+        return model(**batch).loss
+    x, y = batch
+    return model(x, targets=y).loss
+
+
+def _num_tokens(batch):
+    first = next(iter(batch.values())) if isinstance(batch, dict) else batch[0]
+    return int(np.asarray(first).size)
+
+
+class Trainer:
+    """Trains `model` on `data` (get_batch, eval_batches, state_dict, load_state_dict),
+    writing metrics.jsonl and the checkpoints best/ and last/ under `out_dir`.
+
+    checkpoint_config: the JSON the checkpoints carry so the model can be rebuilt,
+    e.g. {"model_type": "gpt", "model": GPTConfig(...).to_dict()}.
+    """
+
+    def __init__(self, model, data, config, out_dir, checkpoint_config, tokenizer=None,
+                 compute_loss=lm_loss, progress=True):
+        self.model, self.data, self.config = model, data, config
+        self.out_dir, self.tokenizer, self.compute_loss = out_dir, tokenizer, compute_loss
+        self.checkpoint_config = {**checkpoint_config, "train": dataclasses.asdict(config)}
+        self.progress = progress
+        self.optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
+                               betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+        self.step = 0                # optimizer steps taken
+        self.best_val_loss = None
+        self.tokens_seen = 0
+        self._stop_requested = False
+
+    # ---- state --------------------------------------------------------------
+    def trainer_state(self):
+        return {"step": self.step, "best_val_loss": self.best_val_loss, "tokens_seen": self.tokens_seen,
+                "rng": mrandom.get_rng_state(), "data": self.data.state_dict()}
+
+    def save(self, name):
+        return save_checkpoint(os.path.join(self.out_dir, name), self.model, self.checkpoint_config,
+                               optimizer=self.optimizer, tokenizer=self.tokenizer,
+                               trainer_state=self.trainer_state())
+
+    def resume(self, path=None):
+        """Continue from a checkpoint (default: out_dir/last): weights, optimizer, RNGs, step."""
+        ckpt = load_checkpoint(path or os.path.join(self.out_dir, "last"))
+        self.model.load_state_dict(ckpt.weights)
+        self.optimizer.load_state_dict(ckpt.optimizer)
+        state = ckpt.trainer_state
+        self.step, self.best_val_loss = state["step"], state["best_val_loss"]
+        self.tokens_seen = state["tokens_seen"]
+        mrandom.set_rng_state(state["rng"])
+        self.data.load_state_dict(state["data"])
+        return ckpt
+
+    # ---- the loop -------------------------------------------------------------
+    def train_step(self):
+        """One optimizer step over grad_accum micro-batches; returns (mean loss, grad norm, lr)."""
+        cfg, step = self.config, self.step + 1
+        lr = cfg.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad()
+        total = 0.0
+        for micro in range(cfg.grad_accum):
+            batch = self.data.get_batch(cfg.batch_size, "train")
+            loss = self.compute_loss(self.model, batch)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
+            (loss * (1.0 / cfg.grad_accum) if cfg.grad_accum > 1 else loss).backward()
+            total += value
+            self.tokens_seen += _num_tokens(batch)
+        # max_norm inf measures the norm without clipping
+        norm = clip_grad_norm_(list(self.model.parameters()), cfg.grad_clip or math.inf)
+        if not math.isfinite(norm):
+            raise TrainingDiverged(self._diverged(f"the gradient norm is {norm}", step, None))
+        self.optimizer.step()
+        self.step = step
+        return total / cfg.grad_accum, norm, lr
+
+    def _diverged(self, what, step, micro):
+        where = f"step {step}" + (f" (micro-batch {micro + 1} of {self.config.grad_accum})"
+                                  if micro is not None and self.config.grad_accum > 1 else "")
+        last = os.path.join(self.out_dir, "last")
+        kept = f"the last good checkpoint, {last}, is untouched" if os.path.exists(last) else "no checkpoint was saved"
+        return f"training diverged at {where}: {what}; stopping ({kept}). Try a lower --lr"
+
+    @no_grad()
+    def evaluate(self):
+        """Mean loss over the fixed validation batches, in eval mode (no dropout)."""
+        self.model.eval()
+        try:
+            losses = [self.compute_loss(self.model, b).item()
+                      for b in self.data.eval_batches(self.config.batch_size, self.config.eval_iters)]
+        finally:
+            self.model.train()
+        return {"val_loss": float(np.mean(losses))}
+
+    def fit(self, until=None):
+        """Train to max_iters (or stop after step `until`); returns a summary dict.
+
+        A NaN or inf loss raises TrainingDiverged without saving. Ctrl-C finishes
+        the step in flight, saves last/, and returns with "interrupted": True.
+        """
+        cfg = self.config
+        stop_at = cfg.max_iters if until is None else min(until, cfg.max_iters)
+        os.makedirs(self.out_dir, exist_ok=True)
+        fresh = self.step == 0
+        metrics = open(os.path.join(self.out_dir, METRICS), "w" if fresh else "a", encoding="utf-8")
+        start, start_tokens, val = time.perf_counter(), self.tokens_seen, None
+        bar = tqdm(total=cfg.max_iters, initial=self.step, file=sys.stderr, unit="step",
+                   disable=not self.progress, dynamic_ncols=True, mininterval=0.5)
+        recent, window_tokens, window_time = [], 0, 0.0
+        with metrics, bar, self._sigint_deferred():
+            log = _Log(metrics, bar, start)
+            if fresh:
+                val = self._evaluate(log)
+            while self.step < stop_at and not self._stop_requested:
+                t0, tokens0 = time.perf_counter(), self.tokens_seen
+                loss, norm, lr = self.train_step()
+                dt = time.perf_counter() - t0
+                recent.append(loss)
+                window_tokens += self.tokens_seen - tokens0
+                window_time += dt
+                bar.update(1)
+                bar.set_postfix_str(f"loss {loss:.4f}, lr {lr:.2e}, {window_tokens / window_time:,.0f} tok/s",
+                                    refresh=False)
+                if self.step % cfg.log_interval == 0:
+                    log.write(event="train", step=self.step, loss=loss, lr=lr, grad_norm=norm,
+                              tokens_per_sec=window_tokens / window_time)
+                    window_tokens, window_time = 0, 0.0
+                if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
+                    val = self._evaluate(log, float(np.mean(recent)))
+                    recent = []
+                    self._save_after_eval(val)
+            if self._stop_requested or (self.step % cfg.eval_interval and self.step != cfg.max_iters):
+                self.save("last")  # stopped between evaluations: keep the progress
+            if self._stop_requested:
+                bar.write(f"interrupted: saved step {self.step} to {os.path.join(self.out_dir, 'last')}; "
+                          f"continue with --resume", file=sys.stderr)
+        seconds = time.perf_counter() - start
+        return {"step": self.step, "val_loss": val, "best_val_loss": self.best_val_loss,
+                "interrupted": self._stop_requested, "seconds": seconds,
+                "tokens_per_sec": (self.tokens_seen - start_tokens) / seconds if seconds else 0.0}
+
+    def _evaluate(self, log, train_loss=None):
+        val = self.evaluate()["val_loss"]
+        log.write(event="eval", step=self.step, val_loss=val, train_loss=train_loss)
+        train = f"train loss {train_loss:.4f}, " if train_loss is not None else ""
+        log.bar.write(f"step {self.step}: {train}val loss {val:.4f}", file=sys.stderr)
+        return val
+
+    def _save_after_eval(self, val):
+        if self.best_val_loss is None or val < self.best_val_loss:
+            self.best_val_loss = val
+            self.save("best")
+        self.save("last")
+
+    @contextlib.contextmanager
+    def _sigint_deferred(self):
+        """The first Ctrl-C asks the loop to stop after the current step (a checkpoint
+        cut mid-step would mix old and new weights); a second one stops at once."""
+        self._stop_requested = False
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            tqdm.write("interrupt: finishing this step, then saving (Ctrl-C again quits without saving)",
+                       file=sys.stderr)
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+class _Log:
+    """Appends one JSON object per line to metrics.jsonl, flushed at once."""
+
+    def __init__(self, file, bar, start):
+        self.file, self.bar, self.start = file, bar, start
+
+    def write(self, **record):
+        record["elapsed"] = round(time.perf_counter() - self.start, 3)
+        self.file.write(json.dumps(record) + "\n")
+        self.file.flush()
