@@ -39,9 +39,10 @@ class Adam(Optimizer):
                     continue
                 state = self.state.get(p)
                 if state is None:
-                    state = self.state[p] = {name: np.zeros(p.shape, p.dtype)
-                                             for name in self._state_names(group) - {"step"}}
-                    state["step"] = 0
+                    state = self.state[p] = {"step": 0, "exp_avg": np.zeros(p.shape, p.dtype),
+                                             "exp_avg_sq": np.zeros(p.shape, p.dtype)}
+                    if group["amsgrad"]:
+                        state["max_exp_avg_sq"] = np.zeros(p.shape, p.dtype)
                 state["step"] += 1
                 adamw_step(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"],
                            state.get("max_exp_avg_sq"), group["lr"], beta1, beta2, group["eps"],
