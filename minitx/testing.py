@@ -59,7 +59,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
             pos = tuple(int(k) for k in np.argwhere(bad)[0])
             raise GradcheckError(
                 f"gradcheck: input {i} (shape {x.shape}) element {pos}: backward gives "
-                f"{analytic[pos]!r}, finite differences give {numeric[pos]!r} "
+                f"{float(analytic[pos])!r}, finite differences give {float(numeric[pos])!r} "
                 f"({int(bad.sum())} of {x.size} elements differ; max abs error "
                 f"{np.max(np.abs(analytic - numeric)):.3g})")
     return True

@@ -39,6 +39,13 @@ def unbroadcast(grad, shape):
     return grad.sum(axis=axes, keepdims=True).reshape(shape) if axes else grad.reshape(shape)
 
 
+def normalize_dim(dim, ndim, name):
+    """One dim, negatives counting from the end, as an axis in range(ndim)."""
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{name}: dim {dim} is out of range [{-ndim}, {ndim - 1}]")
+    return int(dim) % ndim
+
+
 def normalize_dims(dim, ndim, name):
     """`dim` (None, int or tuple, negatives allowed) as a sorted tuple of axes.
 
@@ -47,11 +54,7 @@ def normalize_dims(dim, ndim, name):
     if dim is None:
         return tuple(range(ndim))
     dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"{name}: dim {d} is out of range for a tensor of {ndim} dims")
-        out.append(d % max(ndim, 1))
+    out = [normalize_dim(d, max(ndim, 1), name) for d in dims]
     if len(set(out)) != len(out):
         raise ValueError(f"{name}: dim {dim} repeats an axis")
     return tuple(sorted(out)) if ndim else ()

@@ -3,7 +3,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from ._util import normalize_dims, unbroadcast
+from ._util import normalize_dim, normalize_dims, unbroadcast
 
 
 def _shape_arg(shape):
@@ -15,16 +15,16 @@ def _shape_arg(shape):
 
 class Reshape(Function):
     @staticmethod
-    def forward(ctx, a, shape):
+    def forward(ctx, a, shape, name):
         ctx.shape = a.shape
         try:
             return a.reshape(shape)
         except ValueError:
-            raise ValueError(f"reshape: cannot reshape {a.shape} ({a.size} elements) into {shape}") from None
+            raise ValueError(f"{name}: cannot reshape {a.shape} ({a.size} elements) into {shape}") from None
 
     @staticmethod
     def backward(ctx, grad):
-        return grad.reshape(ctx.shape), None
+        return grad.reshape(ctx.shape), None, None
 
 
 class Permute(Function):
@@ -84,28 +84,31 @@ class Stack(Function):
 
 
 def reshape(a, *shape):
-    return Reshape.apply(a, _shape_arg(shape))
+    return Reshape.apply(a, _shape_arg(shape), "reshape")
 
 
-view = reshape
+def view(a, *shape):
+    """reshape by PyTorch's other name; NumPy copies where a view is impossible."""
+    return Reshape.apply(a, _shape_arg(shape), "view")
 
 
 def permute(a, *dims):
     dims = _shape_arg(dims)
-    if sorted(d % max(a.ndim, 1) for d in dims) != list(range(a.ndim)):
+    axes = tuple(normalize_dim(d, a.ndim, "permute") for d in dims)
+    if sorted(axes) != list(range(a.ndim)):
         raise ValueError(f"permute: {dims} is not a permutation of the {a.ndim} dims of {a.shape}")
-    return Permute.apply(a, tuple(d % a.ndim for d in dims))
+    return Permute.apply(a, axes)
 
 
 def transpose(a, dim0, dim1):
     dims = list(range(a.ndim))
-    i, j = normalize_dims(dim0, a.ndim, "transpose")[0], normalize_dims(dim1, a.ndim, "transpose")[0]
+    i, j = normalize_dim(dim0, a.ndim, "transpose"), normalize_dim(dim1, a.ndim, "transpose")
     dims[i], dims[j] = dims[j], dims[i]
     return Permute.apply(a, tuple(dims))
 
 
 def unsqueeze(a, dim):
-    axis = dim % (a.ndim + 1)
+    axis = normalize_dim(dim, a.ndim + 1, "unsqueeze")
     return reshape(a, a.shape[:axis] + (1,) + a.shape[axis:])
 
 
@@ -119,15 +122,17 @@ def squeeze(a, dim=None):
 def flatten(a, start_dim=0, end_dim=-1):
     if a.ndim == 0:
         return reshape(a, (1,))
-    s, e = start_dim % a.ndim, end_dim % a.ndim
-    return reshape(a, a.shape[:s] + (-1,) + a.shape[e + 1:])
+    s, e = normalize_dim(start_dim, a.ndim, "flatten"), normalize_dim(end_dim, a.ndim, "flatten")
+    return reshape(a, a.shape[:s] + (int(np.prod(a.shape[s:e + 1])),) + a.shape[e + 1:])
 
 
 def expand(a, *sizes):
     sizes = _shape_arg(sizes)
     lead = len(sizes) - a.ndim
     if lead < 0:
-        raise ValueError(f"expand: {sizes} has fewer dims than the tensor's {a.shape}")
+        raise ValueError(f"expand: cannot expand shape {a.shape} to {sizes}, which has fewer dims")
+    if -1 in sizes[:lead]:
+        raise ValueError(f"expand: -1 in {sizes} stands for a new leading dim of {a.shape}")
     shape = tuple(a.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
     for i, n in enumerate(a.shape):
         if n != 1 and n != shape[lead + i]:
@@ -152,7 +157,7 @@ def _same_rank(name, tensors):
 def cat(tensors, dim=0):
     """Join tensors along an existing dim; all other dims must match."""
     tensors = _same_rank("cat", tensors)
-    (axis,) = normalize_dims(dim, tensors[0].ndim, "cat")
+    axis = normalize_dim(dim, tensors[0].ndim, "cat")
     first = tensors[0].shape
     for t in tensors[1:]:
         if t.ndim != len(first) or t.shape[:axis] + t.shape[axis + 1:] != first[:axis] + first[axis + 1:]:
@@ -166,13 +171,12 @@ def stack(tensors, dim=0):
     for t in tensors[1:]:
         if t.shape != tensors[0].shape:
             raise ValueError(f"stack: shapes {tensors[0].shape} and {t.shape} differ")
-    axis = dim % (tensors[0].ndim + 1)
-    return Stack.apply(axis, *tensors)
+    return Stack.apply(normalize_dim(dim, tensors[0].ndim + 1, "stack"), *tensors)
 
 
 def split(a, split_size_or_sections, dim=0):
     """Pieces of `split_size` along `dim` (the last may be shorter), or the given sizes."""
-    (axis,) = normalize_dims(dim, a.ndim, "split")
+    axis = normalize_dim(dim, a.ndim, "split")
     n = a.shape[axis]
     if isinstance(split_size_or_sections, (int, np.integer)):
         if split_size_or_sections <= 0:
@@ -191,5 +195,8 @@ def split(a, split_size_or_sections, dim=0):
 
 
 def chunk(a, chunks, dim=0):
-    n = a.shape[dim]
+    """At most `chunks` pieces of ceil(n / chunks) along `dim` (PyTorch's rule)."""
+    if chunks <= 0:
+        raise ValueError(f"chunk: chunks must be positive, got {chunks}")
+    n = a.shape[normalize_dim(dim, a.ndim, "chunk")]
     return split(a, -(-n // chunks) if n else 1, dim)
