@@ -1,0 +1,99 @@
+"""Dropout: zero each element with probability p, scale the rest by 1 / (1 - p).
+
+Shapes: x any shape; keep (same shape, bool), the mask saved for backward.
+The uniform draws u come from the seeded generator minitx.random.default_generator(),
+in NumPy, before either version runs: both backends then drop the same elements,
+and one manual_seed reproduces a run. (Numba's own generator is not seeded by it.)
+The Numba version fuses compare, mask and scale into one pass over x.
+"""
+import numpy as np
+from numba import prange
+
+from ..autograd import Function
+from ..backend import dispatch
+from ..random import default_generator
+from ..tensor import Tensor
+from ._jit import njit
+
+
+def _scale(p):
+    return 1 / (1 - p) if p < 1 else 0.0           # p = 1 drops everything: out is 0
+
+
+# ---- NumPy twin ------------------------------------------------------------------
+
+def dropout_forward_numpy(x, u, p):
+    """out and keep, shaped like x, from uniform draws u in [0, 1) of the same shape."""
+    keep = u >= p
+    return np.where(keep, x * x.dtype.type(_scale(p)), 0).astype(x.dtype, copy=False), keep
+
+
+def dropout_backward_numpy(dout, keep, p):
+    # out = where(keep, x * scale, 0)
+    return np.where(keep, dout * dout.dtype.type(_scale(p)), 0).astype(dout.dtype, copy=False)
+
+
+# ---- Numba -----------------------------------------------------------------------
+
+@njit(parallel=True)
+def _forward_kernel(x, u, p, scale):
+    out = np.empty_like(x)                          # x, u, out, keep: (n,), flattened
+    keep = np.empty(x.shape, dtype=np.bool_)
+    for n in prange(x.shape[0]):
+        keep[n] = u[n] >= p
+        out[n] = x[n] * scale if keep[n] else 0
+    return out, keep
+
+
+@njit(parallel=True)
+def _backward_kernel(dout, keep, scale):
+    dx = np.empty_like(dout)                        # dout, keep, dx: (n,)
+    for n in prange(dout.shape[0]):
+        dx[n] = dout[n] * scale if keep[n] else 0   # out = x * scale where kept
+    return dx
+
+
+def dropout_forward_numba(x, u, p):
+    out, keep = _forward_kernel(x.reshape(-1), u.reshape(-1), u.dtype.type(p),
+                                x.dtype.type(_scale(p)))
+    return out.reshape(x.shape), keep.reshape(x.shape)
+
+
+def dropout_backward_numba(dout, keep, p):
+    return _backward_kernel(dout.reshape(-1), keep.reshape(-1),
+                            dout.dtype.type(_scale(p))).reshape(dout.shape)
+
+
+dropout_forward = dispatch(dropout_forward_numpy, dropout_forward_numba)
+dropout_backward = dispatch(dropout_backward_numpy, dropout_backward_numba)
+
+
+# ---- autograd --------------------------------------------------------------------
+
+class Dropout(Function):
+    @staticmethod
+    def forward(ctx, x, p):
+        x = np.ascontiguousarray(x)
+        u = default_generator().random(x.shape, dtype=np.float32)
+        out, keep = dropout_forward(x, u, p)
+        ctx.save_for_backward(keep)
+        ctx.p = p
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (keep,) = ctx.saved_tensors
+        return dropout_backward(np.ascontiguousarray(grad), keep, ctx.p), None
+
+
+def dropout(input, p=0.5, training=True):
+    """Zero elements of input with probability p and scale the rest by 1 / (1 - p);
+    the identity when not training or p == 0."""
+    if not 0 <= p <= 1:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if not x.is_floating_point():
+        raise TypeError(f"dropout: input must be float32 or float64, got {x.dtype}")
+    if not training or p == 0:
+        return x
+    return Dropout.apply(x, float(p))

@@ -1,0 +1,124 @@
+"""Embedding lookup: out[n] = weight[ids[n]], and its backward, a scatter-add of rows.
+
+Shapes: ids any integer shape, flattened to N ids; weight (V, C); out ids.shape + (C,).
+The backward adds row n of the incoming gradient into row ids[n] of dweight
+(V, C); an id that appears twice gets both rows. The padding_idx row gets no
+gradient (its embedding stays what it was, as in torch).
+
+Ids are checked against [0, V) in Python before any kernel runs: the Numba
+kernels index without bounds checks, and an id out of range would read (or,
+in backward, write) memory outside weight.
+"""
+import numpy as np
+from numba import prange
+
+from ..autograd import Function
+from ..backend import dispatch
+from ..tensor import Tensor
+from ._jit import njit
+
+
+# ---- NumPy twin ------------------------------------------------------------------
+
+def embedding_forward_numpy(ids, weight):
+    """out (N, C) = the rows of weight (V, C) picked by ids (N,)."""
+    return weight[ids]
+
+
+def embedding_backward_numpy(ids, dout, V, padding_idx):
+    """dweight (V, C) from dout (N, C); padding_idx is -1 for none."""
+    # out[n] = weight[ids[n]]  =>  dweight[v] = sum over n with ids[n] == v of dout[n]
+    dweight = np.zeros((V, dout.shape[1]), dtype=dout.dtype)
+    np.add.at(dweight, ids, dout)                   # unbuffered: repeated ids accumulate
+    if padding_idx >= 0:
+        dweight[padding_idx] = 0
+    return dweight
+
+
+# ---- Numba -----------------------------------------------------------------------
+
+@njit(parallel=True)
+def embedding_forward_numba(ids, weight):
+    N, C = ids.shape[0], weight.shape[1]            # ids: (N,); weight: (V, C)
+    out = np.empty((N, C), dtype=weight.dtype)      # (N, C)
+    for n in prange(N):
+        out[n, :] = weight[ids[n], :]
+    return out
+
+
+# Columns per task in backward. Threads split the C columns, not the N ids: two
+# ids may name the same row, so splitting ids would make threads race on it;
+# split by columns, every number of dweight is summed by one thread, over n in
+# order, the same on every run.
+_COLUMNS = 64
+
+
+@njit(parallel=True)
+def _backward_kernel(ids, dout, dweight, padding_idx):
+    N, C = dout.shape                               # ids: (N,); dout: (N, C); dweight: (V, C) zeros
+    for chunk in prange((C + _COLUMNS - 1) // _COLUMNS):
+        c0, c1 = chunk * _COLUMNS, min(C, (chunk + 1) * _COLUMNS)
+        for n in range(N):
+            v = ids[n]
+            if v != padding_idx:                    # out[n] = weight[ids[n]]
+                for c in range(c0, c1):
+                    dweight[v, c] += dout[n, c]
+
+
+def embedding_backward_numba(ids, dout, V, padding_idx):
+    # np.zeros here, not in the kernel: NumPy's zeros are lazily zeroed pages, so the
+    # rows of a 50257-row vocabulary that no id touches cost nothing yet.
+    dweight = np.zeros((V, dout.shape[1]), dtype=dout.dtype)
+    _backward_kernel(ids, dout, dweight, padding_idx)
+    return dweight
+
+
+embedding_forward = dispatch(embedding_forward_numpy, embedding_forward_numba)
+embedding_backward = dispatch(embedding_backward_numpy, embedding_backward_numba)
+
+
+# ---- autograd --------------------------------------------------------------------
+
+class Embedding(Function):
+    @staticmethod
+    def forward(ctx, ids, weight, padding_idx):
+        flat = np.ascontiguousarray(ids.reshape(-1), dtype=np.int64)  # (N,)
+        ctx.save_for_backward(flat)
+        ctx.V, ctx.padding_idx = weight.shape[0], padding_idx
+        out = embedding_forward(flat, np.ascontiguousarray(weight))    # (N, C)
+        return out.reshape(ids.shape + (weight.shape[1],))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (flat,) = ctx.saved_tensors
+        dout = np.ascontiguousarray(grad.reshape(flat.shape[0], -1))  # (N, C)
+        return None, embedding_backward(flat, dout, ctx.V, ctx.padding_idx), None
+
+
+def _check_ids(ids, weight):
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"embedding: ids must be integers, got {ids.dtype}")
+    V = weight.shape[0]
+    if ids.size:
+        lo, hi = ids.min(), ids.max()
+        if lo < 0 or hi >= V:
+            raise IndexError(f"embedding: id {lo if lo < 0 else hi} is out of range [0, {V}) "
+                             f"for weight of shape {weight.shape}")
+
+
+def embedding(input, weight, padding_idx=None):
+    """Rows of weight (V, C) picked by the integer ids in `input` (any shape)."""
+    ids = np.asarray(input.data if isinstance(input, Tensor) else input)
+    weight = weight if isinstance(weight, Tensor) else Tensor(weight)
+    if weight.ndim != 2 or not weight.is_floating_point():
+        raise ValueError(f"embedding: weight must be a 2-D float (V, C) tensor, got shape "
+                         f"{weight.shape} of {weight.dtype}")
+    _check_ids(ids, weight)
+    V = weight.shape[0]
+    if padding_idx is None:
+        padding_idx = -1
+    elif -V <= padding_idx < V:
+        padding_idx %= V
+    else:
+        raise IndexError(f"embedding: padding_idx {padding_idx} is out of range [-{V}, {V})")
+    return Embedding.apply(ids, weight, padding_idx)
