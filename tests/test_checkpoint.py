@@ -175,3 +175,18 @@ def test_find_checkpoint_prefers_best(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="not a checkpoint"):
         find_checkpoint(tmp_path / "empty")
+
+
+def test_build_model_restores_a_gpt_with_tied_weights(tmp_path):
+    from minitx.checkpoint import build_model
+    from minitx.models.gpt import GPT, GPTConfig
+    cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8)
+    model = GPT(cfg).double()
+    save_checkpoint(tmp_path / "c", model, {"model_type": "gpt", "model": cfg.to_dict()})
+    again = build_model(load_checkpoint(tmp_path / "c"))
+    assert again.lm_head.weight is again.transformer.wte.weight
+    assert again.transformer.wte.weight.dtype == np.float64
+    ids = np.arange(6)[None] % 11
+    np.testing.assert_array_equal(again(ids).logits.data, model(ids).logits.data)
+    with pytest.raises(CheckpointError, match="config.json: unknown model_type 'rnn'"):
+        build_model(ckpt_mod.Checkpoint(str(tmp_path / "c"), {"model_type": "rnn"}, {}))

@@ -1,0 +1,4 @@
+"""`python -m minitx`: the same as the `minitx` command."""
+from .cli import main
+
+raise SystemExit(main())
