@@ -52,22 +52,32 @@ CHAR_TO_BYTE = {c: b for b, c in BYTE_TO_CHAR.items()}
 
 
 @functools.cache
-def gpt2_pattern():
-    r"""GPT-2's pre-tokenizer regex, written for the stdlib `re` module.
+def gpt2_classes():
+    r"""GPT-2's character classes \p{L}, \p{N}, [^\s\p{L}\p{N}] and \s, for the stdlib `re`.
 
-    GPT-2's is  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
     `re` has no \p{...}, but its \w is exactly letters, numbers and '_' (a test
     checks every code point), and \d is exactly the decimal digits Nd. So
-    \p{L} is \w minus \d, '_' and the other numbers (Nl, No), \p{N} is \d plus
-    those, and 'other' is anything not \w nor whitespace, or '_'.
+    \p{L} is \w minus \d, '_' and the other numbers (Nl, No); \p{N} is \d plus
+    those; 'other' is anything neither \w nor whitespace, or '_'.
     """
     other_numbers = char_class("Nl", "No")
-    letters = rf"[^\W\d_{other_numbers}]"
-    numbers = rf"[\d{other_numbers}]"
-    others = rf"(?:[^\w{WHITESPACE}]|_)"
-    spaces = rf"[{WHITESPACE}]"
+    return {
+        "letters": rf"[^\W\d_{other_numbers}]",
+        "numbers": rf"[\d{other_numbers}]",
+        "others": rf"(?:[^\w{WHITESPACE}]|_)",
+        "spaces": rf"[{WHITESPACE}]",
+    }
+
+
+@functools.cache
+def gpt2_pattern():
+    r"""GPT-2's pre-tokenizer regex:
+    's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+    """
+    c = gpt2_classes()
     return re.compile(
-        rf"'(?:[sdmt]|ll|ve|re)| ?{letters}+| ?{numbers}+| ?{others}+|{spaces}+(?![^{WHITESPACE}])|{spaces}+"
+        rf"'(?:[sdmt]|ll|ve|re)| ?{c['letters']}+| ?{c['numbers']}+| ?{c['others']}+"
+        rf"|{c['spaces']}+(?![^{WHITESPACE}])|{c['spaces']}+"
     )
 
 

@@ -4,8 +4,10 @@ Tokenizing a text, step by step (the order of Hugging Face's BertNormalizer and
 BertPreTokenizer, which transformers' BertTokenizer runs):
 
 1. Special tokens ([CLS], [MASK], ...) written in the text are kept whole.
-2. Clean: drop NUL, U+FFFD and control characters (general category C*, but
-   not tab, newline, carriage return, which are whitespace).
+2. Clean: drop NUL, U+FFFD and control characters (general categories Cc, Cf,
+   Co, Cs, but not tab, newline, carriage return, which are whitespace).
+   Unassigned code points (Cn) are kept, as the tokenizers library keeps them;
+   Google's original BERT code drops them too.
 3. Put spaces around each CJK ideograph, so each is its own word.
 4. Uncased models: strip accents (NFD, then drop nonspacing marks Mn), then
    lowercase.
@@ -40,7 +42,7 @@ CJK = "\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0002a6df\U0002a700-\U0002b73f\U000
 def _regexes():
     """(controls to drop, CJK ideographs, nonspacing marks, words and punctuation)."""
     # Cc is fixed by Unicode: 0x00-0x1f and 0x7f-0x9f; tab, newline and return are spared.
-    controls = rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd{char_class('Cf', 'Cn', 'Co', 'Cs')}]"
+    controls = rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd{char_class('Cf', 'Co', 'Cs')}]"
     punctuation = rf"!-/:-@\[-`{{-~{char_class('P')}"
     return (
         re.compile(controls),
