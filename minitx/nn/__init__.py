@@ -1,5 +1,5 @@
 """Layers and models' building blocks, named as in torch.nn."""
-from . import functional
+from . import functional, utils
 from .containers import ModuleDict, ModuleList, Sequential
 from .layers import GELU, Dropout, Embedding, Identity, LayerNorm, Linear, ReLU, Tanh
 from .module import Module
@@ -9,5 +9,5 @@ from .transformer import MLP, Block, KVCache, SelfAttention
 __all__ = [
     "Block", "Dropout", "Embedding", "GELU", "Identity", "KVCache", "LayerNorm", "Linear",
     "MLP", "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "SelfAttention",
-    "Sequential", "Tanh", "functional",
+    "Sequential", "Tanh", "functional", "utils",
 ]
