@@ -318,8 +318,10 @@ def _start_id(tokenizer):
 
 
 # ---- the registry -----------------------------------------------------------------
-TRAIN_MODELS = [add_train_gpt]
-COMMANDS = [add_train, add_sample]
+from .bert_cli import add_embed, add_finetune, add_train_bert  # noqa: E402  (it uses the helpers above)
+
+TRAIN_MODELS = [add_train_gpt, add_train_bert]
+COMMANDS = [add_train, add_sample, add_finetune, add_embed]
 
 
 def build_parser():

@@ -90,6 +90,14 @@ def split_segments(document):
     return [p.strip() for p in document.split("\n\n") if p.strip()]
 
 
+def split_documents(text):
+    """BERT's pretraining text format: one sentence (or paragraph) per line, a
+    blank line between documents. Returns the documents as lists of lines."""
+    docs = [[line.strip() for line in block.splitlines() if line.strip()]
+            for block in text.replace("\r\n", "\n").split("\n\n")]
+    return [d for d in docs if d]
+
+
 class NextSentencePairs:
     """Sentence-pair examples from tokenized documents.
 
@@ -116,10 +124,10 @@ class NextSentencePairs:
                              f"two segments; got {len(self.documents)} documents, {len(self.with_a)} with two")
 
     @classmethod
-    def from_texts(cls, texts, tokenizer, max_length):
-        """From raw documents (strings), split into paragraphs and tokenized by a WordPieceTokenizer."""
-        docs = [[tokenizer.encode(p, add_special_tokens=False).input_ids for p in split_segments(t)]
-                for t in texts]
+    def from_segments(cls, documents, tokenizer, max_length):
+        """From documents given as lists of text segments, tokenized by a WordPieceTokenizer."""
+        docs = [[tokenizer.encode(seg, add_special_tokens=False).input_ids for seg in doc]
+                for doc in documents]
         return cls(docs, max_length, tokenizer.cls_id, tokenizer.sep_id, tokenizer.pad_id)
 
     def _run(self, doc, start, room):
@@ -170,3 +178,47 @@ class NextSentencePairs:
             types[i, len(a) + 2:len(row)] = 1
             mask[i, :len(row)] = 1
         return PretrainingBatch(ids, types, mask, nsl)
+
+
+class PretrainingData:
+    """Masked next-sentence pairs for the Trainer: documents split into train and
+    validation (every `val_every`-th document is held out, so validation pairs
+    come from text never trained on), batches as keyword arguments of
+    BertForPreTraining. Training batches come from a seeded generator that
+    state_dict() saves; validation batches are the same on every call.
+    """
+
+    def __init__(self, documents, tokenizer, max_length=128, val_every=10, seed=0):
+        """documents: lists of text segments (see split_segments, split_documents)."""
+        if len(documents) < 2 * val_every:
+            raise ValueError(f"PretrainingData: {len(documents)} documents are too few to hold out "
+                             f"every {val_every}th and keep two for validation")
+        val = [d for i, d in enumerate(documents) if i % val_every == val_every - 1]
+        train = [d for i, d in enumerate(documents) if i % val_every != val_every - 1]
+        self.splits = {"train": NextSentencePairs.from_segments(train, tokenizer, max_length),
+                       "val": NextSentencePairs.from_segments(val, tokenizer, max_length)}
+        self.masking = MaskingCollator.for_tokenizer(tokenizer, seed=seed)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+    def _batch(self, split, batch_size, rng, masking):
+        b = self.splits[split].batch(batch_size, rng)
+        ids, labels = masking(b.input_ids, b.attention_mask)
+        return dict(input_ids=ids, attention_mask=b.attention_mask, token_type_ids=b.token_type_ids,
+                    labels=labels, next_sentence_label=b.next_sentence_label)
+
+    def get_batch(self, batch_size, split="train"):
+        return self._batch(split, batch_size, self.rng, self.masking)
+
+    def eval_batches(self, batch_size, n_batches, split="val"):
+        rng = np.random.default_rng([self.seed, 1])
+        masking = MaskingCollator(len(self.masking.special), self.masking.mask_id,
+                                  np.flatnonzero(self.masking.special), seed=self.seed + 1)
+        return [self._batch(split, batch_size, rng, masking) for _ in range(n_batches)]
+
+    def state_dict(self):
+        return {"rng": self.rng.bit_generator.state, "masking": self.masking.state_dict()}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["rng"]
+        self.masking.load_state_dict(state["masking"])

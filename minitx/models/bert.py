@@ -313,17 +313,26 @@ class BertPreTrainedModel(nn.Module):
 
         Both layouts load into every class: a bare BertModel checkpoint (keys
         without `bert.`, as sentence-embedding models) and one with heads
-        (BertForPreTraining, ...). Buffers such as embeddings.position_ids are
-        skipped. Heads the checkpoint lacks keep a fresh init, with a warning (as
-        transformers does when a classifier is added for fine-tuning); a head the
-        checkpoint has but this class does not use is dropped. config_overrides
-        set config fields, e.g. num_labels=3 for a new classifier.
+        (BertForPreTraining, ...). config_overrides set config fields, e.g.
+        num_labels=3 for a new classifier. See from_state_dict for what is
+        skipped, dropped and freshly initialised.
         """
         config = BertConfig.from_hf_dict(hub.read_config(path), where=f"{path}/config.json",
                                          **config_overrides)
+        return cls.from_state_dict(config, hub.read_weights(path), where=str(path), dtype=dtype)
+
+    @classmethod
+    def from_state_dict(cls, config, weights, where="state_dict", dtype=np.float32):
+        """A model of this class from the weights of any BERT class (name -> array).
+
+        Buffers such as embeddings.position_ids are skipped. Heads the weights
+        lack keep a fresh init, with a warning (as transformers does when a
+        classifier is added for fine-tuning); a head they have but this class
+        does not use is dropped. Anything else missing or extra is an error.
+        """
         model = cls(config)
         state = {}
-        for key, value in hub.read_weights(path).items():
+        for key, value in weights.items():
             key = key.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
             if key.endswith(("embeddings.position_ids", "embeddings.token_type_ids")):
                 continue  # index buffers of transformers, not weights
@@ -339,25 +348,23 @@ class BertPreTrainedModel(nn.Module):
         decoder_bias = state.pop("cls.predictions.decoder.bias", None)
         if decoder_bias is not None:
             state.setdefault("cls.predictions.bias", decoder_bias)
-        own = model.state_dict()
-        for key in model._tied_keys():
-            if key in own:
-                state.pop(key, None)
-        prefix = "" if model._bare() else "bert."
-        optional = tuple(cls._head_prefixes) + (prefix + "pooler.",)
+        own, tied = model.state_dict(), model._tied_keys()
+        for key in tied:
+            state.pop(key, None)
+        optional = cls._head_prefixes + (("" if model._bare() else "bert.") + "pooler.",)
         unexpected = [k for k in state if k not in own]
         bad = [k for k in unexpected if not k.startswith(optional)]
         if bad:
-            raise ValueError(f"{path}: weights that BERT {cls.__name__} has no place for: {', '.join(bad)}")
+            raise ValueError(f"{where}: weights that BERT {cls.__name__} has no place for: {', '.join(bad)}")
         for k in unexpected:
             del state[k]
-        missing = [k for k in own if k not in state and k not in model._tied_keys()]
+        missing = [k for k in own if k not in state and k not in tied]
         bad = [k for k in missing if not k.startswith(optional)]
         if bad:
-            raise ValueError(f"{path}: checkpoint lacks {', '.join(bad)}")
+            raise ValueError(f"{where}: the weights lack {', '.join(bad)}")
         if missing:
-            warnings.warn(f"{cls.__name__}.from_pretrained({path}): newly initialised, train before "
-                          f"use: {', '.join(missing)}", stacklevel=2)
+            warnings.warn(f"{cls.__name__} from {where}: newly initialised, train before use: "
+                          f"{', '.join(missing)}", stacklevel=3)
         model.load_state_dict(state, strict=False)
         return model.to(dtype)
 

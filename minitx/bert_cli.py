@@ -1,0 +1,270 @@
+"""BERT's commands: `minitx train bert`, `minitx finetune bert`, `minitx embed`.
+
+Registered in minitx/cli.py's lists; the shared options, errors and checks are
+cli.py's. Heavy imports wait inside the run functions, so --help stays fast.
+"""
+import os
+import sys
+
+_MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                  "max_length", "vocab_size")
+_TASK_CLASSES = {"classify": "BertForSequenceClassification", "tag": "BertForTokenClassification",
+                 "qa": "BertForQuestionAnswering"}
+
+
+# ---- minitx train bert --------------------------------------------------------------
+def add_train_bert(models):
+    from .cli import add_training_args, fraction, positive_int
+    p = models.add_parser("bert", help="pretrain a small BERT (masked LM + next sentence)",
+                          description="Pretrain a small BERT with masked-LM and next-sentence "
+                                      "prediction, with a WordPiece vocab trained on the same text. With no "
+                                      "options: the built-in corpus (its 79 topics are the documents, "
+                                      "paragraphs the segments), a few minutes on 2 cores, reporting "
+                                      "held-out MLM and NSP accuracy. --data FILE: one sentence or "
+                                      "paragraph per line, a blank line between documents.")
+    p.add_argument("--vocab-size", type=positive_int, default=4096, help="WordPiece vocab to train")
+    p.add_argument("--hidden-size", type=positive_int, default=128, help="channels C")
+    p.add_argument("--num-hidden-layers", type=positive_int, default=2, help="encoder layers")
+    p.add_argument("--num-attention-heads", type=positive_int, default=2, help="heads (must divide --hidden-size)")
+    p.add_argument("--intermediate-size", type=positive_int, default=512, help="MLP width")
+    p.add_argument("--max-length", type=positive_int, default=128, help="tokens per pair T, specials included")
+    p.add_argument("--dropout", type=fraction, default=0.1, help="hidden and attention dropout")
+    add_training_args(p, out=os.path.join("runs", "bert"), max_iters=600, batch_size=16, lr=1e-3,
+                      eval_interval=100)
+    p.set_defaults(run=train_bert, weight_decay=0.01, eval_iters=8)
+    val = next(a for a in p._actions if a.dest == "val_fraction")
+    val.help = "share of the documents held out for validation (every round(1/x)-th)"
+
+
+def train_bert(args):
+    from . import manual_seed
+    from .bert_train import BertTrainer, export_hf, pretraining_loss, pretraining_metrics
+    from .checkpoint import load_checkpoint
+    from .cli import CLIError, check_out_dir, given, note, train_config
+    from .data import builtin_documents, read_text
+    from .data.bert import PretrainingData, split_documents, split_segments
+    from .data.corpus import NAME as CORPUS
+    from .models.bert import BertConfig, BertForPreTraining
+    from .tokenizers import WordPieceTokenizer
+
+    if args.hidden_size % args.num_attention_heads:
+        raise CLIError(f"--hidden-size {args.hidden_size} is not divisible by --num-attention-heads "
+                       f"{args.num_attention_heads}")
+    if args.data is not None and not os.path.isfile(args.data):
+        raise CLIError(f"--data {args.data}: no such file")
+    check_out_dir(args)
+    stored = load_checkpoint(os.path.join(args.out, "last")) if args.resume else None
+    if stored is not None:
+        for name in _MODEL_OPTIONS:
+            if given(args, name) and getattr(args, name) != stored.config["cli"][name]:
+                raise CLIError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the "
+                               f"checkpoint's {stored.config['cli'][name]}; a resumed run keeps its model")
+        data = stored.config["data"]
+        data_path, seed, val_fraction = data["path"], data["seed"], data["val_fraction"]
+        cfg = train_config(args, stored.config["train"])
+    else:
+        data_path, seed, val_fraction = args.data, args.seed, args.val_fraction
+        cfg = train_config(args)
+    if data_path is None:
+        docs = [split_segments(d) for d in builtin_documents()]
+    else:
+        docs = split_documents(read_text(data_path))
+    if stored is not None:
+        tokenizer, config = stored.tokenizer, BertConfig(**stored.config["model"])
+    else:
+        tokenizer = WordPieceTokenizer.train(["\n".join(d) for d in docs], args.vocab_size)
+        config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=args.hidden_size,
+                            num_hidden_layers=args.num_hidden_layers,
+                            num_attention_heads=args.num_attention_heads,
+                            intermediate_size=args.intermediate_size,
+                            max_position_embeddings=args.max_length, hidden_dropout_prob=args.dropout,
+                            attention_probs_dropout_prob=args.dropout, pad_token_id=tokenizer.pad_id)
+    val_every = max(2, round(1 / val_fraction)) if val_fraction > 0 else 10
+    data = PretrainingData(docs, tokenizer, config.max_position_embeddings, val_every=val_every, seed=seed)
+    manual_seed(seed)
+    model = BertForPreTraining(config)
+    options = {name: getattr(args, name) for name in _MODEL_OPTIONS}
+    trainer = BertTrainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
+                          compute_loss=pretraining_loss, metrics=pretraining_metrics,
+                          checkpoint_config={"model_type": "bert", "model": config.to_dict(),
+                                             "cli": stored.config["cli"] if stored else options,
+                                             "data": {"path": data_path and os.path.abspath(data_path),
+                                                      "seed": seed, "val_fraction": val_fraction}})
+    if stored is not None:
+        trainer.resume()
+        note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}")
+    note(f"data: {data_path or CORPUS}, {len(docs)} documents ({len(data.splits['val'].documents)} held out), "
+         f"WordPiece vocab {tokenizer.vocab_size}; model: BERT {config.num_hidden_layers} layers, "
+         f"{config.num_attention_heads} heads, {config.hidden_size} channels, {model.num_parameters():,} "
+         f"parameters; {cfg.max_iters} steps of {cfg.batch_size * cfg.grad_accum} pairs x "
+         f"{config.max_position_embeddings} tokens")
+    summary = trainer.fit()
+    _finish(trainer, summary, model, tokenizer, export_hf)
+    return 130 if summary["interrupted"] else 0
+
+
+def _finish(trainer, summary, model, tokenizer, export_hf):
+    """Print the last evaluation; export the best weights as a Hugging Face folder in --out/hf."""
+    from .checkpoint import load_checkpoint
+    best = os.path.join(trainer.out_dir, "best")
+    shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in trainer.last_metrics.items())
+    print(f"step {summary['step']}: {shown}; {summary['seconds']:.0f} s, "
+          f"{summary['tokens_per_sec']:,.0f} tokens/s; checkpoints in {trainer.out_dir}")
+    if os.path.isdir(best):
+        model.load_state_dict(load_checkpoint(best).weights)
+        export_hf(model, tokenizer, os.path.join(trainer.out_dir, "hf"))
+        print(f"best weights (val loss {summary['best_val_loss']:.4f}) exported for transformers and "
+              f"`minitx embed`/`minitx finetune`: {os.path.join(trainer.out_dir, 'hf')}")
+
+
+# ---- minitx finetune bert -----------------------------------------------------------
+def add_finetune(commands):
+    p = commands.add_parser("finetune", help="fine-tune a pretrained model on a task",
+                            description="Fine-tune a pretrained model on a task.")
+    models = p.add_subparsers(title="models", dest="model", metavar="MODEL", required=True)
+    add_finetune_bert(models)
+
+
+def add_finetune_bert(models):
+    from .cli import add_training_args, positive_int
+    p = models.add_parser("bert", help="fine-tune BERT: classify, tag or qa",
+                          description="Fine-tune BERT from a checkpoint (minitx's, or a Hugging Face "
+                                      "folder) on a JSONL file; reports accuracy (classify), token F1 "
+                                      "(tag) or exact match and F1 (qa) on a validation split. The "
+                                      "formats are in docs/bert.md.")
+    p.add_argument("--task", required=True, choices=sorted(_TASK_CLASSES), help="the head to train")
+    p.add_argument("--init", required=True, metavar="CKPT_OR_HF_FOLDER",
+                   help="pretrained weights: a `minitx train bert` --out folder or checkpoint, or a "
+                        "Hugging Face BERT folder (config.json, model.safetensors, vocab.txt)")
+    p.add_argument("--val-data", metavar="FILE.jsonl", help="validation examples (default: --val-fraction "
+                   "of --data, held out)")
+    p.add_argument("--max-length", type=positive_int, default=128, help="tokens per example T")
+    add_training_args(p, out=os.path.join("runs", "bert-finetune"), max_iters=300, batch_size=16, lr=1e-4,
+                      eval_interval=50)
+    data = next(a for a in p._actions if a.dest == "data")
+    data.required, data.metavar, data.help = True, "FILE.jsonl", "the training examples, one JSON object a line"
+    p.set_defaults(run=finetune_bert, weight_decay=0.01)
+
+
+def finetune_bert(args):
+    from . import manual_seed
+    from .bert_train import (TASK_MODEL_TYPES, BertTrainer, classify_metrics, export_hf, load_bert,
+                             qa_metrics, tag_metrics)
+    from .checkpoint import load_checkpoint
+    from .cli import CLIError, check_out_dir, note, train_config
+    from .data.finetune import FinetuneData, encode, label_vocab, read_jsonl, split_examples
+    from .models import bert
+
+    for opt in ("data", "val_data"):
+        path = getattr(args, opt)
+        if path is not None and not os.path.isfile(path):
+            raise CLIError(f"--{opt.replace('_', '-')} {path}: no such file")
+    check_out_dir(args)
+    cls = getattr(bert, _TASK_CLASSES[args.task])
+    examples = read_jsonl(args.data, args.task)
+    if args.val_data is not None:
+        train, val = examples, read_jsonl(args.val_data, args.task)
+    else:
+        train, val = split_examples(examples, args.val_fraction or 0.1, seed=args.seed)
+    stored = load_checkpoint(os.path.join(args.out, "last")) if args.resume else None
+    if stored is not None:
+        if stored.config.get("task") != args.task:
+            raise CLIError(f"--task {args.task}: {args.out} holds a {stored.config.get('task')} run")
+        config = bert.BertConfig(**stored.config["model"])
+        model, tokenizer = cls(config), stored.tokenizer
+        labels = [config.id2label[i] for i in range(config.num_labels)] if args.task != "qa" else []
+        cfg = train_config(args, stored.config["train"])
+    else:
+        labels = label_vocab(train, args.task)
+        overrides = {} if args.task == "qa" else {"num_labels": len(labels),
+                                                  "id2label": dict(enumerate(labels))}
+        if args.task == "classify" and len(labels) < 2:
+            raise CLIError(f"--data {args.data}: classification needs at least two labels, found {labels}")
+        manual_seed(args.seed)
+        model, tokenizer = load_bert(args.init, cls, **overrides)
+        config = model.config
+        cfg = train_config(args)
+    if args.max_length > config.max_position_embeddings:
+        raise CLIError(f"--max-length {args.max_length} exceeds the model's max_position_embeddings "
+                       f"{config.max_position_embeddings}")
+    train_f = encode(train, args.task, tokenizer, args.max_length, labels)
+    val_f = encode(val, args.task, tokenizer, args.max_length, labels)
+    data = FinetuneData(train_f, val_f, seed=args.seed)
+    if args.task == "classify":
+        metrics = classify_metrics
+    elif args.task == "tag":
+        def metrics(model, batches):
+            return tag_metrics(model, batches, outside=labels.index("O") if "O" in labels else None)
+    else:
+        def metrics(model, batches):
+            return qa_metrics(model, batches, val_f.extra["context_span"], val_f.extra["answer"], tokenizer)
+    trainer = BertTrainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
+                          metrics=metrics,
+                          checkpoint_config={"model_type": TASK_MODEL_TYPES[args.task], "task": args.task,
+                                             "model": config.to_dict(), "init": os.path.abspath(args.init)})
+    if stored is not None:
+        trainer.resume()
+        note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}")
+    note(f"task {args.task}: {len(train)} training and {len(val)} validation examples"
+         + (f", {len(labels)} labels" if labels else "") + f"; from {args.init}")
+    summary = trainer.fit()
+    _finish(trainer, summary, model, tokenizer, export_hf)
+    return 130 if summary["interrupted"] else 0
+
+
+# ---- minitx embed -------------------------------------------------------------------
+def add_embed(commands):
+    from .cli import positive_int
+    p = commands.add_parser("embed", help="sentence embeddings from a BERT",
+                            description="Mean-pooled sentence embeddings (the mean of the last hidden "
+                                        "states of each text's tokens, [CLS] and [SEP] included, as "
+                                        "sentence-transformers' mean pooling). Printed one text a line, "
+                                        "or saved with --out.")
+    p.add_argument("texts", nargs="+", metavar="TEXT", help="the sentences to embed")
+    p.add_argument("--model", required=True, metavar="FOLDER",
+                   help="a Hugging Face BERT folder, or a minitx BERT checkpoint or --out folder")
+    p.add_argument("--out", metavar="FILE.npy", help="save the (N, C) float32 array here instead of printing it")
+    p.add_argument("--max-length", type=positive_int, default=None,
+                   help="truncate each text to this many tokens (default: the model's limit)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="texts per forward pass")
+    p.add_argument("--normalize", action="store_true", help="scale each embedding to unit length")
+    p.set_defaults(run=embed)
+
+
+def embed(args):
+    import numpy as np
+
+    from .bert_train import load_bert
+    from .cli import CLIError
+    from .models.bert import BertModel
+
+    if args.out is not None and not args.out.endswith(".npy"):
+        raise CLIError(f"--out {args.out}: must end in .npy")
+    vectors = embed_texts(*load_bert(args.model, BertModel), args.texts, args.max_length, args.batch_size)
+    if args.normalize:
+        vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    if args.out is not None:
+        np.save(args.out, vectors.astype(np.float32))
+        print(f"{vectors.shape[0]} embeddings of size {vectors.shape[1]} saved to {args.out}", file=sys.stderr)
+    else:
+        np.savetxt(sys.stdout, vectors, fmt="%.6g")
+    return 0
+
+
+def embed_texts(model, tokenizer, texts, max_length=None, batch_size=32):
+    """(N, C) mean-pooled embeddings of `texts` as a NumPy array."""
+    import numpy as np
+
+    from .autograd import no_grad
+    from .models.bert import mean_pool
+
+    limit = model.config.max_position_embeddings
+    max_length = min(max_length or limit, limit)
+    model.eval()
+    rows = []
+    with no_grad():
+        for i in range(0, len(texts), batch_size):
+            enc = tokenizer.encode_batch(texts[i:i + batch_size], max_length=max_length)
+            out = model(enc.input_ids, enc.attention_mask, enc.token_type_ids)
+            rows.append(mean_pool(out.last_hidden_state, enc.attention_mask).data)
+    return np.concatenate(rows)

@@ -1,0 +1,217 @@
+"""Fine-tuning data for BERT: JSONL files read, checked, and turned into model inputs.
+
+One JSON object per line (blank lines are skipped); docs/bert.md has examples.
+    classify  {"text": str, "label": str or int}, optional "text_pair": str
+    tag       {"tokens": [str, ...], "tags": [str, ...]}, one tag per token
+    qa        {"question": str, "context": str, "answer": str}, optional
+              "answer_start": the answer's character offset in the context
+              (default: its first occurrence)
+A line that is not valid JSON, lacks a field or has one of the wrong type is a
+ValueError naming the file and line.
+"""
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TASKS = ("classify", "tag", "qa")
+_FIELDS = {
+    "classify": {"text": str, "label": (str, int)},
+    "tag": {"tokens": list, "tags": list},
+    "qa": {"question": str, "context": str, "answer": str},
+}
+
+
+def read_jsonl(path, task):
+    """The examples of a JSONL file, checked for `task`: a list of dicts with a 'line' key added."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    examples = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                ex = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+            if not isinstance(ex, dict):
+                raise ValueError(f"{where}: expected a JSON object, got {type(ex).__name__}")
+            for name, kind in _FIELDS[task].items():
+                if name not in ex:
+                    raise ValueError(f"{where}: missing field {name!r} (a {task} line needs "
+                                     f"{', '.join(_FIELDS[task])})")
+                if not isinstance(ex[name], kind) or isinstance(ex[name], bool):
+                    raise ValueError(f"{where}: field {name!r} is {type(ex[name]).__name__}, "
+                                     f"expected {getattr(kind, '__name__', 'str or int')}")
+            _check(task, ex, where)
+            ex["line"] = where
+            examples.append(ex)
+    if not examples:
+        raise ValueError(f"{path}: no examples")
+    return examples
+
+
+def _check(task, ex, where):
+    if task == "classify":
+        if not isinstance(ex.get("text_pair", ""), str):
+            raise ValueError(f"{where}: field 'text_pair' must be a string")
+        ex["label"] = str(ex["label"])  # 1 and "1" name the same class
+    if task == "tag":
+        if len(ex["tokens"]) != len(ex["tags"]):
+            raise ValueError(f"{where}: {len(ex['tokens'])} tokens but {len(ex['tags'])} tags")
+        if not all(isinstance(t, str) for t in ex["tokens"] + ex["tags"]):
+            raise ValueError(f"{where}: tokens and tags must be strings")
+    if task == "qa":
+        start = ex.get("answer_start", ex["context"].find(ex["answer"]))
+        if not isinstance(start, int) or ex["context"][start:start + len(ex["answer"])] != ex["answer"] \
+                or not ex["answer"] or start < 0:
+            raise ValueError(f"{where}: the answer {ex['answer']!r} is not in the context"
+                             + (f" at answer_start {start}" if "answer_start" in ex else ""))
+        ex["answer_start"] = start
+
+
+@dataclass
+class Features:
+    """Model inputs (int64 arrays, (N, T) or (N,)) and what evaluation needs."""
+    inputs: dict                       # input_ids, token_type_ids, attention_mask, labels / positions
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.inputs["input_ids"])
+
+
+def label_vocab(examples, task):
+    """The sorted label names of a task's examples (classes, or tags)."""
+    if task == "classify":
+        return sorted({ex["label"] for ex in examples})
+    if task == "tag":
+        return sorted({t for ex in examples for t in ex["tags"]})
+    return []
+
+
+def _rows(rows, max_length, pad_id):
+    """Pad lists of (ids, types, labels) to (N, T) arrays."""
+    N, T = len(rows), max(len(r[0]) for r in rows)
+    ids = np.full((N, T), pad_id, dtype=np.int64)
+    types = np.zeros((N, T), dtype=np.int64)
+    mask = np.zeros((N, T), dtype=np.int64)
+    labels = np.full((N, T), -100, dtype=np.int64)
+    for i, (a, t, y) in enumerate(rows):
+        ids[i, :len(a)], types[i, :len(a)], mask[i, :len(a)] = a, t, 1
+        if y is not None:
+            labels[i, :len(a)] = y
+    return ids, types, mask, labels
+
+
+def encode(examples, task, tokenizer, max_length, labels=None):
+    """Features of `examples` for `task`; `labels` is the label_vocab (classify, tag)."""
+    index = {name: i for i, name in enumerate(labels or [])}
+
+    def label_id(name, where):
+        if name not in index:
+            raise ValueError(f"{where}: label {name!r} is not one of the {len(index)} labels "
+                             f"seen in training ({', '.join(map(str, labels))})")
+        return index[name]
+
+    if task == "classify":
+        enc = tokenizer.encode_batch([ex["text"] for ex in examples],
+                                     [ex.get("text_pair") for ex in examples] if any(
+                                         "text_pair" in ex for ex in examples) else None,
+                                     max_length=max_length)
+        y = np.array([label_id(ex["label"], ex["line"]) for ex in examples], dtype=np.int64)
+        return Features(dict(input_ids=enc.input_ids, token_type_ids=enc.token_type_ids,
+                             attention_mask=enc.attention_mask, labels=y))
+    if task == "tag":
+        rows = []
+        for ex in examples:
+            # each word's label goes on its first piece; continuations get -100
+            ids, y = [tokenizer.cls_id], [-100]
+            for word, tag in zip(ex["tokens"], ex["tags"]):
+                pieces = tokenizer.encode(word, add_special_tokens=False).input_ids
+                if pieces:
+                    ids += pieces
+                    y += [label_id(tag, ex["line"])] + [-100] * (len(pieces) - 1)
+            ids, y = ids[:max_length - 1] + [tokenizer.sep_id], y[:max_length - 1] + [-100]
+            rows.append((ids, [0] * len(ids), y))
+        ids, types, mask, y = _rows(rows, max_length, tokenizer.pad_id)
+        return Features(dict(input_ids=ids, token_type_ids=types, attention_mask=mask, labels=y))
+    return _encode_qa(examples, tokenizer, max_length)
+
+
+def _encode_qa(examples, tokenizer, max_length):
+    """[CLS] question [SEP] context [SEP]; the answer's first and last token positions.
+
+    The answer's tokens are found by tokenizing the context before it, so the
+    answer must begin and end on word boundaries. An answer cut off by
+    truncation gets position max_length, which the model's loss ignores.
+    """
+    tok = lambda text: tokenizer.encode(text, add_special_tokens=False).input_ids  # noqa: E731
+    rows, starts, ends, spans = [], [], [], []
+    for ex in examples:
+        q, ctx, s = tok(ex["question"])[:max_length // 2], ex["context"], ex["answer_start"]
+        before, answer = tok(ctx[:s]), tok(ex["answer"])
+        context = tok(ctx)
+        if context[len(before):len(before) + len(answer)] != answer or not answer:
+            raise ValueError(f"{ex['line']}: the answer {ex['answer']!r} does not begin and end on word "
+                             f"boundaries of the context")
+        room = max_length - len(q) - 3
+        context = context[:room]
+        offset = len(q) + 2  # the context's first position
+        ids = [tokenizer.cls_id, *q, tokenizer.sep_id, *context, tokenizer.sep_id]
+        rows.append((ids, [0] * (len(q) + 2) + [1] * (len(context) + 1), None))
+        first, last = offset + len(before), offset + len(before) + len(answer) - 1
+        if last >= offset + len(context):
+            first = last = max_length
+        starts.append(first)
+        ends.append(last)
+        spans.append((offset, offset + len(context)))  # where an answer may be predicted
+    ids, types, mask, _ = _rows(rows, max_length, tokenizer.pad_id)
+    return Features(dict(input_ids=ids, token_type_ids=types, attention_mask=mask,
+                         start_positions=np.array(starts), end_positions=np.array(ends)),
+                    dict(context_span=spans, answer=[ex["answer"] for ex in examples]))
+
+
+class FinetuneData:
+    """Encoded train and validation Features for the Trainer. Training batches are
+    random rows (a seeded generator that state_dict() saves); evaluation covers
+    the whole validation split, in order. Each batch is cut to its longest row."""
+
+    def __init__(self, train, val, seed=0):
+        if len(train) == 0 or len(val) == 0:
+            raise ValueError(f"FinetuneData: {len(train)} training and {len(val)} validation examples; "
+                             "both splits need at least one")
+        self.splits = {"train": train, "val": val}
+        self.rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def _trim(inputs, rows):
+        T = max(1, int(inputs["attention_mask"][rows].sum(axis=1).max()))
+        return {k: (v[rows, :T] if v.ndim == 2 else v[rows]) for k, v in inputs.items()}
+
+    def get_batch(self, batch_size, split="train"):
+        feats = self.splits[split]
+        rows = self.rng.choice(len(feats), size=min(batch_size, len(feats)), replace=False)
+        return self._trim(feats.inputs, rows)
+
+    def eval_batches(self, batch_size, n_batches=None, split="val"):
+        """All of the split in batches of batch_size (n_batches is ignored: every example counts)."""
+        feats = self.splits[split]
+        return [self._trim(feats.inputs, np.arange(i, min(i + batch_size, len(feats))))
+                for i in range(0, len(feats), batch_size)]
+
+    def state_dict(self):
+        return {"rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state):
+        self.rng.bit_generator.state = state["rng"]
+
+
+def split_examples(examples, val_fraction, seed=0):
+    """(train, val): a seeded shuffle, the last `val_fraction` held out (at least one of each)."""
+    if len(examples) < 2:
+        raise ValueError(f"{len(examples)} example(s): too few to hold any out for validation")
+    order = np.random.default_rng(seed).permutation(len(examples))
+    n_val = min(len(examples) - 1, max(1, round(val_fraction * len(examples))))
+    return [examples[i] for i in order[n_val:]], [examples[i] for i in order[:n_val]]
