@@ -4,11 +4,20 @@ import os
 import numpy as np
 import pytest
 
+from minitx.backend import use_backend
 from minitx import checkpoint as ckpt_mod
 from minitx.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
 from minitx.optim import AdamW
 from minitx.tensor import Tensor
 from minitx.tokenizers import CharTokenizer
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend():
+    # these tests check the training machinery, not the kernels (tested on their own): the
+    # NumPy twins need no compiling and no thread pool, which keeps them fast on a busy machine
+    with use_backend("numpy"):
+        yield
 
 
 class TinyModel:

@@ -5,8 +5,18 @@ import sys
 
 import pytest
 
+from minitx.backend import use_backend
 from minitx.checkpoint import load_checkpoint
 from minitx.cli import main
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend():
+    # these tests check the training machinery, not the kernels (tested on their own): the
+    # NumPy twins need no compiling and no thread pool, which keeps them fast on a busy machine
+    with use_backend("numpy"):
+        yield
+
 
 TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "4",
         "--eval-interval", "2", "--eval-iters", "2", "--no-progress", "--sample-tokens", "20"]

@@ -7,11 +7,21 @@ import numpy as np
 import pytest
 
 import minitx
+from minitx.backend import use_backend
 from minitx.checkpoint import load_checkpoint
 from minitx.data import TokenDataset, builtin_text
 from minitx.models.gpt import GPT, GPTConfig
 from minitx.tokenizers import CharTokenizer
 from minitx.train import TrainConfig, Trainer, TrainingDiverged, lm_loss
+
+
+@pytest.fixture(autouse=True)
+def numpy_backend():
+    # these tests check the training machinery, not the kernels (tested on their own): the
+    # NumPy twins need no compiling and no thread pool, which keeps them fast on a busy machine
+    with use_backend("numpy"):
+        yield
+
 
 TEXT = builtin_text()[:20_000]
 TOK = CharTokenizer.train(TEXT)
