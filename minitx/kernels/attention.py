@@ -245,7 +245,11 @@ def _bias_from_mask(mask, dtype, shape):
     filled out to Tk so that a row of the bias is a plain contiguous row.
     """
     mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
-    if mask.ndim > 4 or np.broadcast_shapes(mask.shape, shape) != shape:
+    try:
+        fits = mask.ndim <= 4 and np.broadcast_shapes(mask.shape, shape) == shape
+    except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not "
                          f"broadcast to (B, NH, Tq, Tk) = {shape}")
     mask = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)

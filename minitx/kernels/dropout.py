@@ -73,7 +73,7 @@ dropout_backward = dispatch(dropout_backward_numpy, dropout_backward_numba)
 class Dropout(Function):
     @staticmethod
     def forward(ctx, x, p):
-        x = np.ascontiguousarray(x)
+        x = np.ascontiguousarray(x).reshape(x.shape)  # (reshape: keep a 0-d x 0-d)
         u = default_generator().random(x.shape, dtype=np.float32)
         out, keep = dropout_forward(x, u, p)
         ctx.save_for_backward(keep)
@@ -83,7 +83,8 @@ class Dropout(Function):
     @staticmethod
     def backward(ctx, grad):
         (keep,) = ctx.saved_tensors
-        return dropout_backward(np.ascontiguousarray(grad), keep, ctx.p), None
+        dout = np.ascontiguousarray(grad).reshape(keep.shape)
+        return dropout_backward(dout, keep, ctx.p), None
 
 
 def dropout(input, p=0.5, training=True):

@@ -84,14 +84,14 @@ class Embedding(Function):
     def forward(ctx, ids, weight, padding_idx):
         flat = np.ascontiguousarray(ids.reshape(-1), dtype=np.int64)  # (N,)
         ctx.save_for_backward(flat)
-        ctx.V, ctx.padding_idx = weight.shape[0], padding_idx
+        ctx.V, ctx.C, ctx.padding_idx = weight.shape[0], weight.shape[1], padding_idx
         out = embedding_forward(flat, np.ascontiguousarray(weight))    # (N, C)
         return out.reshape(ids.shape + (weight.shape[1],))
 
     @staticmethod
     def backward(ctx, grad):
         (flat,) = ctx.saved_tensors
-        dout = np.ascontiguousarray(grad.reshape(flat.shape[0], -1))  # (N, C)
+        dout = np.ascontiguousarray(grad.reshape(flat.shape[0], ctx.C))  # (N, C)
         return None, embedding_backward(flat, dout, ctx.V, ctx.padding_idx), None
 
 

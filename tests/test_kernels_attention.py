@@ -1,0 +1,217 @@
+"""scaled_dot_product_attention: Numba against the NumPy twin, against a plain loop,
+gradcheck, causal alignment for a KV cache, masked rows, dropout, determinism, errors.
+
+Tolerances, Numba vs twin: the Numba kernel sums dot products in SIMD lanes and
+uses a polynomial exp (within 2 ulp), the twin uses BLAS and NumPy's exp, so
+they agree to rounding: rtol 1e-4, atol 1e-5 in float32; rtol 1e-9, atol 1e-11
+in float64. Parity with torch is in test_kernels_parity_b.py.
+"""
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minitx as mt
+from minitx.kernels.attention import attention_backward, attention_forward, scaled_dot_product_attention
+from minitx.testing import gradcheck
+from tests.kernel_strategies_b import attention_cases
+
+TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-9, atol=1e-11)}
+
+
+def _run(case, backend, dropout_p=0.0, seed=0):
+    """out, dq, dk, dv of one forward+backward with a fixed random cotangent."""
+    q, k, v = (mt.Tensor(case[n].copy(), requires_grad=True) for n in "qkv")
+    with mt.use_backend(backend):
+        mt.manual_seed(seed)
+        out = scaled_dot_product_attention(q, k, v, attn_mask=case["attn_mask"], dropout_p=dropout_p,
+                                           is_causal=case["is_causal"], scale=case["scale"])
+        dout = np.random.default_rng(1).standard_normal(out.shape).astype(out.dtype)
+        out.backward(dout)
+    return out.data, q.grad, k.grad, v.grad
+
+
+def _loop_reference(q, k, v, mask, is_causal, scale):
+    """Attention one query row at a time in float64, from the definition."""
+    B, NH, Tq, HS = q.shape
+    Tk = k.shape[2]
+    scale = 1 / math.sqrt(HS) if scale is None else scale
+    mask = None if mask is None else np.broadcast_to(mask, (B, NH, Tq, Tk))
+    out = np.zeros((B, NH, Tq, HS))
+    for b, h, i in np.ndindex(B, NH, Tq):
+        keys, scores = [], []
+        for j in range(Tk):
+            s = scale * float(np.dot(q[b, h, i].astype(np.float64), k[b, h, j]))
+            if is_causal and j > i + Tk - Tq:
+                continue
+            if mask is not None and mask.dtype == np.bool_:
+                if not mask[b, h, i, j]:
+                    continue
+            elif mask is not None:
+                s += float(mask[b, h, i, j])
+            if s != -math.inf:
+                keys.append(j)
+                scores.append(s)
+        if keys:
+            top = max(scores)
+            w = [math.exp(s - top) for s in scores]
+            out[b, h, i] = sum(wj / sum(w) * v[b, h, j].astype(np.float64) for wj, j in zip(w, keys))
+    return out
+
+
+@given(case=attention_cases())
+def test_numba_matches_numpy_twin(case):
+    tol = TOL[case["q"].dtype.type]
+    for ours, ref, name in zip(_run(case, "numba"), _run(case, "numpy"), ["out", "dq", "dk", "dv"]):
+        assert ours.dtype == case["q"].dtype
+        np.testing.assert_allclose(ours, ref, err_msg=name, **tol)
+
+
+@given(case=attention_cases())
+def test_forward_matches_loop_reference(case):
+    out = _run(case, "numba")[0]
+    ref = _loop_reference(case["q"], case["k"], case["v"], case["attn_mask"], case["is_causal"],
+                          case["scale"])
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=8)
+@given(case=attention_cases(dtype=np.float64, max_T=4, max_HS=3))
+def test_gradcheck(case):
+    q, k, v = (mt.Tensor(case[n], requires_grad=True) for n in "qkv")
+    gradcheck(lambda q, k, v: scaled_dot_product_attention(
+        q, k, v, attn_mask=case["attn_mask"], is_causal=case["is_causal"], scale=case["scale"]),
+        q, k, v)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_gradcheck_with_dropout(backend):
+    rng = np.random.default_rng(3)
+    q, k, v = (mt.Tensor(rng.standard_normal((1, 2, 3, 2)), requires_grad=True) for _ in range(3))
+
+    def fn(q, k, v):
+        mt.manual_seed(5)                           # the same dropout mask on every call
+        return scaled_dot_product_attention(q, k, v, dropout_p=0.4, is_causal=True)
+    with mt.use_backend(backend):
+        gradcheck(fn, q, k, v)
+
+
+@given(case=attention_cases(), p=st.sampled_from([0.2, 0.5]))
+def test_dropout_same_draws_in_both_backends(case, p):
+    tol = TOL[case["q"].dtype.type]
+    for ours, ref in zip(_run(case, "numba", p, seed=7), _run(case, "numpy", p, seed=7)):
+        np.testing.assert_allclose(ours, ref, **tol)
+
+
+def test_dropout_keeps_the_expected_value():
+    # v = 1 makes every output element sum_j p_ij keep_ij / (1 - p), whose mean is 1
+    B, NH, T, HS = 4, 4, 32, 1
+    q = mt.Tensor(np.zeros((B, NH, T, HS), np.float32))
+    v = mt.Tensor(np.ones((B, NH, T, HS), np.float32))
+    out = scaled_dot_product_attention(q, q, v, dropout_p=0.3).data
+    assert abs(out.mean() - 1) < 0.02
+    assert not np.allclose(out, 1)
+    zero = scaled_dot_product_attention(q, q, v, dropout_p=1.0).data
+    np.testing.assert_array_equal(zero, 0)
+
+
+def test_causal_with_kv_cache_matches_full_sequence():
+    # queries are the last Tq of Tk positions: their rows equal the full causal attention's
+    rng = np.random.default_rng(0)
+    B, NH, T, HS, Tq = 2, 3, 7, 4, 3
+    q, k, v = (rng.standard_normal((B, NH, T, HS)).astype(np.float32) for _ in range(3))
+    full = scaled_dot_product_attention(q, k, v, is_causal=True).data
+    for backend in ("numba", "numpy"):
+        with mt.use_backend(backend):
+            last = scaled_dot_product_attention(q[:, :, -Tq:], k, v, is_causal=True).data
+        np.testing.assert_allclose(last, full[:, :, -Tq:], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("kind", ["bool", "additive", "causal"])
+def test_fully_masked_rows_give_zeros_and_zero_grads(backend, kind):
+    rng = np.random.default_rng(0)
+    B, NH, Tq, Tk, HS = 1, 2, 4, 3, 2
+    case = dict(q=rng.standard_normal((B, NH, Tq, HS)), k=rng.standard_normal((B, NH, Tk, HS)),
+                v=rng.standard_normal((B, NH, Tk, HS)), scale=None, is_causal=kind == "causal")
+    allowed = np.ones((Tq, Tk), bool)
+    allowed[1] = False                              # row 1 sees nothing
+    case["attn_mask"] = {"bool": allowed, "additive": np.where(allowed, 0.0, -np.inf),
+                         "causal": None}[kind]
+    out, dq, dk, dv = _run(case, backend)
+    dead = 1 if kind != "causal" else 0             # Tq > Tk: causal row 0 sees key j <= -1
+    assert np.isfinite(out).all() and np.isfinite(dq).all()
+    np.testing.assert_array_equal(out[:, :, dead], 0)
+    np.testing.assert_array_equal(dq[:, :, dead], 0)
+    assert np.isfinite(dk).all() and np.isfinite(dv).all()
+
+
+def test_bool_mask_equals_additive_mask():
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.standard_normal((2, 2, 4, 3)) for _ in range(3))
+    allowed = rng.random((2, 1, 4, 4)) < 0.6
+    a = scaled_dot_product_attention(q, k, v, attn_mask=allowed).data
+    b = scaled_dot_product_attention(q, k, v, attn_mask=np.where(allowed, 0.0, -np.inf)).data
+    np.testing.assert_array_equal(a, b)
+
+
+def test_non_contiguous_inputs():
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 5, 3, 4))           # (B, T, NH, HS), as a model holds it
+    q = mt.Tensor(x, requires_grad=True)
+    out = scaled_dot_product_attention(q.transpose(1, 2), q.transpose(1, 2), q.transpose(1, 2),
+                                       is_causal=True)
+    ref = _loop_reference(*(x.transpose(0, 2, 1, 3),) * 3, None, True, None)
+    np.testing.assert_allclose(out.data, ref, rtol=1e-12)
+    out.sum().backward()
+    assert q.grad.shape == x.shape
+
+
+@given(case=attention_cases(max_B=2, max_NH=3, max_T=9, max_HS=8), p=st.sampled_from([0.0, 0.3]))
+def test_numba_runs_are_bit_identical(case, p):
+    first, second = _run(case, "numba", p, seed=11), _run(case, "numba", p, seed=11)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_numba_kernel_twice_bit_identical_at_a_wide_shape():
+    # enough heads for both threads, rows long enough for the SIMD lanes and the 4-row unroll
+    rng = np.random.default_rng(4)
+    q, k, v, dout = (rng.standard_normal((3, 4, 37, 16)).astype(np.float32) for _ in range(4))
+    fwd = attention_forward.numba(q, k, v, None, True, 0.25, None, 1.0)
+    assert all(np.array_equal(a, b) for a, b in
+               zip(fwd, attention_forward.numba(q, k, v, None, True, 0.25, None, 1.0)))
+    out, p = fwd
+    bwd = [attention_backward.numba(q, k, v, True, 0.25, None, 1.0, p, out, dout) for _ in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(*bwd))
+
+
+def test_grad_does_not_flow_to_mask_and_no_grad_saves_nothing():
+    q = mt.Tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+    mask = mt.Tensor(np.zeros((2, 2)), requires_grad=True)
+    scaled_dot_product_attention(q, q, q, attn_mask=mask).sum().backward()
+    assert mask.grad is None and q.grad is not None
+    with mt.no_grad():
+        out = scaled_dot_product_attention(q, q, q)
+    assert not out.requires_grad
+
+
+@pytest.mark.parametrize("kwargs, error, words", [
+    (dict(q=(2, 3, 4), k=(2, 3, 4), v=(2, 3, 4)), ValueError, "(B, NH, Tq, HS)"),
+    (dict(q=(1, 2, 3, 4), k=(1, 2, 5, 3), v=(1, 2, 5, 3)), ValueError, "k (1, 2, 5, 3)"),
+    (dict(q=(1, 2, 3, 4), k=(1, 2, 5, 4), v=(1, 2, 6, 4)), ValueError, "v (1, 2, 6, 4)"),
+    (dict(mask=np.ones((3, 4), bool)), ValueError, "attn_mask of shape (3, 4)"),
+    (dict(mask=np.ones((2, 3), np.int64)), TypeError, "int64"),
+    (dict(dropout_p=1.5), ValueError, "1.5"),
+    (dict(dtype_k=np.float32), TypeError, "float32"),
+])
+def test_errors_name_the_bad_values(kwargs, error, words):
+    q = np.zeros(kwargs.get("q", (1, 2, 2, 4)))
+    k = np.zeros(kwargs.get("k", (1, 2, 3, 4)), dtype=kwargs.get("dtype_k", np.float64))
+    v = np.zeros(kwargs.get("v", (1, 2, 3, 4)))
+    with pytest.raises(error) as info:
+        scaled_dot_product_attention(q, k, v, attn_mask=kwargs.get("mask"),
+                                     dropout_p=kwargs.get("dropout_p", 0.0))
+    assert words in str(info.value)
