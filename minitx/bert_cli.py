@@ -5,6 +5,7 @@ cli.py's. Heavy imports wait inside the run functions, so --help stays fast.
 """
 import os
 import sys
+import warnings
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "max_length", "vocab_size")
@@ -181,7 +182,11 @@ def finetune_bert(args):
         if args.task == "classify" and len(labels) < 2:
             raise CLIError(f"--data {args.data}: classification needs at least two labels, found {labels}")
         manual_seed(args.seed)
-        model, tokenizer = load_bert(args.init, cls, **overrides)
+        with warnings.catch_warnings(record=True) as caught:  # a fresh head is expected: one line
+            warnings.simplefilter("always")
+            model, tokenizer = load_bert(args.init, cls, **overrides)
+        for w in caught:
+            note(f"note: {w.message}")
         config = model.config
         cfg = train_config(args)
     if args.max_length > config.max_position_embeddings:

@@ -5,7 +5,7 @@ One JSON object per line (blank lines are skipped); docs/bert.md has examples.
     tag       {"tokens": [str, ...], "tags": [str, ...]}, one tag per token
     qa        {"question": str, "context": str, "answer": str}, optional
               "answer_start": the answer's character offset in the context
-              (default: its first occurrence)
+              (default: its first occurrence on word boundaries)
 A line that is not valid JSON, lacks a field or has one of the wrong type is a
 ValueError naming the file and line.
 """
@@ -33,7 +33,7 @@ def read_jsonl(path, task):
                 continue
             where = f"{path}:{n}"
             try:
-                ex = json.loads(line)
+                ex = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as e:
                 raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
             if not isinstance(ex, dict):
@@ -69,7 +69,6 @@ def _check(task, ex, where):
                 or not ex["answer"] or start < 0:
             raise ValueError(f"{where}: the answer {ex['answer']!r} is not in the context"
                              + (f" at answer_start {start}" if "answer_start" in ex else ""))
-        ex["answer_start"] = start
 
 
 @dataclass
@@ -150,18 +149,15 @@ def _encode_qa(examples, tokenizer, max_length):
     tok = lambda text: tokenizer.encode(text, add_special_tokens=False).input_ids  # noqa: E731
     rows, starts, ends, spans = [], [], [], []
     for ex in examples:
-        q, ctx, s = tok(ex["question"])[:max_length // 2], ex["context"], ex["answer_start"]
-        before, answer = tok(ctx[:s]), tok(ex["answer"])
+        q, ctx, answer = tok(ex["question"])[:max_length // 2], ex["context"], tok(ex["answer"])
         context = tok(ctx)
-        if context[len(before):len(before) + len(answer)] != answer or not answer:
-            raise ValueError(f"{ex['line']}: the answer {ex['answer']!r} does not begin and end on word "
-                             f"boundaries of the context")
+        before = _answer_offset(ex, tok, context, answer)
         room = max_length - len(q) - 3
         context = context[:room]
         offset = len(q) + 2  # the context's first position
         ids = [tokenizer.cls_id, *q, tokenizer.sep_id, *context, tokenizer.sep_id]
         rows.append((ids, [0] * (len(q) + 2) + [1] * (len(context) + 1), None))
-        first, last = offset + len(before), offset + len(before) + len(answer) - 1
+        first, last = offset + before, offset + before + len(answer) - 1
         if last >= offset + len(context):
             first = last = max_length
         starts.append(first)
@@ -215,3 +211,19 @@ def split_examples(examples, val_fraction, seed=0):
     order = np.random.default_rng(seed).permutation(len(examples))
     n_val = min(len(examples) - 1, max(1, round(val_fraction * len(examples))))
     return [examples[i] for i in order[n_val:]], [examples[i] for i in order[:n_val]]
+
+
+def _answer_offset(ex, tok, context, answer):
+    """The answer's first token in the context's tokens: the one at answer_start, or
+    else the first occurrence that begins and ends on word boundaries."""
+    ctx, text = ex["context"], ex["answer"]
+    if "answer_start" in ex:
+        starts = [ex["answer_start"]]
+    else:
+        starts = [i for i in range(len(ctx)) if ctx.startswith(text, i)]
+    for s in starts:
+        n = len(tok(ctx[:s]))
+        if answer and context[n:n + len(answer)] == answer:
+            return n
+    raise ValueError(f"{ex['line']}: the answer {text!r} does not begin and end on word boundaries "
+                     f"of the context" + (f" at answer_start {starts[0]}" if "answer_start" in ex else ""))
