@@ -182,3 +182,22 @@ def test_round_trip_into_transformers(tmp_path, name):
     again = getattr(bert, name).from_pretrained(tmp_path / "again").eval()
     np.testing.assert_allclose(getattr(again(ids, mask, types), fields[0]).data,
                                getattr(out, fields[0]).data, atol=1e-6)
+
+
+def test_embed_command_matches_transformers_on_a_hugging_face_folder(tmp_path):
+    """A folder as transformers and its tokenizer write it (vocab.txt, no tokenizer.json):
+    `minitx embed` gives transformers' mean-pooled embeddings."""
+    from minitx.cli import main
+    from minitx.tokenizers import WordPieceTokenizer
+    texts = ["The Cat sat on the mat.", "a cat ate the rat", "cat"]
+    WordPieceTokenizer.train(texts * 2, vocab_size=V, min_frequency=1).save_vocab_file(tmp_path / "vocab.txt")
+    theirs = hf_model(transformers.BertModel, tmp_path, torch.float32)
+    tok = transformers.BertTokenizer(vocab=str(tmp_path / "vocab.txt"))
+    tok.save_pretrained(tmp_path)
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        h = theirs(**enc).last_hidden_state
+        m = enc["attention_mask"].unsqueeze(-1).float()
+        ref = ((h * m).sum(1) / m.sum(1)).numpy()
+    assert main(["embed", "--model", str(tmp_path), "--out", str(tmp_path / "e.npy"), *texts]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), ref, atol=2e-5, rtol=1e-4)
