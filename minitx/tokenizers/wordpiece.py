@@ -81,9 +81,9 @@ class WordPieceTokenizer(Tokenizer):
         self._stoi = {}
         for i, token in enumerate(self._itos):
             if not isinstance(token, str) or not token:
-                raise VocabError(f"token {i} is {token!r}, not a non-empty string", at=i)
+                raise VocabError(f"token {token!r} (id {i}) is not a non-empty string", at=i)
             if self._stoi.setdefault(token, i) != i:
-                raise VocabError(f"token {i} {token!r} repeats token {self._stoi[token]}", at=i)
+                raise VocabError(f"duplicate token {token!r} (id {i}; first as id {self._stoi[token]})", at=i)
         for s in (self.PAD, self.UNK, self.CLS, self.SEP, self.MASK):
             if s not in self._stoi:
                 raise VocabError(f"no {s} token: BERT needs [PAD], [UNK], [CLS], [SEP] and [MASK]")
@@ -164,7 +164,7 @@ class WordPieceTokenizer(Tokenizer):
         """BERT's inputs for `text` (and `text_pair`): [CLS] A [SEP] B [SEP].
 
         With max_length and truncation, tokens are dropped from the end of the
-        longer of A and B (B on a tie) until the whole fits, as BERT does.
+        longer of A and B until the whole fits, as BERT does (see _truncate_longest_first).
         padding: False or 'longest' (no padding for one text), 'max_length' (pad to max_length).
         """
         _check_padding(padding, max_length)
@@ -334,14 +334,18 @@ def _check_padding(padding, max_length):
 
 
 def _truncate_longest_first(a, b, budget):
-    """(a, b) cut to at most `budget` tokens together, one at a time from the
-    end of the longer (b on ties), as BERT's _truncate_seq_pair."""
+    """(a, b) cut from their ends to at most `budget` tokens together, longest first.
+
+    The longer loses tokens until it is as short as the other; if both must
+    then be cut, they share the budget evenly, the longer (B on a tie) keeping
+    the odd token: the tokenizers library's rule. (Google's _truncate_seq_pair
+    gives the odd token to A on a tie.)
+    """
     if b is None:
         return a[:budget], None
-    na, nb = len(a), len(b)
-    while na + nb > budget:
-        if na > nb:
-            na -= 1
-        else:
-            nb -= 1
-    return a[:na], b[:nb]
+    if len(a) + len(b) <= budget:
+        return a, b
+    keep_shorter = min(len(a), len(b), budget // 2)
+    if len(a) > len(b):
+        return a[: budget - keep_shorter], b[:keep_shorter]
+    return a[:keep_shorter], b[: budget - keep_shorter]
