@@ -67,7 +67,7 @@ def test_gradcheck():
 
 
 def test_wide_backward_twice_bit_identical():
-    # several column chunks (C > 64) and many repeats: the threads split columns
+    # many repeats of each id: every row of dweight is a long sum
     rng = np.random.default_rng(1)
     ids = rng.integers(0, 50, size=2000)
     dout = rng.standard_normal((2000, 200)).astype(np.float32)
