@@ -17,7 +17,7 @@ from .nn import functional as F
 from .tokenizers import WordPieceTokenizer
 from .train import Trainer
 
-# model_type in a checkpoint's config.json -> the BERT class it holds
+# task -> model_type in its checkpoints' config.json (models.bert.MODEL_TYPES has their classes)
 TASK_MODEL_TYPES = {"pretrain": "bert", "classify": "bert-classify", "tag": "bert-tag", "qa": "bert-qa"}
 
 

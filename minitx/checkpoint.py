@@ -285,8 +285,9 @@ def _load_tokenizer(file, class_name):
 # ---- rebuilding a model -----------------------------------------------------------
 def _model_types():
     """model_type -> (model class, config class); each family adds its line."""
+    from .models.bert import MODEL_TYPES, BertConfig
     from .models.gpt import GPT, GPTConfig
-    return {"gpt": (GPT, GPTConfig)}
+    return {"gpt": (GPT, GPTConfig), **{kind: (cls, BertConfig) for kind, cls in MODEL_TYPES.items()}}
 
 
 def build_model(ckpt):

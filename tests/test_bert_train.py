@@ -207,3 +207,14 @@ def test_embed_prints_or_saves_mean_pooled_vectors(pretrained, tmp_path, capsys)
     # one text alone gives the same vector as in a padded batch
     alone = embed_texts(*load_bert(str(pretrained / "hf"), BertModel), texts[1:])
     np.testing.assert_allclose(alone[0], printed[1], rtol=1e-4, atol=1e-5)
+
+
+def test_checkpoints_rebuild_with_build_model(pretrained):
+    from minitx.checkpoint import build_model, find_checkpoint, load_checkpoint
+    from minitx.models.bert import BertForPreTraining
+    ckpt = load_checkpoint(find_checkpoint(str(pretrained)))
+    model = build_model(ckpt)
+    assert isinstance(model, BertForPreTraining)
+    again = BertForPreTraining.from_pretrained(str(pretrained / "hf"))
+    for (n, a), (m, b) in zip(model.state_dict().items(), again.state_dict().items()):
+        assert n == m and np.array_equal(a, b), n

@@ -576,3 +576,8 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             loss = (F.cross_entropy(start, targets(start_positions, "start_positions"))
                     + F.cross_entropy(end, targets(end_positions, "end_positions"))) / 2
         return QuestionAnsweringModelOutput(start, end, loss)
+
+
+# model_type in a minitx checkpoint's config.json -> the class it holds (see checkpoint.build_model)
+MODEL_TYPES = {"bert": BertForPreTraining, "bert-classify": BertForSequenceClassification,
+               "bert-tag": BertForTokenClassification, "bert-qa": BertForQuestionAnswering}
