@@ -109,13 +109,13 @@ class Function:
     @classmethod
     def apply(cls, *args, **kwargs):
         ctx = Context()
-        edges = tuple(_edge(a) for a in args)
-        ctx.needs_input_grad = tuple(e is not None for e in edges)
+        edges = [_edge(a) for a in args]
+        ctx.needs_input_grad = tuple([e is not None for e in edges])
         raw = [a.data if isinstance(a, Tensor) else a for a in args]
         out = Tensor(np.asarray(cls.forward(ctx, *raw, **kwargs)))
         # Only floating outputs carry gradients (an argmax or a cast to int does not).
         if _grad_enabled and out.data.dtype.kind == "f" and any(ctx.needs_input_grad):
-            ctx._fn, ctx._edges, ctx._shape = cls, edges, out.data.shape
+            ctx._fn, ctx._edges, ctx._shape = cls, tuple(edges), out.data.shape
             out._requires_grad = True
             out._ctx = ctx
         return out

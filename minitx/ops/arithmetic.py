@@ -8,7 +8,8 @@ from ._util import broadcast_shape, operand, unbroadcast
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("add", a.shape, b.shape)
+        if a.shape != b.shape:  # only to name both shapes if NumPy would refuse
+            broadcast_shape("add", a.shape, b.shape)
         ctx.shapes = a.shape, b.shape
         return a + b
 
@@ -22,7 +23,8 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("sub", a.shape, b.shape)
+        if a.shape != b.shape:  # only to name both shapes if NumPy would refuse
+            broadcast_shape("sub", a.shape, b.shape)
         ctx.shapes = a.shape, b.shape
         return a - b
 
@@ -37,7 +39,8 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("mul", a.shape, b.shape)
+        if a.shape != b.shape:  # only to name both shapes if NumPy would refuse
+            broadcast_shape("mul", a.shape, b.shape)
         ctx.save_for_backward(a, b)
         return a * b
 
@@ -53,7 +56,8 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("div", a.shape, b.shape)
+        if a.shape != b.shape:  # only to name both shapes if NumPy would refuse
+            broadcast_shape("div", a.shape, b.shape)
         ctx.save_for_backward(a, b)
         return a / b
 
@@ -69,7 +73,8 @@ class Div(Function):
 class Pow(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shape("pow", a.shape, b.shape)
+        if a.shape != b.shape:  # only to name both shapes if NumPy would refuse
+            broadcast_shape("pow", a.shape, b.shape)
         out = np.power(a, b)
         ctx.save_for_backward(a, b, out)
         return out

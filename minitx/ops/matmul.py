@@ -12,6 +12,8 @@ def _check(a, b):
     k_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
     if k_a != k_b:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align ({k_a} != {k_b})")
+    if a.ndim < 3 or b.ndim < 3:
+        return  # a 2-D or 1-D operand has no batch dims to clash
     try:
         np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     except ValueError:
@@ -41,9 +43,9 @@ class MatMul(Function):
             g = np.expand_dims(g, -2)
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = unbroadcast(np.matmul(g, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+            ga = unbroadcast(np.matmul(g, b2.swapaxes(-1, -2)), a2.shape).reshape(a.shape)
         if ctx.needs_input_grad[1]:
-            gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g), b2.shape).reshape(b.shape)
+            gb = unbroadcast(np.matmul(a2.swapaxes(-1, -2), g), b2.shape).reshape(b.shape)
         return ga, gb
 
 

@@ -1,5 +1,6 @@
 """Reductions over dims: sum, mean, var, max, min (PyTorch's `dim`, `keepdim`)."""
 import builtins
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -11,47 +12,45 @@ from ._util import normalize_dims
 MaxMin = namedtuple("MaxMin", ["values", "indices"])
 
 
-def _expand_back(grad, axes, keepdim):
-    """A reduced gradient with its reduced axes put back (size 1), ready to broadcast."""
-    if not keepdim:
-        grad = np.expand_dims(grad, axes) if axes else grad
-    return grad
+def _kept(shape, axes):
+    """`shape` with the reduced axes kept as 1: what keepdim=True gives. A reduced
+    gradient reshaped to it broadcasts back over the input, keepdim or not."""
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 class Sum(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
-        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
+        ctx.shape, ctx.kept = a.shape, _kept(a.shape, axes)
         return a.sum(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
         # out = sum_axes a: every element of a gets the gradient of its sum
-        g = _expand_back(grad, ctx.axes, ctx.keepdim)
-        return np.broadcast_to(g, ctx.shape), None, None
+        return np.broadcast_to(grad.reshape(ctx.kept), ctx.shape), None, None
 
 
 class Mean(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim):
-        ctx.shape, ctx.axes, ctx.keepdim = a.shape, axes, keepdim
-        ctx.count = int(np.prod([a.shape[i] for i in axes]))
+        ctx.shape, ctx.kept = a.shape, _kept(a.shape, axes)
+        ctx.count = math.prod(a.shape[i] for i in axes)
         return a.mean(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, grad):
         # out = sum_axes a / n
-        g = _expand_back(grad, ctx.axes, ctx.keepdim) / ctx.count
+        g = grad.reshape(ctx.kept) / ctx.count
         return np.broadcast_to(g, ctx.shape).astype(grad.dtype, copy=False), None, None
 
 
 class Var(Function):
     @staticmethod
     def forward(ctx, a, axes, keepdim, correction):
-        n = int(np.prod([a.shape[i] for i in axes]))
+        n = math.prod(a.shape[i] for i in axes)
         centered = a - a.mean(axis=axes, keepdims=True)
         ctx.save_for_backward(centered)
-        ctx.axes, ctx.keepdim, ctx.denom = axes, keepdim, builtins.max(n - correction, 0)
+        ctx.kept, ctx.denom = _kept(a.shape, axes), builtins.max(n - correction, 0)
         with np.errstate(divide="ignore", invalid="ignore"):
             return (centered * centered).sum(axis=axes, keepdims=keepdim) / ctx.denom
 
@@ -60,9 +59,8 @@ class Var(Function):
         # out = sum (a - mean)^2 / (n - correction):  d/da = 2 (a - mean) / (n - correction)
         # (the mean's own dependence on a cancels since sum (a - mean) = 0)
         (centered,) = ctx.saved_tensors
-        g = _expand_back(grad, ctx.axes, ctx.keepdim)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return g * 2 * centered / ctx.denom, None, None, None
+            return grad.reshape(ctx.kept) * 2 * centered / ctx.denom, None, None, None
 
 
 class Extremum(Function):
@@ -72,15 +70,15 @@ class Extremum(Function):
     def forward(ctx, a, axes, keepdim, largest):
         out = a.max(axis=axes, keepdims=True) if largest else a.min(axis=axes, keepdims=True)
         hits = a == out
-        ctx.save_for_backward(hits / hits.sum(axis=axes, keepdims=True))
-        ctx.axes, ctx.keepdim = axes, keepdim
+        ctx.save_for_backward((hits / hits.sum(axis=axes, keepdims=True)).astype(a.dtype))
+        ctx.kept = out.shape
         return out if keepdim else np.squeeze(out, axis=axes)
 
     @staticmethod
     def backward(ctx, grad):
+        # out = max_axes a: each of the k tied maxima gets 1/k of the gradient
         (share,) = ctx.saved_tensors
-        g = _expand_back(grad, ctx.axes, ctx.keepdim)
-        return (g * share).astype(grad.dtype, copy=False), None, None, None
+        return grad.reshape(ctx.kept) * share, None, None, None
 
 
 class ExtremumAlong(Function):
