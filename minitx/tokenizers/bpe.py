@@ -59,10 +59,11 @@ def gpt2_classes():
     checks every code point), and \d is exactly the decimal digits Nd. So
     \p{L} is \w minus \d, '_' and the other numbers (Nl, No); \p{N} is \d plus
     those; 'other' is anything neither \w nor whitespace, or '_'.
+    ASCII letters are tried first: `re` checks the other numbers one range at a time.
     """
     other_numbers = char_class("Nl", "No")
     return {
-        "letters": rf"[^\W\d_{other_numbers}]",
+        "letters": rf"(?:[A-Za-z]|[^\W\d_{other_numbers}])",
         "numbers": rf"[\d{other_numbers}]",
         "others": rf"(?:[^\w{WHITESPACE}]|_)",
         "spaces": rf"[{WHITESPACE}]",

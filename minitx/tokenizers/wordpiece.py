@@ -43,12 +43,15 @@ def _regexes():
     """(controls to drop, CJK ideographs, nonspacing marks, words and punctuation)."""
     # Cc is fixed by Unicode: 0x00-0x1f and 0x7f-0x9f; tab, newline and return are spared.
     controls = rf"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd{char_class('Cf', 'Co', 'Cs')}]"
-    punctuation = rf"!-/:-@\[-`{{-~{char_class('P')}"
+    ascii_punctuation = r"!-/:-@\[-`{-~"  # BERT counts all ASCII symbols as punctuation
+    punctuation = ascii_punctuation + char_class("P")
+    # `re` tests a character against a class of many ranges one range at a time,
+    # so cheap tests for ASCII go first: this makes English text 2-3x faster.
     return (
-        re.compile(controls),
-        re.compile(f"[{CJK}]"),
-        re.compile(f"[{char_class('Mn')}]"),
-        re.compile(rf"[{punctuation}]|[^{punctuation}{WHITESPACE}]+"),
+        re.compile(rf"(?=[^\t\n\r -~]){controls}"),
+        re.compile(f"(?=[^\x00-\x7f])[{CJK}]"),
+        re.compile(rf"(?=[^\x00-\x7f])[{char_class('Mn')}]"),
+        re.compile(rf"[{ascii_punctuation}]|(?:[0-9A-Za-z]|[^{punctuation}{WHITESPACE}])+|[{punctuation}]"),
     )
 
 
