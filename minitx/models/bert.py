@@ -276,11 +276,13 @@ class BertPreTrainedModel(nn.Module):
     # Keys of other heads that a checkpoint may carry; not loading them is not an error.
     _head_prefixes = ("cls.", "classifier.", "qa_outputs.")
 
-    def _init_weights(self):
+    def _init_weights(self, done=None):
         # transformers' BERT init: N(0, initializer_range) for Linear and Embedding
         # weights (padding row zeroed), zero biases, LayerNorm ones and zeros. A
-        # parameter shared by two modules (the tied decoder) is set once, by its first.
-        std, rng, seen = self.config.initializer_range, default_generator(), set()
+        # parameter shared by two modules (the tied decoder) is set once, by its
+        # first; those of `done` (the encoder, initialised by itself) are left alone.
+        std, rng = self.config.initializer_range, default_generator()
+        seen = {id(p) for p in done.parameters()} if done is not None else set()
 
         def fresh(p):
             new = p is not None and id(p) not in seen
@@ -470,7 +472,7 @@ class BertForPreTraining(BertPreTrainedModel):
         self.config = config
         self.bert = BertModel(config)
         self.cls = BertPreTrainingHeads(config, self.bert.embeddings.word_embeddings)
-        self._init_weights()
+        self._init_weights(done=self.bert)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
                 next_sentence_label=None):
@@ -493,7 +495,7 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False)
         self.cls = BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings)
-        self._init_weights()
+        self._init_weights(done=self.bert)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
         logits = self.cls.predictions(self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state)
@@ -511,7 +513,7 @@ class BertForSequenceClassification(BertPreTrainedModel):
         p = config.classifier_dropout
         self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self._init_weights()
+        self._init_weights(done=self.bert)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
         pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output
@@ -536,7 +538,7 @@ class BertForTokenClassification(BertPreTrainedModel):
         p = config.classifier_dropout
         self.dropout = nn.Dropout(config.hidden_dropout_prob if p is None else p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self._init_weights()
+        self._init_weights(done=self.bert)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
         h = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
@@ -560,7 +562,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
             raise ValueError(f"BertForQuestionAnswering: num_labels must be 2 (start, end), got {config.num_labels}")
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
-        self._init_weights()
+        self._init_weights(done=self.bert)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, start_positions=None,
                 end_positions=None):
