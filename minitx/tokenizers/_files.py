@@ -8,16 +8,16 @@ from pathlib import Path
 from .base import VocabError
 
 
-def read_text(path, errors="strict"):
-    """The UTF-8 text of `path`; `errors` as in bytes.decode ('strict', 'replace', 'ignore')."""
+def read_text(path, errors="strict", hint=""):
+    """The UTF-8 text of `path`; `errors` as in bytes.decode ('strict', 'replace', 'ignore').
+    Invalid UTF-8 under 'strict' names the line and byte, then `hint`."""
     data = Path(path).read_bytes()
     try:
         return data.decode("utf-8", errors)
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ValueError(
-            f"{path}:{line}: invalid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}: "
-            f"{e.reason}); pass errors='replace' to substitute U+FFFD"
+            f"{path}:{line}: invalid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}: {e.reason}){hint}"
         ) from None
 
 
@@ -32,7 +32,7 @@ def iter_texts(text_or_files, errors="strict"):
         if isinstance(item, str):
             yield item
         elif isinstance(item, os.PathLike):
-            yield read_text(item, errors)
+            yield read_text(item, errors, hint="; pass errors='replace' to substitute U+FFFD")
         else:
             raise TypeError(f"expected text (str) or a file (os.PathLike), got {type(item).__name__}: {item!r:.60}")
 
@@ -77,6 +77,6 @@ def json_where(path, text, value, occurrence=1, key=False):
         for quoted in {json.dumps(value), json.dumps(value, ensure_ascii=False)}:
             matches = list(re.finditer(re.escape(quoted) + (r"\s*:" if key else ""), text))
             if len(matches) >= abs(occurrence):
-                start = matches[occurrence - 1 if occurrence > 0 else occurrence].start()
-                return f"{path}:{text.count(chr(10), 0, start) + 1}"
+                match = matches[occurrence - 1] if occurrence > 0 else matches[occurrence]
+                return f"{path}:{text.count(chr(10), 0, match.start()) + 1}"
     return str(path)

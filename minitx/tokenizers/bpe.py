@@ -106,6 +106,7 @@ class BPETokenizer(Tokenizer):
         self._id_bytes = {i: bytes(CHAR_TO_BYTE[c] for c in token) for token, i in self._encoder.items()}
         self._id_bytes.update({i: s.encode("utf-8") for s, i in special.items()})
         self._id_token = {i: token for token, i in self._encoder.items()} | {i: s for s, i in special.items()}
+        self._vocab_size = max(self._id_token) + 1
         self.add_prefix_space = add_prefix_space
         self._pattern = gpt2_pattern()
         self._cache = {}
@@ -114,7 +115,7 @@ class BPETokenizer(Tokenizer):
 
     @property
     def vocab_size(self):
-        return max(self._id_bytes) + 1
+        return self._vocab_size
 
     @property
     def vocab(self):

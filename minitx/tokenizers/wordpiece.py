@@ -75,6 +75,9 @@ class WordPieceTokenizer(Tokenizer):
     PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
     PREFIX = "##"
     MAX_WORD_CHARS = 100
+    # Words seen before are looked up, not split again; the cache is emptied
+    # when it reaches this many words, to bound memory on endless streams.
+    CACHE_WORDS = 200_000
 
     def __init__(self, vocab, lowercase=True, strip_accents=None):
         """vocab: the tokens in id order (a vocab.txt's lines); it must hold [PAD],
@@ -127,6 +130,8 @@ class WordPieceTokenizer(Tokenizer):
             for word in self.basic_tokenize(piece):
                 word_ids = self._cache.get(word)
                 if word_ids is None:
+                    if len(self._cache) >= self.CACHE_WORDS:
+                        self._cache.clear()
                     word_ids = self._cache[word] = self._wordpiece(word)
                 ids.extend(word_ids)
         return ids
