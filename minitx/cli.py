@@ -242,17 +242,18 @@ def train_gpt(args):
                                                   "seed": seed, "val_fraction": val_fraction}})
     if stored is not None:
         trainer.resume()
-        note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}")
+        note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}"
+             + ("; nothing to do: pass a larger --max-iters to train further" if trainer.step >= cfg.max_iters else ""))
     note(f"data: {data_path or CORPUS}, {len(text):,} characters, vocab {tokenizer.vocab_size}; "
          f"model: GPT n_layer {gpt.n_layer}, n_head {gpt.n_head}, n_embd {gpt.n_embd}, "
          f"{model.num_parameters():,} parameters; {cfg.max_iters} steps of "
          f"{cfg.batch_size * cfg.grad_accum} x {gpt.block_size} tokens")
     summary = trainer.fit()
     print(loss_chart(read_metrics(os.path.join(args.out, METRICS))))
-    best = summary["best_val_loss"]
-    print(f"step {summary['step']}: val loss {summary['val_loss']:.4f} (best {best:.4f}), "
-          f"{summary['seconds']:.0f} s, {summary['tokens_per_sec']:,.0f} tokens/s; checkpoints in {args.out}"
-          if best is not None else f"step {summary['step']}: no evaluation yet")
+    val, best = summary["val_loss"], summary["best_val_loss"]
+    print(f"step {summary['step']}: " + (f"val loss {val:.4f}, " if val is not None else "")
+          + (f"best {best:.4f}, " if best is not None else "")
+          + f"{summary['seconds']:.0f} s, {summary['tokens_per_sec']:,.0f} tokens/s; checkpoints in {args.out}")
     if args.sample_tokens and not summary["interrupted"]:
         print("---- sample ----")
         print(generate_text(model, tokenizer, "", args.sample_tokens, temperature=0.8, seed=args.seed))

@@ -103,6 +103,8 @@ def test_train_sample_resume(capsys, tmp_path):
     assert main(["train", "gpt", "--out", out, "--resume", "--max-iters", "5", *TINY[-5:]]) == 0
     assert "resuming" in capsys.readouterr().err
     assert load_checkpoint(os.path.join(out, "last")).trainer_state["step"] == 5
+    assert main(["train", "gpt", "--out", out, "--resume", *TINY[-5:]]) == 0  # max_iters 5 reached
+    assert "nothing to do" in capsys.readouterr().err
     assert main(["train", "gpt", "--out", out, "--resume", "--n-embd", "32"]) == 1
     assert "--n-embd 32 differs from the checkpoint's 16" in _error_line(capsys)
 
