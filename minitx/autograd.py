@@ -65,14 +65,15 @@ class Context:
     freeing the leftovers after backward is one __dict__.clear().
     """
 
-    __slots__ = ("_fn", "_edges", "_shape", "_freed", "__dict__")
+    __slots__ = ("_fn", "_edges", "_shape", "_dtype", "_freed", "__dict__")
 
     def __init__(self):
         self.saved_tensors = ()
         self.needs_input_grad = ()
         self._fn = None
         self._edges = ()   # per forward input: its node, itself (a leaf), or None
-        self._shape = ()   # shape of the output this node made
+        self._shape = ()   # shape and dtype of the output this node made
+        self._dtype = None
         self._freed = False
 
     def save_for_backward(self, *arrays):
@@ -115,7 +116,8 @@ class Function:
         out = Tensor(np.asarray(cls.forward(ctx, *raw, **kwargs)))
         # Only floating outputs carry gradients (an argmax or a cast to int does not).
         if _grad_enabled and out.data.dtype.kind == "f" and any(ctx.needs_input_grad):
-            ctx._fn, ctx._edges, ctx._shape = cls, tuple(edges), out.data.shape
+            ctx._fn, ctx._edges = cls, tuple(edges)
+            ctx._shape, ctx._dtype = out.data.shape, out.data.dtype
             out._requires_grad = True
             out._ctx = ctx
         return out
@@ -196,11 +198,14 @@ def _push_back(node, g, grads):
         if e is None or gi is None:
             continue
         leaf = isinstance(e, Tensor)
+        shape, dtype = (e.shape, e.dtype) if leaf else (e._shape, e._dtype)
         gi = np.asarray(gi)
-        if gi.shape != (e.shape if leaf else e._shape):
+        if gi.shape != shape:
             raise RuntimeError(
                 f"{node._fn.__name__}.backward returned a gradient of shape {gi.shape} "
-                f"for an input of shape {e.shape if leaf else e._shape}")
+                f"for an input of shape {shape}")
+        if gi.dtype != dtype:  # as in PyTorch, a gradient has the dtype of its input
+            gi = gi.astype(dtype)
         if leaf:
             _accumulate_leaf(e, gi)
         else:

@@ -4,16 +4,29 @@ import numpy as np
 from ..tensor import Tensor
 
 
+def _float_dtype(x):
+    """The floating dtype `x` brings to a binary op (float32 for a Python float), or None."""
+    if isinstance(x, float):
+        return np.dtype(np.float32)
+    dtype = x.data.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
+    return dtype if dtype.kind == "f" else None
+
+
 def operand(x, like):
-    """A Tensor stays; a Python or NumPy scalar/array takes the dtype of `like`."""
+    """One side of a binary op, promoted against the other side `like` as in PyTorch.
+
+    Meeting a float (a floating tensor, or a Python float), a scalar or an
+    integer/bool operand takes that float's dtype, so `x32 * 2.0`, `x32 / mask.sum()`
+    and `ids * 0.5` stay float32. A Python float alone is float32. A Tensor left
+    as is keeps its place in the graph; a cast one needs no gradient (it was integer).
+    """
+    target = _float_dtype(like)
     if isinstance(x, Tensor):
-        return x
-    ref = like.data if isinstance(like, Tensor) else np.asarray(like)
-    if np.issubdtype(ref.dtype, np.floating):
-        return np.asarray(x, dtype=ref.dtype) if np.ndim(x) == 0 else np.asarray(x)
-    if isinstance(x, float):  # int tensor and a Python float: float32, as in PyTorch
-        return np.asarray(x, dtype=np.float32)
-    return np.asarray(x)
+        return x if target is None or x.data.dtype.kind == "f" else x.data.astype(target)
+    arr = np.asarray(x)
+    if target is not None and (arr.ndim == 0 or arr.dtype.kind != "f"):
+        return arr.astype(target)
+    return arr.astype(np.float32) if isinstance(x, float) else arr
 
 
 def broadcast_shape(name, *shapes):
