@@ -26,7 +26,10 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import minitx  # noqa: E402
+from minitx.kernels.cross_entropy import cross_entropy  # noqa: E402
+from minitx.kernels.gelu import gelu  # noqa: E402
 from minitx.kernels.layernorm import layer_norm  # noqa: E402
+from minitx.kernels.softmax import log_softmax, softmax  # noqa: E402
 
 GPT = dict(B=8, T=256, C=384, NH=6)
 SMALL = dict(B=2, T=32, C=64, NH=2)
@@ -86,9 +89,46 @@ def _layer_norm_case(shape):
     return Case("layer_norm", shape, setup)
 
 
+def _gelu_case(shape, approximate):
+    def setup(rng, torch):
+        B, T, C = shape["B"], shape["T"], shape["C"]
+        x, g = _params(rng, (B, T, 4 * C), (B, T, 4 * C))
+        F = torch.nn.functional
+        return (_minitx_step(lambda x: gelu(x, approximate=approximate), [x], g),
+                _torch_step(torch, lambda x: F.gelu(x, approximate=approximate), [x], g))
+    return Case(f"gelu({approximate})", shape, setup, label="x (B,T,4C)")
+
+
+def _softmax_case(shape, log):
+    def setup(rng, torch):
+        B, T, NH = shape["B"], shape["T"], shape["NH"]
+        x, g = _params(rng, (B, NH, T, T), (B, NH, T, T))
+        F = torch.nn.functional
+        mine, theirs = (log_softmax, F.log_softmax) if log else (softmax, F.softmax)
+        return (_minitx_step(lambda x: mine(x, -1), [x], g),
+                _torch_step(torch, lambda x: theirs(x, -1), [x], g))
+    return Case("log_softmax" if log else "softmax", shape, setup, label="x (B,NH,T,T)")
+
+
+def _cross_entropy_case(shape, V, quick=True):
+    def setup(rng, torch):
+        N = shape["B"] * shape["T"]
+        (logits,) = _params(rng, (N, V))
+        targets = rng.integers(0, V, N)
+        t_targets = torch.from_numpy(targets)
+        F = torch.nn.functional
+        return (_minitx_step(lambda z: cross_entropy(z, targets), [logits], None),
+                _torch_step(torch, lambda z: F.cross_entropy(z, t_targets), [logits], None))
+    return Case("cross_entropy", shape, setup, quick=quick, label=f"V={V} N=B*T")
+
+
 CASES = []
 for _shape in (SMALL, GPT):
-    CASES += [_layer_norm_case(_shape)]
+    CASES += [_layer_norm_case(_shape),
+              _gelu_case(_shape, "none"), _gelu_case(_shape, "tanh"),
+              _softmax_case(_shape, log=False), _softmax_case(_shape, log=True),
+              _cross_entropy_case(_shape, 65)]
+CASES.append(_cross_entropy_case(GPT, 50257, quick=False))
 
 
 # ---- timing -------------------------------------------------------------------

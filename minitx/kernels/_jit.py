@@ -39,6 +39,28 @@ import numba  # noqa: E402  (after the cache dir is settled)
 if os.environ.get("NUMBA_CACHE_DIR"):
     numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 
+# Threading layer: 'workqueue', Numba's own small pool, unless NUMBA_THREADING_LAYER
+# says otherwise. Its idle threads sleep at once; OpenMP's (the default 'omp')
+# spin while waiting for work, and on 2 cores they spin against OpenBLAS's
+# threads, which also spin after every matmul, and against any other busy
+# process. benchmarks/threads.py, one step = matmul + layer_norm fwd/bwd +
+# softmax fwd/bwd + matmul at B=8 T=256 C=384 NH=6, float32, median ms
+# (2 cores shared with other developers' jobs, load average 3 to 10: noisy):
+#
+#                        as found    one core kept busy
+#     omp, 2 threads       320          1789
+#     omp, OMP_WAIT_POLICY=ACTIVE  353  2322
+#     omp, PASSIVE         104           181
+#     workqueue, 2          76           124
+#     1 thread              82           158
+#
+# 'tbb' is not installed here. workqueue cannot run two parallel kernels at
+# once, which cannot happen: the kernels keep the GIL (no nogil=True), so one
+# Python thread at a time is inside one. Threads: Numba's default, one per core.
+# See docs/kernels/threads.md.
+if not os.environ.get("NUMBA_THREADING_LAYER"):
+    numba.config.THREADING_LAYER = "workqueue"
+
 
 def njit(*args, **kwargs):
     """numba.njit with cache=True; pass parallel=True only where a benchmark shows it pays.
@@ -50,3 +72,25 @@ def njit(*args, **kwargs):
     kwargs.setdefault("cache", True)
     kwargs.setdefault("error_model", "numpy")
     return numba.njit(*args, **kwargs)
+
+
+# ---- when a kernel runs in parallel ----------------------------------------------
+# Every kernel has a serial version over a range of rows and a parallel driver
+# that splits the rows into BLOCKS fixed blocks (fixed, not the thread count, so
+# that sums across rows come out the same however many threads run them).
+# Starting the threads costs 10 to 50 us per call (workqueue, measured on this
+# shared 2-core machine); below PARALLEL_MIN_ELEMENTS elements (about 0.3 ms of
+# work on one core) the kernel runs on the calling thread instead.
+BLOCKS = 64
+PARALLEL_MIN_ELEMENTS = 1 << 18
+
+
+def parallel_pays(n_elements):
+    """Whether a kernel touching n_elements should run its parallel driver."""
+    return n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1
+
+
+@njit
+def block_start(blk, n):
+    """First row of block blk when n rows are cut into BLOCKS blocks (block_start(BLOCKS, n) == n)."""
+    return n * blk // BLOCKS

@@ -10,6 +10,7 @@ the loop around them becomes SIMD code.
     exp(x)        float32 and float64, within 2 ulp of the C library's exp
     row_sum(a)    sum of a 1-D array in float64, eight lanes in a fixed order
     row_dot(a, b) the same for sum(a * b)
+    row_max(a)    max of a 1-D array, eight lanes
 
 Called from Python (or under NUMBA_DISABLE_JIT) `exp` is math.exp.
 
@@ -44,18 +45,18 @@ def _float_from_bits(typingctx, bits):
 
 # exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 in [-ln2/2, ln2/2].
 # ln 2 is split in a high part with trailing zero bits (n * hi is exact) and a
-# low part (Cody and Waite), so r keeps full precision.
+# low part (Cody and Waite), so r keeps full precision. Out-of-range inputs are
+# clamped and the result replaced at the end, with no early return: branches
+# inside the loop body stop LLVM from vectorizing the caller (measured 24 ns
+# against 3 ns per element in gelu).
 _LOG2E = 1.4426950408889634
 
 
 @njit
 def _exp_f64(x):
-    if x < -708.0:                      # below the normal range: 0 (denormals flushed)
-        return 0.0
-    if x > 709.0:
-        return math.inf
-    n = np.floor(x * _LOG2E + 0.5)
-    r = x - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10
+    xc = min(max(x, -708.0), 709.0)
+    n = np.floor(xc * _LOG2E + 0.5)
+    r = xc - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10
     # Taylor series to r^13: the first omitted term is < 4e-18 for |r| <= ln2/2.
     p = 1.0 / 6227020800.0
     p = p * r + 1.0 / 479001600.0
@@ -71,17 +72,17 @@ def _exp_f64(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    return p * _float_from_bits((np.int64(n) + 1023) << 52)
+    y = p * _float_from_bits((np.int64(n) + 1023) << 52)
+    y = 0.0 if x < -708.0 else y                # below the normal range: 0 (denormals flushed)
+    return math.inf if x > 709.0 else y
 
 
 @njit
 def _exp_f32(x):
-    if x < np.float32(-87.3):
-        return np.float32(0.0)
-    if x > np.float32(88.37):    # 2^n would overflow the exponent bits
-        return np.float32(math.inf)
-    n = np.floor(x * np.float32(_LOG2E) + np.float32(0.5))
-    r = x - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
+    lo, hi = np.float32(-87.3), np.float32(88.37)   # above hi 2^n would overflow the exponent bits
+    xc = min(max(x, lo), hi)
+    n = np.floor(xc * np.float32(_LOG2E) + np.float32(0.5))
+    r = xc - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
     # Cephes expf: a degree-5 minimax polynomial for (exp(r) - 1 - r) / r^2.
     p = np.float32(1.9875691500e-4)
     p = p * r + np.float32(1.3981999507e-3)
@@ -90,7 +91,9 @@ def _exp_f32(x):
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * r * r + r + np.float32(1.0)
-    return p * _float_from_bits(np.int32((np.int32(n) + 127) << 23))
+    y = p * _float_from_bits(np.int32((np.int32(n) + 127) << 23))
+    y = np.float32(0.0) if x < lo else y
+    return np.float32(math.inf) if x > hi else y
 
 
 def exp(x):
@@ -150,3 +153,23 @@ def row_dot(a, b):
     for j in range(n8, n):
         s0 += a[j] * np.float64(b[j])
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+
+
+@njit
+def row_max(a):
+    """max(a) over eight lanes (order does not change a max; lanes let it vectorize). (a: (n,))"""
+    n = a.shape[0]
+    m0 = m1 = m2 = m3 = m4 = m5 = m6 = m7 = a[0] if n > 0 else a.dtype.type(-math.inf)
+    n8 = n - n % 8
+    for j in range(0, n8, 8):
+        m0 = max(m0, a[j])
+        m1 = max(m1, a[j + 1])
+        m2 = max(m2, a[j + 2])
+        m3 = max(m3, a[j + 3])
+        m4 = max(m4, a[j + 4])
+        m5 = max(m5, a[j + 5])
+        m6 = max(m6, a[j + 6])
+        m7 = max(m7, a[j + 7])
+    for j in range(n8, n):
+        m0 = max(m0, a[j])
+    return max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))

@@ -15,7 +15,7 @@ from numba import prange
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import njit
+from ._jit import BLOCKS, block_start, njit, parallel_pays
 from ._math import row_dot, row_sum
 
 
@@ -47,16 +47,13 @@ def layer_norm_backward_numpy(dy, x, weight, mean, rstd):
     return dx.astype(x.dtype), dweight.astype(weight.dtype), dbias.astype(weight.dtype)
 
 
-# ---- Numba: one pass per row, rows in parallel -------------------------------
+# ---- Numba: a serial kernel over a range of rows, and a parallel driver -----------
 
-@njit(parallel=True)
-def layer_norm_forward_numba(x, weight, bias, eps):
-    """x (R, C), weight and bias (C,) -> y (R, C), mean (R,), rstd (R,)."""
-    R, C = x.shape
-    y = np.empty_like(x)                                    # (R, C)
-    mean = np.empty(R)                                      # (R,) float64
-    rstd = np.empty(R)                                      # (R,) float64
-    for i in prange(R):
+@njit
+def _forward_rows(x, weight, bias, eps, y, mean, rstd, start, stop):
+    """Rows start..stop: x (R, C), weight, bias (C,) -> y (R, C), mean, rstd (R,) float64."""
+    C = x.shape[1]
+    for i in range(start, stop):
         xi, yi = x[i], y[i]                                 # (C,)
         m = row_sum(xi) / C
         for j in range(C):                                  # yi holds x - mean for now
@@ -67,46 +64,74 @@ def layer_norm_forward_numba(x, weight, bias, eps):
             yi[j] = yi[j] * rr * weight[j] + bias[j]
         mean[i] = m
         rstd[i] = r
-    return y, mean, rstd
-
-
-# dweight and dbias sum over all rows. Each of _BLOCKS fixed blocks of rows sums
-# its own partial, then the partials are added in block order: the same order on
-# every run whatever the number of threads.
-_BLOCKS = 32
 
 
 @njit(parallel=True)
+def _forward_parallel(x, weight, bias, eps, y, mean, rstd):
+    R = x.shape[0]
+    for blk in prange(BLOCKS):
+        _forward_rows(x, weight, bias, eps, y, mean, rstd, block_start(blk, R), block_start(blk + 1, R))
+
+
+def layer_norm_forward_numba(x, weight, bias, eps):
+    """x (R, C), weight and bias (C,) -> y (R, C), mean (R,), rstd (R,)."""
+    R = x.shape[0]
+    y, mean, rstd = np.empty_like(x), np.empty(R), np.empty(R)
+    if parallel_pays(x.size):
+        _forward_parallel(x, weight, bias, eps, y, mean, rstd)
+    else:
+        _forward_rows(x, weight, bias, eps, y, mean, rstd, 0, R)
+    return y, mean, rstd
+
+
+# dweight and dbias sum over all rows: each of the BLOCKS blocks of rows sums
+# its own partial (serial and parallel alike), then the partials are added in
+# block order, so the result never depends on the number of threads.
+
+@njit
+def _backward_block(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part, blk):
+    """Rows of block blk: dy, x (R, C) -> dx (R, C); adds into dweight_part[blk], dbias_part[blk]."""
+    R, C = x.shape
+    xhat = np.empty(C)                                      # (C,) one row, reused
+    dw, db = dweight_part[blk], dbias_part[blk]             # (C,) float64
+    for i in range(block_start(blk, R), block_start(blk + 1, R)):
+        xi, dyi, dxi = x[i], dy[i], dx[i]                   # (C,)
+        m, r = mean[i], rstd[i]
+        for j in range(C):
+            xhat[j] = (xi[j] - m) * r
+            # y = xhat * weight + bias
+            dw[j] += dyi[j] * xhat[j]
+            db[j] += dyi[j]
+            dxi[j] = dyi[j] * weight[j]                     # dxi holds dxhat for now
+        mean_dxhat = row_sum(dxi) / C
+        mean_dxhat_xhat = row_dot(dxi, xhat) / C
+        # xhat = (x - mean) * rstd
+        for j in range(C):
+            dxi[j] = r * (dxi[j] - mean_dxhat - xhat[j] * mean_dxhat_xhat)
+
+
+@njit
+def _backward_serial(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part):
+    for blk in range(BLOCKS):
+        _backward_block(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part, blk)
+
+
+@njit(parallel=True)
+def _backward_parallel(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part):
+    for blk in prange(BLOCKS):
+        _backward_block(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part, blk)
+
+
 def layer_norm_backward_numba(dy, x, weight, mean, rstd):
     """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C), dweight, dbias (C,)."""
-    R, C = x.shape
+    C = x.shape[1]
     dx = np.empty_like(x)                                   # (R, C)
-    nblocks = min(R, _BLOCKS)
-    rows_per_block = (R + nblocks - 1) // max(nblocks, 1)
-    dweight_part = np.zeros((nblocks, C))                   # (nblocks, C) float64
-    dbias_part = np.zeros((nblocks, C))                     # (nblocks, C) float64
-    for blk in prange(nblocks):
-        xhat = np.empty(C)                                  # (C,) one row, reused
-        dw, db = dweight_part[blk], dbias_part[blk]         # (C,)
-        for i in range(blk * rows_per_block, min(R, (blk + 1) * rows_per_block)):
-            xi, dyi, dxi = x[i], dy[i], dx[i]               # (C,)
-            m, r = mean[i], rstd[i]
-            for j in range(C):
-                xhat[j] = (xi[j] - m) * r
-                # y = xhat * weight + bias
-                dw[j] += dyi[j] * xhat[j]
-                db[j] += dyi[j]
-                dxi[j] = dyi[j] * weight[j]                 # dxi holds dxhat for now
-            mean_dxhat = row_sum(dxi) / C
-            mean_dxhat_xhat = row_dot(dxi, xhat) / C
-            # xhat = (x - mean) * rstd
-            for j in range(C):
-                dxi[j] = r * (dxi[j] - mean_dxhat - xhat[j] * mean_dxhat_xhat)
-    dweight = np.zeros(C)                                   # (C,) float64
-    dbias = np.zeros(C)
-    for blk in range(nblocks):
-        dweight += dweight_part[blk]
-        dbias += dbias_part[blk]
+    dweight_part = np.zeros((BLOCKS, C))                    # (BLOCKS, C) float64
+    dbias_part = np.zeros((BLOCKS, C))                      # (BLOCKS, C) float64
+    run = _backward_parallel if parallel_pays(x.size) else _backward_serial
+    run(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part)
+    dweight = dweight_part.sum(axis=0)                      # (C,) a fixed order for a fixed shape
+    dbias = dbias_part.sum(axis=0)
     return dx, dweight.astype(weight.dtype), dbias.astype(weight.dtype)
 
 

@@ -1,0 +1,204 @@
+"""GELU, forward and backward, NumPy and Numba: x * Phi(x), Phi the standard normal CDF.
+
+    'none' (exact, BERT):   gelu(x) = x * Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2 = erfc(-x / sqrt 2) / 2
+    'tanh' (GPT-2):         gelu(x) = x * (1 + tanh(u)) / 2,  u = sqrt(2/pi) (x + 0.044715 x^3)
+
+The Numba versions avoid the C library's erf and tanh, which run one element
+at a time (12 and 16 ns each, measured here):
+  - tanh form: (1 + tanh(u)) / 2 = 1 / (1 + exp(-2u)), a sigmoid, so only the
+    vectorizable exp of _math is needed.
+  - exact form, float32: Phi(x) = erfc(-x / sqrt 2) / 2 with the erfc of
+    Numerical Recipes (erfcc, Chebyshev fit: relative error < 1.2e-7 for every
+    x, tails included), evaluated in float64, then rounded to float32.
+  - exact form, float64: the C library's erfc (that accuracy needs it).
+"""
+import math
+
+import numpy as np
+from numba import prange, types
+from numba.extending import overload
+
+from ..autograd import Function
+from ..backend import dispatch
+from ..tensor import Tensor
+from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._math import exp
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_K = 0.044715
+APPROXIMATIONS = ("none", "tanh")
+
+
+# ---- NumPy twin: computed in float64, rounded to x's dtype at the end ----------
+
+# NumPy has no erf; math.erfc element by element. Phi(x) = erfc(-x / sqrt 2) / 2
+# is 1 + erf(x / sqrt 2) without the cancellation for x << 0.
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def gelu_forward_numpy(x, approximate):
+    """x (n,) -> y (n,)."""
+    x64 = x.astype(np.float64)
+    if approximate == "tanh":
+        u = _SQRT_2_OVER_PI * (x64 + _K * x64 ** 3)
+        y = 0.5 * x64 * (1.0 + np.tanh(u))
+    else:
+        y = x64 * 0.5 * _erfc(-x64 * _INV_SQRT_2).astype(np.float64)
+    return y.astype(x.dtype)
+
+
+def gelu_backward_numpy(dy, x, approximate):
+    """dy, x (n,) -> dx (n,)."""
+    x64 = x.astype(np.float64)
+    if approximate == "tanh":
+        # y = x (1 + tanh(u)) / 2:  dy/dx = (1 + t) / 2 + x (1 - t^2) u' / 2
+        t = np.tanh(_SQRT_2_OVER_PI * (x64 + _K * x64 ** 3))
+        du = _SQRT_2_OVER_PI * (1.0 + 3 * _K * x64 ** 2)
+        d = 0.5 * (1.0 + t) + 0.5 * x64 * (1.0 - t * t) * du
+    else:
+        # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+        cdf = 0.5 * _erfc(-x64 * _INV_SQRT_2).astype(np.float64)
+        d = cdf + x64 * _INV_SQRT_2PI * np.exp(-0.5 * x64 * x64)
+    return (dy * d).astype(x.dtype)
+
+
+# ---- Numba: a serial kernel over a range of elements, and a parallel driver ------
+
+def _normal_cdf(x):
+    """Phi(x) in float64 (Python version; compiled code uses the overload below)."""
+    return 0.5 * math.erfc(-x * _INV_SQRT_2)
+
+
+@njit
+def _normal_cdf_f32(x):
+    # Numerical Recipes erfcc of z = -x / sqrt 2, in float64.
+    z = -np.float64(x) * _INV_SQRT_2
+    a = abs(z)
+    t = 1.0 / (1.0 + 0.5 * a)
+    p = 0.17087277
+    p = p * t - 0.82215223
+    p = p * t + 1.48851587
+    p = p * t - 1.13520398
+    p = p * t + 0.27886807
+    p = p * t - 0.18628806
+    p = p * t + 0.09678418
+    p = p * t + 0.37409196
+    p = p * t + 1.00002368
+    p = p * t - 1.26551223
+    erfc_a = t * exp(-a * a + p)
+    return 0.5 * erfc_a if z >= 0.0 else 1.0 - 0.5 * erfc_a
+
+
+@njit
+def _normal_cdf_f64(x):
+    return 0.5 * math.erfc(-x * _INV_SQRT_2)
+
+
+@overload(_normal_cdf)
+def _normal_cdf_overload(x):
+    if x == types.float32:
+        return lambda x: _normal_cdf_f32(x)
+    if x == types.float64:
+        return lambda x: _normal_cdf_f64(x)
+    return None
+
+
+@njit
+def _forward_range(x, y, approximate_tanh, start, stop):
+    """Elements start..stop: x (n,) -> y (n,)."""
+    one, c, k = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(_K)
+    if approximate_tanh:
+        for i in range(start, stop):
+            xi = x[i]
+            u = c * (xi + k * xi * xi * xi)
+            y[i] = xi / (one + exp(-(u + u)))                    # x (1 + tanh u) / 2
+    else:
+        for i in range(start, stop):
+            y[i] = x[i] * _normal_cdf(x[i])
+
+
+@njit
+def _backward_range(dy, x, dx, approximate_tanh, start, stop):
+    """Elements start..stop: dy, x (n,) -> dx (n,)."""
+    one, c, k = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(_K)
+    if approximate_tanh:
+        for i in range(start, stop):
+            # y = x s, s = 1 / (1 + exp(-2u)) = (1 + tanh u) / 2:  dy/dx = s + 2 x s (1 - s) u'
+            xi = x[i]
+            u = c * (xi + k * xi * xi * xi)
+            e = exp(-(u + u))
+            s = one / (one + e)
+            one_minus_s = one / (one + one / e)                  # not 1 - s: no cancellation as s -> 1
+            du = c * (one + 3 * k * xi * xi)
+            dx[i] = dy[i] * (s + (xi + xi) * s * one_minus_s * du)
+    else:
+        for i in range(start, stop):
+            # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+            x64 = np.float64(x[i])
+            dx[i] = dy[i] * (_normal_cdf(x[i]) + x64 * _INV_SQRT_2PI * exp(-0.5 * x64 * x64))
+
+
+@njit(parallel=True)
+def _forward_parallel(x, y, approximate_tanh):
+    for blk in prange(BLOCKS):
+        _forward_range(x, y, approximate_tanh, block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]))
+
+
+@njit(parallel=True)
+def _backward_parallel(dy, x, dx, approximate_tanh):
+    for blk in prange(BLOCKS):
+        _backward_range(dy, x, dx, approximate_tanh, block_start(blk, x.shape[0]),
+                        block_start(blk + 1, x.shape[0]))
+
+
+def gelu_forward_numba(x, approximate):
+    """x (n,) -> y (n,)."""
+    y = np.empty_like(x)
+    if parallel_pays(x.size):
+        _forward_parallel(x, y, approximate == "tanh")
+    else:
+        _forward_range(x, y, approximate == "tanh", 0, x.shape[0])
+    return y
+
+
+def gelu_backward_numba(dy, x, approximate):
+    """dy, x (n,) -> dx (n,)."""
+    dx = np.empty_like(x)
+    if parallel_pays(x.size):
+        _backward_parallel(dy, x, dx, approximate == "tanh")
+    else:
+        _backward_range(dy, x, dx, approximate == "tanh", 0, x.shape[0])
+    return dx
+
+
+gelu_forward = dispatch(gelu_forward_numpy, gelu_forward_numba)
+gelu_backward = dispatch(gelu_backward_numpy, gelu_backward_numba)
+
+
+# ---- autograd ----------------------------------------------------------------
+
+class Gelu(Function):
+    @staticmethod
+    def forward(ctx, x, approximate):
+        flat = np.ascontiguousarray(x).reshape(-1)               # (n,)
+        ctx.save_for_backward(flat)
+        ctx.approximate, ctx.shape = approximate, x.shape
+        return gelu_forward(flat, approximate).reshape(x.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (flat,) = ctx.saved_tensors
+        dy = np.ascontiguousarray(grad).reshape(-1)              # (n,)
+        return gelu_backward(dy, flat, ctx.approximate).reshape(ctx.shape), None
+
+
+def gelu(input, approximate="none"):
+    """x * Phi(x), exact ('none') or with the tanh approximation, as torch.nn.functional.gelu."""
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if approximate not in APPROXIMATIONS:
+        raise ValueError(f"gelu: approximate={approximate!r}; choose one of {APPROXIMATIONS}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"gelu: x of shape {x.shape} has dtype {x.dtype}; expected float32 or float64")
+    return Gelu.apply(x, approximate)

@@ -1,0 +1,241 @@
+"""softmax and log_softmax along one dim, forward and backward, NumPy and Numba.
+
+    softmax(x)_j     = exp(x_j - m) / s,        m = max_k x_k,  s = sum_k exp(x_k - m)
+    log_softmax(x)_j = x_j - m - log(s)
+
+Subtracting the row max m first keeps every exponent <= 0, so logits of 1e4
+neither overflow nor lose the other entries. The kernels work on rows: x is
+moved so that `dim` is last and viewed as R rows of C values.
+"""
+import math
+
+import numpy as np
+from numba import prange
+
+from ..autograd import Function
+from ..backend import dispatch
+from ..tensor import Tensor
+from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._math import exp, row_dot, row_max, row_sum
+
+
+# ---- NumPy twin --------------------------------------------------------------
+
+def softmax_forward_numpy(x):
+    """x (R, C) -> y (R, C)."""
+    e = np.exp(x - x.max(axis=1, keepdims=True))                 # (R, C)
+    return (e / e.sum(axis=1, keepdims=True, dtype=np.float64)).astype(x.dtype)
+
+
+def softmax_backward_numpy(dy, y):
+    """dy, y (R, C) -> dx (R, C)."""
+    # y_j = exp(x_j) / sum_k exp(x_k):  dy_j/dx_i = y_j (delta_ij - y_i)
+    dot = (dy * y).sum(axis=1, keepdims=True, dtype=np.float64)  # (R, 1)
+    return (y * (dy - dot)).astype(y.dtype)
+
+
+def log_softmax_forward_numpy(x):
+    """x (R, C) -> y (R, C)."""
+    shifted = x - x.max(axis=1, keepdims=True)                   # (R, C)
+    log_s = np.log(np.exp(shifted).sum(axis=1, keepdims=True, dtype=np.float64))
+    return (shifted - log_s).astype(x.dtype)
+
+
+def log_softmax_backward_numpy(dy, y):
+    """dy, y (R, C) -> dx (R, C)."""
+    # y_j = x_j - log sum_k exp(x_k):  dy_j/dx_i = delta_ij - softmax(x)_i = delta_ij - exp(y_i)
+    total = dy.sum(axis=1, keepdims=True, dtype=np.float64)      # (R, 1)
+    return (dy - np.exp(y) * total).astype(y.dtype)
+
+
+# ---- Numba: serial kernels over a range of rows, parallel drivers ---------------
+
+@njit
+def _softmax_forward_rows(x, y, start, stop):
+    """Rows start..stop: x (R, C) -> y (R, C)."""
+    C = x.shape[1]
+    for i in range(start, stop):
+        xi, yi = x[i], y[i]                                      # (C,)
+        m = row_max(xi)
+        for j in range(C):
+            yi[j] = exp(xi[j] - m)
+        inv = x.dtype.type(1.0 / row_sum(yi))
+        for j in range(C):
+            yi[j] *= inv
+
+
+@njit
+def _softmax_backward_rows(dy, y, dx, start, stop):
+    """Rows start..stop: dy, y (R, C) -> dx (R, C)."""
+    C = y.shape[1]
+    for i in range(start, stop):
+        yi, dyi, dxi = y[i], dy[i], dx[i]                        # (C,)
+        # y_j = exp(x_j) / sum_k exp(x_k)
+        dot = y.dtype.type(row_dot(dyi, yi))
+        for j in range(C):
+            dxi[j] = yi[j] * (dyi[j] - dot)
+
+
+@njit
+def _log_softmax_forward_rows(x, y, start, stop):
+    """Rows start..stop: x (R, C) -> y (R, C)."""
+    C = x.shape[1]
+    for i in range(start, stop):
+        xi, yi = x[i], y[i]                                      # (C,)
+        m = row_max(xi)
+        for j in range(C):                                       # yi holds exp(x - m) for now
+            yi[j] = exp(xi[j] - m)
+        # (x - m) - log s, not x - (m + log s): m + log s would round to the ulp of m.
+        log_s = x.dtype.type(math.log(row_sum(yi)))
+        for j in range(C):
+            yi[j] = (xi[j] - m) - log_s
+
+
+@njit
+def _log_softmax_backward_rows(dy, y, dx, start, stop):
+    """Rows start..stop: dy, y (R, C) -> dx (R, C)."""
+    C = y.shape[1]
+    for i in range(start, stop):
+        yi, dyi, dxi = y[i], dy[i], dx[i]                        # (C,)
+        # y_j = x_j - log sum_k exp(x_k)
+        total = y.dtype.type(row_sum(dyi))
+        for j in range(C):
+            dxi[j] = dyi[j] - exp(yi[j]) * total
+
+
+@njit(parallel=True)
+def _softmax_forward_parallel(x, y):
+    for blk in prange(BLOCKS):
+        _softmax_forward_rows(x, y, block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]))
+
+
+@njit(parallel=True)
+def _softmax_backward_parallel(dy, y, dx):
+    for blk in prange(BLOCKS):
+        _softmax_backward_rows(dy, y, dx, block_start(blk, y.shape[0]), block_start(blk + 1, y.shape[0]))
+
+
+@njit(parallel=True)
+def _log_softmax_forward_parallel(x, y):
+    for blk in prange(BLOCKS):
+        _log_softmax_forward_rows(x, y, block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]))
+
+
+@njit(parallel=True)
+def _log_softmax_backward_parallel(dy, y, dx):
+    for blk in prange(BLOCKS):
+        _log_softmax_backward_rows(dy, y, dx, block_start(blk, y.shape[0]),
+                                   block_start(blk + 1, y.shape[0]))
+
+
+def softmax_forward_numba(x):
+    """x (R, C) -> y (R, C)."""
+    y = np.empty_like(x)
+    if parallel_pays(x.size):
+        _softmax_forward_parallel(x, y)
+    else:
+        _softmax_forward_rows(x, y, 0, x.shape[0])
+    return y
+
+
+def softmax_backward_numba(dy, y):
+    """dy, y (R, C) -> dx (R, C)."""
+    dx = np.empty_like(y)
+    if parallel_pays(y.size):
+        _softmax_backward_parallel(dy, y, dx)
+    else:
+        _softmax_backward_rows(dy, y, dx, 0, y.shape[0])
+    return dx
+
+
+def log_softmax_forward_numba(x):
+    """x (R, C) -> y (R, C)."""
+    y = np.empty_like(x)
+    if parallel_pays(x.size):
+        _log_softmax_forward_parallel(x, y)
+    else:
+        _log_softmax_forward_rows(x, y, 0, x.shape[0])
+    return y
+
+
+def log_softmax_backward_numba(dy, y):
+    """dy, y (R, C) -> dx (R, C)."""
+    dx = np.empty_like(y)
+    if parallel_pays(y.size):
+        _log_softmax_backward_parallel(dy, y, dx)
+    else:
+        _log_softmax_backward_rows(dy, y, dx, 0, y.shape[0])
+    return dx
+
+
+softmax_forward = dispatch(softmax_forward_numpy, softmax_forward_numba)
+softmax_backward = dispatch(softmax_backward_numpy, softmax_backward_numba)
+log_softmax_forward = dispatch(log_softmax_forward_numpy, log_softmax_forward_numba)
+log_softmax_backward = dispatch(log_softmax_backward_numpy, log_softmax_backward_numba)
+
+
+# ---- autograd ----------------------------------------------------------------
+
+def _rows(a, dim):
+    """a with `dim` moved last, as a contiguous (R, C) array, and the moved shape."""
+    if a.ndim == 0:
+        return np.reshape(a, (1, 1)), ()
+    moved = np.ascontiguousarray(np.moveaxis(a, dim, -1))
+    return moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]), moved.shape
+
+
+def _unrows(rows, moved_shape, dim):
+    if moved_shape == ():
+        return rows.reshape(())
+    return np.moveaxis(rows.reshape(moved_shape), -1, dim)
+
+
+class _RowFunction(Function):
+    """softmax or log_softmax along `dim`: saves its output for the backward."""
+    kernels = None  # (forward, backward), set by each subclass
+
+    @classmethod
+    def forward(cls, ctx, x, dim):
+        rows, moved_shape = _rows(x, dim)
+        y = cls.kernels[0](rows)                                 # (R, C)
+        ctx.save_for_backward(y)
+        ctx.dim, ctx.moved_shape = dim, moved_shape
+        return _unrows(y, moved_shape, dim)
+
+    @classmethod
+    def backward(cls, ctx, grad):
+        (y,) = ctx.saved_tensors
+        dy, _ = _rows(grad, ctx.dim)                             # (R, C)
+        return _unrows(cls.kernels[1](dy, y), ctx.moved_shape, ctx.dim), None
+
+
+class Softmax(_RowFunction):
+    kernels = (softmax_forward, softmax_backward)
+
+
+class LogSoftmax(_RowFunction):
+    kernels = (log_softmax_forward, log_softmax_backward)
+
+
+def _check(name, input, dim):
+    x = input if isinstance(input, Tensor) else Tensor(input)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: x has dtype {x.dtype}; expected float32 or float64")
+    if dim is None:
+        raise TypeError(f"{name}: dim is required (x has shape {x.shape})")
+    ndim = max(x.ndim, 1)
+    if not -ndim <= dim < ndim:
+        raise IndexError(f"{name}: dim {dim} is out of range for x of shape {x.shape}")
+    return x, dim % ndim if x.ndim else 0
+
+
+def softmax(input, dim):
+    """exp(x) / sum(exp(x)) along `dim`, as torch.nn.functional.softmax."""
+    x, dim = _check("softmax", input, dim)
+    return Softmax.apply(x, dim)
+
+
+def log_softmax(input, dim):
+    """x - log(sum(exp(x))) along `dim`, as torch.nn.functional.log_softmax."""
+    x, dim = _check("log_softmax", input, dim)
+    return LogSoftmax.apply(x, dim)
