@@ -122,6 +122,24 @@ def _cross_entropy_case(shape, V, quick=True):
     return Case("cross_entropy", shape, setup, quick=quick, label=f"V={V} N=B*T")
 
 
+def _adamw_case(shape):
+    """One AdamW step over the parameters of a 6-layer GPT of width C with V=65
+    (at C=384: 10.8M parameters in 76 tensors); torch.optim.AdamW as it defaults."""
+    def setup(rng, torch):
+        from minitx.optim import AdamW
+        C = shape["C"]
+        block = [(C,), (C,), (3 * C, C), (3 * C,), (C, C), (C,),
+                 (C,), (C,), (4 * C, C), (4 * C,), (C, 4 * C), (C,)]
+        shapes = [(65, C), (256, C)] + block * 6 + [(C,), (C,)]
+        values, grads = _params(rng, *shapes), _params(rng, *shapes)
+        ours = [minitx.Tensor(v.copy(), requires_grad=True) for v in values]
+        theirs = [torch.from_numpy(v.copy()).requires_grad_() for v in values]
+        for p, q, g in zip(ours, theirs, grads):
+            p.grad, q.grad = g, torch.from_numpy(g)
+        return AdamW(ours, weight_decay=0.1).step, torch.optim.AdamW(theirs, weight_decay=0.1).step
+    return Case("adamw", shape, setup, label="6-layer GPT params")
+
+
 CASES = []
 for _shape in (SMALL, GPT):
     CASES += [_layer_norm_case(_shape),
@@ -129,6 +147,7 @@ for _shape in (SMALL, GPT):
               _softmax_case(_shape, log=False), _softmax_case(_shape, log=True),
               _cross_entropy_case(_shape, 65)]
 CASES.append(_cross_entropy_case(GPT, 50257, quick=False))
+CASES += [_adamw_case(SMALL), _adamw_case(GPT)]
 
 
 # ---- timing -------------------------------------------------------------------
