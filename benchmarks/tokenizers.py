@@ -76,7 +76,8 @@ def main():
         wordpiece.save_vocab_file(Path(folder) / "vocab.txt")
         hf_wordpiece = tokenizers.BertWordPieceTokenizer(str(Path(folder) / "vocab.txt"))
     ranks = {bytes(CHAR_TO_BYTE[c] for c in token): i for token, i in bpe.vocab.items()}
-    tik = tiktoken.Encoding("bench", pat_str=GPT2_REGEX, mergeable_ranks=ranks, special_tokens=bpe.special_tokens)
+    tik = tiktoken.Encoding("bench", pat_str=GPT2_REGEX, mergeable_ranks=ranks,
+                            special_tokens=bpe.special_tokens)
     assert bpe.encode(TEXT) == tik.encode(TEXT, allowed_special="all") == hf_bpe.encode(TEXT).ids
     assert wordpiece.encode(TEXT).input_ids == hf_wordpiece.encode(TEXT).ids
 
@@ -94,7 +95,8 @@ def main():
     row("minitx, cold cache", t_cold, references)
     row("minitx, warm cache", t_warm, references)
     print(f"  where minitx's cold time goes: regex split {t_regex / t_cold:.0%}, "
-          f"merging new words {(t_cold - t_warm) / t_cold:.0%}, cache lookups and ids {(t_warm - t_regex) / t_cold:.0%}")
+          f"merging new words {(t_cold - t_warm) / t_cold:.0%}, "
+          f"cache lookups and ids {(t_warm - t_regex) / t_cold:.0%}")
 
     print("WordPiece")
     t_hf = best_of(lambda: hf_wordpiece.encode(TEXT))
@@ -105,12 +107,14 @@ def main():
     row("minitx, cold cache", t_cold, [("tokenizers", t_hf)])
     row("minitx, warm cache", t_warm, [("tokenizers", t_hf)])
     print(f"  where minitx's cold time goes: basic tokenizer {t_basic / t_cold:.0%}, "
-          f"word pieces of new words {(t_cold - t_warm) / t_cold:.0%}, cache lookups and ids {(t_warm - t_basic) / t_cold:.0%}")
+          f"word pieces of new words {(t_cold - t_warm) / t_cold:.0%}, "
+          f"cache lookups and ids {(t_warm - t_basic) / t_cold:.0%}")
 
 
 def _fresh(wordpiece):
     """A copy with an empty word cache."""
-    return WordPieceTokenizer([wordpiece.id_to_token(i) for i in range(wordpiece.vocab_size)], wordpiece.lowercase)
+    tokens = [wordpiece.id_to_token(i) for i in range(wordpiece.vocab_size)]
+    return WordPieceTokenizer(tokens, wordpiece.lowercase)
 
 
 if __name__ == "__main__":

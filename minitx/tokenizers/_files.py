@@ -34,7 +34,8 @@ def iter_texts(text_or_files, errors="strict"):
         elif isinstance(item, os.PathLike):
             yield read_text(item, errors, hint="; pass errors='replace' to substitute U+FFFD")
         else:
-            raise TypeError(f"expected text (str) or a file (os.PathLike), got {type(item).__name__}: {item!r:.60}")
+            raise TypeError(
+                f"expected text (str) or a file (os.PathLike), got {type(item).__name__}: {item!r:.60}")
 
 
 def read_lines(path):

@@ -7,6 +7,7 @@ cuts the text around them first, then tokenizes the plain pieces between.
 """
 
 import abc
+import operator
 import re
 
 
@@ -78,3 +79,10 @@ def split_special(text, regex):
         return [(text, False)] if text else []
     # re.split with one group alternates plain text (even places) and specials (odd)
     return [(piece, i % 2 == 1) for i, piece in enumerate(regex.split(text)) if piece]
+
+
+def added_tokens(special):
+    """tokenizer.json's "added_tokens" for special tokens {text: id}, in id order."""
+    return [{"id": i, "content": s, "single_word": False, "lstrip": False, "rstrip": False,
+             "normalized": False, "special": True}
+            for s, i in sorted(special.items(), key=operator.itemgetter(1))]

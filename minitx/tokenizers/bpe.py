@@ -26,7 +26,7 @@ from collections import Counter
 from . import _files
 from ._train import learn_merges
 from ._unicode import WHITESPACE, char_class
-from .base import Tokenizer, VocabError, special_regex, split_special
+from .base import Tokenizer, VocabError, added_tokens, special_regex, split_special
 
 
 def bytes_to_unicode():
@@ -36,7 +36,8 @@ def bytes_to_unicode():
     characters, space, 0x7f-0xa0, 0xad) are moved to chr(256 + n), so that a
     token of any bytes is still a readable string without spaces.
     """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
     table, moved = {}, 0
     for b in range(256):
         if b in printable:
@@ -168,7 +169,8 @@ class BPETokenizer(Tokenizer):
         try:
             data = b"".join(self._id_bytes[i] for i in ids)
         except KeyError as e:
-            raise ValueError(f"decode: id {e.args[0]} is not in the vocab (vocab_size {self.vocab_size})") from None
+            raise ValueError(
+                f"decode: id {e.args[0]} is not in the vocab (vocab_size {self.vocab_size})") from None
         return data.decode("utf-8", errors)
 
     # ---- BPE ----------------------------------------------------------------
@@ -208,7 +210,8 @@ class BPETokenizer(Tokenizer):
     # ---- training -----------------------------------------------------------
 
     @classmethod
-    def train(cls, text_or_files, vocab_size, special_tokens=("<|endoftext|>",), min_frequency=2, errors="strict"):
+    def train(cls, text_or_files, vocab_size, special_tokens=("<|endoftext|>",), min_frequency=2,
+              errors="strict"):
         """Learn a vocab of `vocab_size` ids (256 bytes, merges, then `special_tokens`).
 
         text_or_files: a str of text, a pathlib.Path of a UTF-8 file, or a list of
@@ -245,7 +248,8 @@ class BPETokenizer(Tokenizer):
         that are special; every other entry must be a byte or made by a merge."""
         encoder, text = _files.read_json(encoder_json)
         if not isinstance(encoder, dict):
-            raise VocabError(f"{encoder_json}: expected a JSON object of token -> id, got {type(encoder).__name__}")
+            raise VocabError(
+                f"{encoder_json}: expected a JSON object of token -> id, got {type(encoder).__name__}")
         merges, merge_lines = [], []
         for n, line in _files.read_lines(vocab_bpe):
             if n == 1 and line.startswith("#version"):
@@ -280,15 +284,13 @@ class BPETokenizer(Tokenizer):
 
     def save(self, path):
         """Write a Hugging Face tokenizer.json (the tokenizers library loads it)."""
-        byte_level = {"type": "ByteLevel", "add_prefix_space": self.add_prefix_space, "trim_offsets": True, "use_regex": True}
+        byte_level = {"type": "ByteLevel", "add_prefix_space": self.add_prefix_space, "trim_offsets": True,
+                      "use_regex": True}
         data = {
             "version": "1.0",
             "truncation": None,
             "padding": None,
-            "added_tokens": [
-                {"id": i, "content": s, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
-                for s, i in sorted(self._special.items(), key=operator.itemgetter(1))
-            ],
+            "added_tokens": added_tokens(self._special),
             "normalizer": None,
             "pre_tokenizer": byte_level,
             "post_processor": byte_level | {"trim_offsets": False},
@@ -320,13 +322,15 @@ class BPETokenizer(Tokenizer):
             if not ok:
                 raise VocabError(f"{path}: {where}: {what}")
 
-        expect(isinstance(data, dict) and isinstance(data.get("model"), dict), "model", "expected a JSON object with a 'model' object")
+        expect(isinstance(data, dict) and isinstance(data.get("model"), dict), "model",
+               "expected a JSON object with a 'model' object")
         model = data["model"]
         expect(model.get("type", "BPE") == "BPE", "model.type", f"{model.get('type')!r} is not 'BPE'")
         for key, plain in (("dropout", None), ("continuing_subword_prefix", ""), ("end_of_word_suffix", ""),
                            ("byte_fallback", False), ("ignore_merges", False)):
             expect(model.get(key) in (None, plain), f"model.{key}", f"{model.get(key)!r} is not supported")
-        expect(data.get("normalizer") is None, "normalizer", f"{data.get('normalizer')!r} is not supported (byte-level BPE has none)")
+        expect(data.get("normalizer") is None, "normalizer",
+               f"{data.get('normalizer')!r} is not supported (byte-level BPE has none)")
         pre = data.get("pre_tokenizer") or {}
         expect(pre.get("type") == "ByteLevel" and pre.get("use_regex", True), "pre_tokenizer",
                f"{pre!r} is not supported (only ByteLevel with use_regex)")
@@ -341,13 +345,16 @@ class BPETokenizer(Tokenizer):
             pairs.append(tuple(pair))
         special = {}
         for i, added in enumerate(data.get("added_tokens") or []):
-            expect(isinstance(added, dict) and isinstance(added.get("content"), str) and isinstance(added.get("id"), int),
-                   f"added_tokens[{i}]", f"expected {{'id': int, 'content': str, ...}}, got {added!r}")
+            ok = isinstance(added, dict) and isinstance(added.get("content"), str) and isinstance(added.get("id"), int)
+            expect(ok, f"added_tokens[{i}]", f"expected {{'id': int, 'content': str, ...}}, got {added!r}")
             special[added["content"]] = added["id"]
         try:
             return cls(model["vocab"], pairs, special, add_prefix_space=bool(pre.get("add_prefix_space")))
         except VocabError as e:
-            where = f"{path}: model.merges[{e.at}]" if isinstance(e.at, int) else _files.json_where(path, text, e.at, key=True)
+            if isinstance(e.at, int):
+                where = f"{path}: model.merges[{e.at}]"
+            else:
+                where = _files.json_where(path, text, e.at, key=True)
             raise VocabError(f"{where}: {e}", at=e.at) from None
 
 
@@ -389,9 +396,11 @@ def _check(vocab, merges, special):
                     at=rank,
                 )
         if first_rank.setdefault((left, right), rank) != rank:
-            raise VocabError(f"merge {left!r} {right!r} repeats merge number {first_rank[(left, right)]}", at=rank)
+            raise VocabError(
+                f"merge {left!r} {right!r} repeats merge number {first_rank[(left, right)]}", at=rank)
         if left + right not in vocab:
-            raise VocabError(f"merge {left!r} {right!r} makes {left + right!r}, which is not in the vocab", at=rank)
+            raise VocabError(
+                f"merge {left!r} {right!r} makes {left + right!r}, which is not in the vocab", at=rank)
         made.add(left + right)
     for token, i in vocab.items():
         if token not in made and token not in special:

@@ -92,7 +92,8 @@ class CharTokenizer(Tokenizer):
         data, text = _files.read_json(path)
         if not (isinstance(data, dict) and data.get("type") == "char"
                 and isinstance(data.get("chars"), list) and isinstance(data.get("special_tokens"), list)):
-            raise VocabError(f"{path}: expected a JSON object {{'type': 'char', 'chars': [...], 'special_tokens': [...]}}")
+            raise VocabError(
+                f"{path}: expected a JSON object {{'type': 'char', 'chars': [...], 'special_tokens': [...]}}")
         try:
             return cls(data["chars"], data["special_tokens"])
         except VocabError as e:

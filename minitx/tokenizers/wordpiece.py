@@ -30,7 +30,7 @@ import numpy as np
 from . import _files
 from ._train import learn_merges
 from ._unicode import WHITESPACE, char_class
-from .base import Tokenizer, VocabError, special_regex, split_special
+from .base import Tokenizer, VocabError, added_tokens, special_regex, split_special
 
 # The CJK ideograph blocks, exactly as the tokenizers library lists them.
 # (Google's original BERT code starts Extension E at 0x2B820, not 0x2B920.)
@@ -168,7 +168,8 @@ class WordPieceTokenizer(Tokenizer):
             raise KeyError(f"id {i} is outside the vocab (vocab_size {self.vocab_size})")
         return self._itos[i]
 
-    def encode(self, text, text_pair=None, max_length=None, truncation=True, padding=False, add_special_tokens=True):
+    def encode(self, text, text_pair=None, max_length=None, truncation=True, padding=False,
+               add_special_tokens=True):
         """BERT's inputs for `text` (and `text_pair`): [CLS] A [SEP] B [SEP].
 
         With max_length and truncation, tokens are dropped from the end of the
@@ -181,7 +182,8 @@ class WordPieceTokenizer(Tokenizer):
         if max_length is not None and truncation:
             n_special = (2 if b is None else 3) if add_special_tokens else 0
             if max_length < n_special:
-                raise ValueError(f"max_length {max_length} leaves no room after the {n_special} special tokens")
+                raise ValueError(
+                    f"max_length {max_length} leaves no room after the {n_special} special tokens")
             a, b = _truncate_longest_first(a, b, max_length - n_special)
         if add_special_tokens:
             a = [self.cls_id, *a, self.sep_id]
@@ -199,18 +201,21 @@ class WordPieceTokenizer(Tokenizer):
         """`encode` of each text (and pair), padded to a rectangle: int64 arrays of shape (B, T),
         T the longest row (padding='longest') or max_length (padding='max_length')."""
         if padding not in ("longest", True, "max_length"):
-            raise ValueError(f"encode_batch: padding must be 'longest' or 'max_length' (a batch is a rectangle), got {padding!r}")
+            raise ValueError(
+                f"encode_batch: padding must be 'longest' or 'max_length' (a batch is a rectangle), got {padding!r}")
         _check_padding(padding, max_length)
         texts = list(texts)
         pairs = [None] * len(texts) if text_pairs is None else list(text_pairs)
         if len(pairs) != len(texts):
             raise ValueError(f"encode_batch: {len(texts)} texts but {len(pairs)} text_pairs")
-        rows = [self.encode(t, p, max_length, truncation, False, add_special_tokens) for t, p in zip(texts, pairs)]
+        rows = [self.encode(t, p, max_length, truncation, False, add_special_tokens)
+                for t, p in zip(texts, pairs)]
         longest = max((len(r.input_ids) for r in rows), default=0)
         T = max_length if padding == "max_length" else longest
         if longest > T:
             row = next(i for i, r in enumerate(rows) if len(r.input_ids) > T)
-            raise ValueError(f"encode_batch: row {row} has {len(rows[row].input_ids)} tokens, over max_length {T}")
+            raise ValueError(
+                f"encode_batch: row {row} has {len(rows[row].input_ids)} tokens, over max_length {T}")
         ids = np.full((len(rows), T), self.pad_id, dtype=np.int64)  # (B, T)
         types = np.zeros((len(rows), T), dtype=np.int64)  # (B, T)
         mask = np.zeros((len(rows), T), dtype=np.int64)  # (B, T)
@@ -232,7 +237,8 @@ class WordPieceTokenizer(Tokenizer):
     # ---- training -----------------------------------------------------------
 
     @classmethod
-    def train(cls, text_or_files, vocab_size, lowercase=True, strip_accents=None, min_frequency=2, errors="strict"):
+    def train(cls, text_or_files, vocab_size, lowercase=True, strip_accents=None, min_frequency=2,
+              errors="strict"):
         """Learn a vocab of `vocab_size` tokens: the five specials, every character of
         the corpus (alone and as '##' continuation), then merged pieces.
 
@@ -259,8 +265,10 @@ class WordPieceTokenizer(Tokenizer):
         for word, n in words.items():
             if len(word) <= cls.MAX_WORD_CHARS:
                 pieces[(token_id[word[0]], *(token_id[cls.PREFIX + c] for c in word[1:]))] += n
-        # the right piece of a pair always continues a word: drop its '##'
-        learn_merges(pieces, vocab, vocab_size, lambda left, right: left + right[len(cls.PREFIX):], min_frequency)
+        def join(left, right):  # the right piece always continues a word: drop its '##'
+            return left + right[len(cls.PREFIX):]
+
+        learn_merges(pieces, vocab, vocab_size, join, min_frequency)
         return cls(vocab, lowercase, strip_accents)
 
     # ---- files --------------------------------------------------------------
@@ -286,17 +294,16 @@ class WordPieceTokenizer(Tokenizer):
             "version": "1.0",
             "truncation": None,
             "padding": None,
-            "added_tokens": [
-                {"id": i, "content": s, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
-                for s, i in sorted(self._special.items(), key=lambda item: item[1])
-            ],
+            "added_tokens": added_tokens(self._special),
             "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
                            "strip_accents": self.strip_accents, "lowercase": self.lowercase},
             "pre_tokenizer": {"type": "BertPreTokenizer"},
-            "post_processor": {"type": "BertProcessing", "sep": [self.SEP, self.sep_id], "cls": [self.CLS, self.cls_id]},
+            "post_processor": {"type": "BertProcessing", "sep": [self.SEP, self.sep_id],
+                               "cls": [self.CLS, self.cls_id]},
             "decoder": {"type": "WordPiece", "prefix": self.PREFIX, "cleanup": False},
             "model": {"type": "WordPiece", "unk_token": self.UNK, "continuing_subword_prefix": self.PREFIX,
-                      "max_input_chars_per_word": self.MAX_WORD_CHARS, "vocab": {t: i for i, t in enumerate(self._itos)}},
+                      "max_input_chars_per_word": self.MAX_WORD_CHARS,
+                      "vocab": {t: i for i, t in enumerate(self._itos)}},
         }
         with open(path, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=2)
@@ -310,13 +317,17 @@ class WordPieceTokenizer(Tokenizer):
             if not ok:
                 raise VocabError(f"{path}: {where}: {what}")
 
-        expect(isinstance(data, dict) and isinstance(data.get("model"), dict), "model", "expected a JSON object with a 'model' object")
+        expect(isinstance(data, dict) and isinstance(data.get("model"), dict), "model",
+               "expected a JSON object with a 'model' object")
         model, norm = data["model"], data.get("normalizer") or {}
         expect(model.get("type") == "WordPiece", "model.type", f"{model.get('type')!r} is not 'WordPiece'")
-        for key, ours in (("unk_token", cls.UNK), ("continuing_subword_prefix", cls.PREFIX), ("max_input_chars_per_word", cls.MAX_WORD_CHARS)):
+        for key, ours in (("unk_token", cls.UNK), ("continuing_subword_prefix", cls.PREFIX),
+                          ("max_input_chars_per_word", cls.MAX_WORD_CHARS)):
             expect(model.get(key, ours) == ours, f"model.{key}", f"{model.get(key)!r} is not supported (only {ours!r})")
-        expect(norm.get("type") == "BertNormalizer" and norm.get("clean_text", True) and norm.get("handle_chinese_chars", True),
-               "normalizer", f"{norm!r} is not supported (only BertNormalizer with clean_text and handle_chinese_chars)")
+        bert_normalizer = (norm.get("type") == "BertNormalizer" and norm.get("clean_text", True)
+                           and norm.get("handle_chinese_chars", True))
+        expect(bert_normalizer, "normalizer",
+               f"{norm!r} is not supported (only BertNormalizer with clean_text and handle_chinese_chars)")
         expect((data.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer", "pre_tokenizer",
                f"{data.get('pre_tokenizer')!r} is not supported (only BertPreTokenizer)")
         vocab = model.get("vocab")
@@ -324,13 +335,15 @@ class WordPieceTokenizer(Tokenizer):
         by_id = {}
         for token, i in vocab.items():
             if by_id.setdefault(i, token) != token:
-                raise VocabError(f"{_files.json_where(path, text, token, key=True)}: tokens {by_id[i]!r} and {token!r} have the same id {i}")
+                where = _files.json_where(path, text, token, key=True)
+                raise VocabError(f"{where}: tokens {by_id[i]!r} and {token!r} have the same id {i}")
         missing = next((i for i in range(len(by_id)) if i not in by_id), None)
         expect(missing is None, "model.vocab", f"ids must run 0..{len(by_id) - 1}, but {missing} is missing")
         try:
-            return cls([by_id[i] for i in range(len(by_id))], norm.get("lowercase", True), norm.get("strip_accents"))
+            return cls([by_id[i] for i in range(len(by_id))], norm.get("lowercase", True),
+                       norm.get("strip_accents"))
         except VocabError as e:
-            where = _files.json_where(path, text, by_id.get(e.at), key=True) if isinstance(e.at, int) else str(path)
+            where = _files.json_where(path, text, by_id.get(e.at), key=True) if isinstance(e.at, int) else path
             raise VocabError(f"{where}: {e}", at=e.at) from None
 
 
