@@ -36,15 +36,18 @@ def is_grad_enabled():
 class _GradMode(contextlib.ContextDecorator):
     def __init__(self, enabled):
         self.enabled = enabled
+        # A stack, not one slot: a decorated function that recurses enters the
+        # same instance again before leaving it.
+        self.previous = []
 
     def __enter__(self):
         global _grad_enabled
-        self.previous = _grad_enabled
+        self.previous.append(_grad_enabled)
         _grad_enabled = self.enabled
 
     def __exit__(self, *exc):
         global _grad_enabled
-        _grad_enabled = self.previous
+        _grad_enabled = self.previous.pop()
         return False
 
 

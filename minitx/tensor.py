@@ -20,8 +20,9 @@ def _to_array(data, dtype):
 class Tensor:
     """An n-dimensional array that can record the ops applied to it."""
 
-    # Lets `np.float32(2) * t` and `array + t` reach Tensor's reflected operators.
-    __array_priority__ = 1000
+    # NumPy ufuncs decline Tensors, so `np.float32(2) * t` and `array + t` reach
+    # Tensor's reflected operators (and stay in the graph) instead of NumPy's.
+    __array_ufunc__ = None
 
     def __init__(self, data, requires_grad=False, dtype=None):
         self.data = _to_array(data, dtype)
@@ -89,6 +90,10 @@ class Tensor:
     # ---- leaving the graph ------------------------------------------------
     def numpy(self):
         return self.data
+
+    def __array__(self, dtype=None, copy=None):
+        # np.asarray(t) gives the data, as np.asarray(t.numpy()) would
+        return np.array(self.data, dtype=dtype, copy=copy)
 
     def item(self):
         if self.data.size != 1:

@@ -126,10 +126,21 @@ def test_gradients_arrive_in_the_dtype_of_their_input():
     assert Spy.seen == [np.float32] and x.grad.dtype == np.float32
 
 
-def test_numpy_scalars_reach_the_reflected_operators():
+def test_numpy_scalars_and_arrays_reach_the_reflected_operators():
+    x = mt.tensor([1.0, 2.0], requires_grad=True)
+    for y in (np.float32(2) * x, np.ones(2, np.float32) + x, np.ones(2) - x, np.ones(2) / x,
+              np.ones(2) ** x, np.ones((3, 2)) @ x, np.ones(2) < x):
+        assert isinstance(y, mt.Tensor)
+    (np.float32(3) * x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+def test_numpy_functions_see_the_data():
     x = mt.tensor([1.0, 2.0])
-    assert isinstance(np.float32(2) * x, mt.Tensor)
-    assert isinstance(np.ones(2, np.float32) + x, mt.Tensor)
+    assert np.asarray(x) is x.data
+    np.testing.assert_array_equal(np.asarray(x, dtype=np.float64), [1.0, 2.0])
+    with pytest.raises(TypeError):
+        np.exp(x)   # a ufunc would leave the graph silently; use x.exp()
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.int64, np.bool_])
@@ -352,6 +363,15 @@ def test_no_grad_as_decorator_restores_on_error():
         raise KeyError
     with pytest.raises(KeyError):
         f(mt.tensor([1.0], requires_grad=True))
+    assert mt.is_grad_enabled()
+
+
+def test_no_grad_decorator_survives_recursion():
+    @mt.no_grad()
+    def depth(n):
+        assert not mt.is_grad_enabled()
+        return 0 if n == 0 else 1 + depth(n - 1)
+    assert depth(3) == 3
     assert mt.is_grad_enabled()
 
 
