@@ -22,7 +22,8 @@ from ._jit import njit
 
 
 def _scalars(dtype, lr, beta1, beta2, eps, weight_decay, step, decoupled):
-    """(decay, l2, beta1, 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2**t), eps, step size) in `dtype`."""
+    """decay, l2, beta1, 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2**t), eps and the
+    step size lr / (1 - beta1**t), each rounded to `dtype`."""
     decay = 1 - lr * weight_decay if decoupled else 1.0
     l2 = 0.0 if decoupled else weight_decay
     step_size = lr / (1 - beta1 ** step)
@@ -37,10 +38,12 @@ def _check(p, g, m, v, v_max):
         raise TypeError(f"adamw_step: parameter dtype {p.dtype}; only float32 and float64")
     for name, a in (("grad", g), ("exp_avg", m), ("exp_avg_sq", v), ("max_exp_avg_sq", v_max)):
         if a is not None and a.shape != p.shape:
-            raise ValueError(f"adamw_step: {name} of shape {a.shape} for a parameter of shape {p.shape}")
+            raise ValueError(f"adamw_step: {name} of shape {a.shape} for a parameter "
+                             f"of shape {p.shape}")
     for name, a in (("parameter", p), ("exp_avg", m), ("exp_avg_sq", v), ("max_exp_avg_sq", v_max)):
         # written in place through a flat view, which only a contiguous array has
-        if a is not None and not (a.flags.c_contiguous and a.flags.writeable and a.dtype == p.dtype):
+        if a is not None and not (a.flags.c_contiguous and a.flags.writeable
+                                  and a.dtype == p.dtype):
             raise ValueError(f"adamw_step: {name} must be a writable C-contiguous {p.dtype} array")
 
 

@@ -78,7 +78,8 @@ class Optimizer:
                 index[id(p)] = len(index)
             groups.append({**{k: v for k, v in group.items() if k != "params"},
                            "params": [index[id(p)] for p in group["params"]]})
-        state = {index[id(p)]: {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in s.items()}
+        state = {index[id(p)]: {k: v.copy() if isinstance(v, np.ndarray) else v
+                                for k, v in s.items()}
                  for p, s in self.state.items()}
         return {"state": state, "param_groups": groups}
 
@@ -95,7 +96,8 @@ class Optimizer:
                                  f"parameters in the saved state, {len(group['params'])} here")
             missing = sorted(set(self.defaults) - set(saved))
             if missing:
-                raise ValueError(f"load_state_dict: param group {i} of the saved state lacks {missing}")
+                raise ValueError(f"load_state_dict: param group {i} of the saved state "
+                                 f"lacks {missing}")
             merged = {**group, **saved}
             self._check_hyperparameters(merged)
             params += group["params"]
