@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minitx as mt
+from minitx.kernels import attention
 from minitx.kernels.attention import attention_backward, attention_forward, scaled_dot_product_attention
 from minitx.testing import gradcheck
 from tests.kernel_strategies_b import attention_cases
@@ -186,6 +187,18 @@ def test_numba_kernel_twice_bit_identical_at_a_wide_shape():
     out, p = fwd
     bwd = [attention_backward.numba(q, k, v, True, 0.25, None, 1.0, p, out, dout) for _ in range(2)]
     assert all(np.array_equal(a, b) for a, b in zip(*bwd))
+
+
+def test_threads_and_serial_driver_give_the_same_bits(monkeypatch):
+    rng = np.random.default_rng(6)
+    q, k, v, dout = (rng.standard_normal((2, 3, 9, 8)).astype(np.float32) for _ in range(4))
+    runs = []
+    for min_work in (0, 1 << 60):                   # always threads, never threads
+        monkeypatch.setattr(attention, "_THREADS_MIN_MULADDS", min_work)
+        out, p = attention_forward.numba(q, k, v, None, True, 0.3, None, 1.0)
+        runs.append((out, p) + attention_backward.numba(q, k, v, True, 0.3, None, 1.0, p, out, dout))
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_grad_does_not_flow_to_mask_and_no_grad_saves_nothing():

@@ -20,11 +20,13 @@ What the forward saves for backward, and why: the probabilities
 p (B, NH, Tq, Tk) before dropout, and the dropout keep mask (B, NH, Tq, Tk).
 The alternative, FlashAttention's, saves only the row log-sum-exp (B, NH, Tq)
 and recomputes p = exp(scale * q . k + bias - lse) in backward: T times less
-memory, but one more (Tq, Tk, HS) product and Tq * Tk more exp calls. We
-measured both on 2 cores at B=8, NH=6, T=256, HS=64: the recomputing backward
-took about twice as long, for a saving of 12.6 MB per layer (float32),
-which a model of this size can spare. Under no_grad nothing is kept.
+memory, but one more (Tq, Tk, HS) product and Tq * Tk more exp calls. Per head
+at T=256, HS=64 that product alone takes about 105 us of a 400 us backward on
+this machine, while p costs 12.6 MB per layer at B=8, NH=6 (float32), which a
+model this size can spare. Under no_grad (sampling with a KV cache) nothing is
+kept. The derivation is in docs/kernels/attention.md.
 """
+import numba
 import numpy as np
 from numba import prange
 
@@ -213,19 +215,28 @@ def _forward_head(qh, kh, vh, bh, has_bias, is_causal, scale, keeph, has_keep, d
     _add_w_rows(oh, pd, vh, is_causal)              # out = pd @ v
 
 
+@njit
+def _forward_task(bh, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
+                  p, out):
+    """Head bh = b * NH + h: q, out (B, NH, Tq, HS); k, v (B, NH, Tk, HS); p (B, NH, Tq, Tk);
+    bias (mB, mNH, mTq, Tk) and keep (B, NH, Tq, Tk), or (1, 1, 1, 1) dummies."""
+    b, h = bh // q.shape[1], bh % q.shape[1]
+    keeph = keep[b, h] if has_keep else keep[0, 0]
+    bh_bias = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1)]
+    _forward_head(q[b, h], k[b, h], v[b, h], bh_bias, has_bias, is_causal, scale, keeph, has_keep,
+                  dropout_scale, p[b, h], out[b, h])
+
+
 @njit(parallel=True)
-def _forward_kernel(q, k, v, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale):
-    B, NH, Tq, HS = q.shape                         # q: (B, NH, Tq, HS); k, v: (B, NH, Tk, HS)
-    Tk = k.shape[2]
-    mB, mNH = bias.shape[0], bias.shape[1]          # bias: (mB, mNH, mTq, Tk), or a dummy
-    out = np.zeros_like(q)                          # (B, NH, Tq, HS)
-    p = np.zeros((B, NH, Tq, Tk), dtype=q.dtype)    # (B, NH, Tq, Tk)
-    for bh in prange(B * NH):
-        b, h = bh // NH, bh % NH
-        keeph = keep[b, h] if has_keep else keep[0, 0]  # keep: (B, NH, Tq, Tk), or a dummy
-        _forward_head(q[b, h], k[b, h], v[b, h], bias[min(b, mB - 1), min(h, mNH - 1)], has_bias,
-                      is_causal, scale, keeph, has_keep, dropout_scale, p[b, h], out[b, h])
-    return out, p
+def _forward_threads(*args):
+    for bh in prange(args[0].shape[0] * args[0].shape[1]):
+        _forward_task(bh, *args)
+
+
+@njit
+def _forward_serial(*args):
+    for bh in range(args[0].shape[0] * args[0].shape[1]):
+        _forward_task(bh, *args)
 
 
 @njit(fastmath=_FAST)
@@ -247,32 +258,58 @@ def _backward_head(qh, kh, vh, is_causal, scale, keeph, has_keep, dropout_scale,
     _add_wt_rows(dvh, pd, doh, is_causal)           # dv = pd^T @ dout
 
 
+@njit
+def _backward_task(bh, q, k, v, is_causal, scale, keep, has_keep, dropout_scale, p, out, dout,
+                   dq, dk, dv):
+    """Head bh = b * NH + h: q, out, dout, dq (B, NH, Tq, HS); k, v, dk, dv (B, NH, Tk, HS)."""
+    b, h = bh // q.shape[1], bh % q.shape[1]
+    keeph = keep[b, h] if has_keep else keep[0, 0]
+    _backward_head(q[b, h], k[b, h], v[b, h], is_causal, scale, keeph, has_keep, dropout_scale,
+                   p[b, h], out[b, h], dout[b, h], dq[b, h], dk[b, h], dv[b, h])
+
+
 @njit(parallel=True)
-def _backward_kernel(q, k, v, is_causal, scale, keep, has_keep, dropout_scale, p, out, dout):
-    B, NH, Tq, HS = q.shape                         # q, out, dout: (B, NH, Tq, HS); p: (B, NH, Tq, Tk)
-    dq = np.zeros_like(q)                           # (B, NH, Tq, HS)
-    dk = np.zeros_like(k)                           # (B, NH, Tk, HS)
-    dv = np.zeros_like(v)                           # (B, NH, Tk, HS)
-    for bh in prange(B * NH):
-        b, h = bh // NH, bh % NH
-        keeph = keep[b, h] if has_keep else keep[0, 0]
-        _backward_head(q[b, h], k[b, h], v[b, h], is_causal, scale, keeph, has_keep, dropout_scale,
-                       p[b, h], out[b, h], dout[b, h], dq[b, h], dk[b, h], dv[b, h])
-    return dq, dk, dv
+def _backward_threads(*args):
+    for bh in prange(args[0].shape[0] * args[0].shape[1]):
+        _backward_task(bh, *args)
+
+
+@njit
+def _backward_serial(*args):
+    for bh in range(args[0].shape[0] * args[0].shape[1]):
+        _backward_task(bh, *args)
+
+
+# Threads pay when there is more than about 0.3 ms of work (the rule in _jit.py);
+# at the measured 15 to 20 multiply-adds per ns on one core that is 4M of them.
+# (The small shape B=2, NH=2, T=32, HS=32 does 130K; the GPT shape 200M.)
+_THREADS_MIN_MULADDS = 1 << 22
+
+
+def _threads_pay(q, k):
+    B, NH, Tq, HS = q.shape
+    muladds = B * NH * Tq * k.shape[2] * HS         # of q k^T alone
+    return B * NH > 1 and numba.get_num_threads() > 1 and muladds >= _THREADS_MIN_MULADDS
 
 
 def attention_forward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scale):
     """The Numba kernel, with the twin's signature (None becomes a flag and a dummy)."""
     t = q.dtype.type
-    return _forward_kernel(q, k, v, _NO_BIAS[q.dtype] if bias is None else bias, bias is not None,
-                           is_causal, t(scale), _NO_KEEP if keep is None else keep,
-                           keep is not None, t(dropout_scale))
+    out = np.zeros_like(q)                          # (B, NH, Tq, HS)
+    p = np.zeros(q.shape[:3] + k.shape[2:3], dtype=q.dtype)  # (B, NH, Tq, Tk)
+    run = _forward_threads if _threads_pay(q, k) else _forward_serial
+    run(q, k, v, _NO_BIAS[q.dtype] if bias is None else bias, bias is not None, is_causal, t(scale),
+        _NO_KEEP if keep is None else keep, keep is not None, t(dropout_scale), p, out)
+    return out, p
 
 
 def attention_backward_numba(q, k, v, is_causal, scale, keep, dropout_scale, p, out, dout):
     t = q.dtype.type
-    return _backward_kernel(q, k, v, is_causal, t(scale), _NO_KEEP if keep is None else keep,
-                            keep is not None, t(dropout_scale), p, out, dout)
+    dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
+    run = _backward_threads if _threads_pay(q, k) else _backward_serial
+    run(q, k, v, is_causal, t(scale), _NO_KEEP if keep is None else keep, keep is not None,
+        t(dropout_scale), p, out, dout, dq, dk, dv)
+    return dq, dk, dv
 
 
 attention_forward = dispatch(attention_forward_numpy, attention_forward_numba)
