@@ -66,7 +66,7 @@ def layouts(draw, array):
         return np.array(array, copy=True)
     if kind == "transposed":
         perm = draw(st.permutations(range(array.ndim)))
-        buffer = np.ascontiguousarray(array.transpose(perm))
+        buffer = np.array(array.transpose(perm), order="C", copy=True)
         return buffer.transpose(np.argsort(perm))
     buffer = np.zeros(tuple(2 * n for n in array.shape), dtype=array.dtype)
     view = buffer[tuple(slice(None, None, 2) for _ in array.shape)]
@@ -90,7 +90,3 @@ def tensors(draw, shape=None, dtype=np.float64, elements=None, requires_grad=Tru
     """A minitx Tensor over `arrays(...)`, requiring grad by default."""
     data = draw(arrays(shape, dtype=dtype, elements=elements, **kwargs))
     return mt.Tensor(data, requires_grad=requires_grad)
-
-
-def is_contiguous(array):
-    return array.flags.c_contiguous

@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import minitx as mt
 from minitx.testing import gradcheck
-from tests.strategies import broadcast_shapes, shapes, tensors
+from tests.strategies import broadcast_shapes, tensors
 
 
 @given(data=st.data())
