@@ -8,7 +8,6 @@ own documentation (pydoc_data) and handed, merges and all, to the references.
 import json
 import sys
 import unicodedata
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -53,7 +52,8 @@ def gpt2_files(tok, tmp_path_factory):
 def tiktoken_enc(tok):
     tiktoken = pytest.importorskip("tiktoken", reason="tiktoken is the parity reference (extra 'parity')")
     ranks = {bytes(CHAR_TO_BYTE[c] for c in token): i for token, i in tok.vocab.items()}
-    return tiktoken.Encoding("minitx-test", pat_str=GPT2_REGEX, mergeable_ranks=ranks, special_tokens=tok.special_tokens)
+    return tiktoken.Encoding("minitx-test", pat_str=GPT2_REGEX, mergeable_ranks=ranks,
+                             special_tokens=tok.special_tokens)
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,10 @@ def test_regex_classes_match_unicode_categories_at_every_code_point():
 
     everything = "".join(map(chr, range(sys.maxunicode + 1)))
     kinds = [category[0] if category[0] in "LN" else "O" for category in map(unicodedata.category, everything)]
-    for c in "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000":
-        kinds[ord(c)] = "S"  # Unicode's White_Space property
+    white_space = [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B), 0x2028, 0x2029,
+                   0x202F, 0x205F, 0x3000]  # Unicode's White_Space property
+    for c in white_space:
+        kinds[c] = "S"
     for name, kind in (("letters", "L"), ("numbers", "N"), ("spaces", "S"), ("others", "O")):
         expected = "".join(c for c, k in zip(everything, kinds) if k == kind)
         assert "".join(re.findall(f"(?:{gpt2_classes()[name]})+", everything)) == expected, name
@@ -126,7 +128,8 @@ def test_decode_encode_round_trips_any_unicode(tok, text):
 
 def test_special_tokens_map_to_their_ids_and_are_never_split(tok):
     eot, pad = tok.token_to_id(EOT), tok.token_to_id("<|pad|>")
-    assert tok.encode(f"a{EOT}b<|pad|><|pad|") == [*tok.encode("a"), eot, *tok.encode("b"), pad, *tok.encode("<|pad|")]
+    assert tok.encode(f"a{EOT}b<|pad|><|pad|") == [
+        *tok.encode("a"), eot, *tok.encode("b"), pad, *tok.encode("<|pad|")]
     plain = tok.encode_ordinary(EOT)
     assert len(plain) > 1 and not set(plain) & {eot, pad}
     assert tok.decode([eot]) == EOT
@@ -225,7 +228,8 @@ def test_training_input_errors_name_the_item_and_the_line(tmp_path):
     with pytest.raises(ValueError, match=r"bad.txt:2: invalid UTF-8 \(byte 0xff at offset 14"):
         BPETokenizer.train(bad, 300)
     replaced = BPETokenizer.train(bad, 300, errors="replace", min_frequency=1)  # U+FFFD for the bad byte
-    assert replaced.encode("line \ufffd two") == [replaced.token_to_id("line"), replaced.token_to_id("Ġ\u00ef\u00bf\u00bd"), replaced.token_to_id("Ġtwo")]
+    words = ["line", "Ġ\u00ef\u00bf\u00bd", "Ġtwo"]  # U+FFFD is the bytes ef bf bd
+    assert replaced.encode("line \ufffd two") == [replaced.token_to_id(w) for w in words]
 
 
 # ---- files --------------------------------------------------------------------------
@@ -263,7 +267,8 @@ def test_loads_a_tokenizer_json_trained_by_the_tokenizers_library(tmp_path):
 
 
 def write_gpt2_files(folder, encoder, merges_text):
-    (folder / "encoder.json").write_text(encoder if isinstance(encoder, str) else json.dumps(encoder, indent=0), encoding="utf-8")
+    text = encoder if isinstance(encoder, str) else json.dumps(encoder, indent=0)  # one entry a line
+    (folder / "encoder.json").write_text(text, encoding="utf-8")
     (folder / "vocab.bpe").write_text(merges_text, encoding="utf-8")
     return folder / "encoder.json", folder / "vocab.bpe"
 
@@ -282,13 +287,19 @@ def test_small_gpt2_files_load(tmp_path):
 @pytest.mark.parametrize("change, message", [
     (lambda enc, merges: ("{\"a\": 1,\n \"b\": 2,,}", merges), r"encoder.json:2:9: invalid JSON"),
     (lambda enc, merges: ('{\n"a": 1,\n"a": 2\n}', merges), r"encoder.json:3: duplicate key 'a'"),
-    (lambda enc, merges: (enc | {"abc": 256}, merges), r"encoder.json:\d+: tokens 'ab' and 'abc' have the same id 256"),
-    (lambda enc, merges: (enc, merges.replace("a b", "ab")), r"vocab.bpe:2: expected two tokens separated by one space, got 'ab'"),
-    (lambda enc, merges: (enc, merges.replace("a b\n", "")), r"vocab.bpe:2: merge 'ab' 'c': 'ab' is not a byte, and no earlier merge makes it"),
-    (lambda enc, merges: (enc, merges.replace("ab c\n", "")), r"encoder.json:\d+: token 'abc' \(id 257\) is neither a byte nor made by any merge"),
+    (lambda enc, merges: (enc | {"abc": 256}, merges),
+     r"encoder.json:\d+: tokens 'ab' and 'abc' have the same id 256"),
+    (lambda enc, merges: (enc, merges.replace("a b", "ab")),
+     r"vocab.bpe:2: expected two tokens separated by one space, got 'ab'"),
+    (lambda enc, merges: (enc, merges.replace("a b\n", "")),
+     r"vocab.bpe:2: merge 'ab' 'c': 'ab' is not a byte, and no earlier merge makes it"),
+    (lambda enc, merges: (enc, merges.replace("ab c\n", "")),
+     r"encoder.json:\d+: token 'abc' \(id 257\) is neither a byte nor made by any merge"),
     (lambda enc, merges: (enc, merges + "a b\n"), r"vocab.bpe:4: merge 'a' 'b' repeats merge number 0"),
-    (lambda enc, merges: (enc, merges + "abc a\n"), r"vocab.bpe:4: merge 'abc' 'a' makes 'abca', which is not in the vocab"),
-    (lambda enc, merges: ({k: v for k, v in enc.items() if k != EOT}, merges), r"encoder.json: has no special token '<\|endoftext\|>'"),
+    (lambda enc, merges: (enc, merges + "abc a\n"),
+     r"vocab.bpe:4: merge 'abc' 'a' makes 'abca', which is not in the vocab"),
+    (lambda enc, merges: ({k: v for k, v in enc.items() if k != EOT}, merges),
+     r"encoder.json: has no special token '<\|endoftext\|>'"),
     (lambda enc, merges: ({k: v for k, v in enc.items() if k != "Ġ"}, merges), r"no token for byte 0x20 \('Ġ'\)"),
 ])
 def test_malformed_gpt2_files_name_the_file_and_line(tmp_path, change, message):

@@ -1,7 +1,5 @@
 """CharTokenizer: one id per character, specials after them, clear errors."""
 
-import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -56,9 +54,12 @@ def test_save_load_round_trip_and_files(tok, tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"type": "char", "chars": ["a",\n"b",\n"a"], "special_tokens": []}', r"chars.json:3: chars\[2\] = 'a' repeats chars\[0\]"),
-    ('{"type": "char", "chars": ["ab"], "special_tokens": []}', r"chars.json:1: chars\[0\] = 'ab' is not a single character"),
-    ('{"type": "char", "chars": ["a"],\n "special_tokens": ["<s>", "<s>"]}', r"chars.json:2: special token '<s>' is given twice"),
+    ('{"type": "char", "chars": ["a",\n"b",\n"a"], "special_tokens": []}',
+     r"chars.json:3: chars\[2\] = 'a' repeats chars\[0\]"),
+    ('{"type": "char", "chars": ["ab"], "special_tokens": []}',
+     r"chars.json:1: chars\[0\] = 'ab' is not a single character"),
+    ('{"type": "char", "chars": ["a"],\n "special_tokens": ["<s>", "<s>"]}',
+     r"chars.json:2: special token '<s>' is given twice"),
     ('{"type": "bpe"}', r"chars.json: expected a JSON object \{'type': 'char'"),
     ('{"type": "char",\n "chars": [a]}', r"chars.json:2:12: invalid JSON"),
 ])
