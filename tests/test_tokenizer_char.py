@@ -1,6 +1,5 @@
 """CharTokenizer: one id per character, specials after them, clear errors."""
 
-
 import pytest
 from hypothesis import given, settings, strategies as st
 
