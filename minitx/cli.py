@@ -192,7 +192,7 @@ def add_train_gpt(models):
     p.add_argument("--n-embd", type=positive_int, default=128, help="channels C")
     p.add_argument("--block-size", type=positive_int, default=64, help="context length T")
     p.add_argument("--dropout", type=fraction, default=0.0, help="dropout probability")
-    add_training_args(p, out=os.path.join("runs", "gpt"), max_iters=1000, batch_size=32, lr=2e-3,
+    add_training_args(p, out=os.path.join("runs", "gpt"), max_iters=800, batch_size=32, lr=2e-3,
                       eval_interval=100)
     p.add_argument("--sample-tokens", type=non_negative_int, default=300,
                    help="characters to sample when training ends (0: none)")
@@ -250,8 +250,9 @@ def train_gpt(args):
          f"{cfg.batch_size * cfg.grad_accum} x {gpt.block_size} tokens")
     summary = trainer.fit()
     print(loss_chart(read_metrics(os.path.join(args.out, METRICS))))
-    val, best = summary["val_loss"], summary["best_val_loss"]
-    print(f"step {summary['step']}: " + (f"val loss {val:.4f}, " if val is not None else "")
+    val, best, step = summary["val_loss"], summary["best_val_loss"], summary["step"]
+    val_at = "" if summary["val_step"] == step else f" at step {summary['val_step']}"
+    print(f"step {step}: " + (f"val loss {val:.4f}{val_at}, " if val is not None else "")
           + (f"best {best:.4f}, " if best is not None else "")
           + f"{summary['seconds']:.0f} s, {summary['tokens_per_sec']:,.0f} tokens/s; checkpoints in {args.out}")
     if args.sample_tokens and not summary["interrupted"]:

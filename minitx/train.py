@@ -189,14 +189,14 @@ class Trainer:
         os.makedirs(self.out_dir, exist_ok=True)
         fresh = self.step == 0
         metrics = open(os.path.join(self.out_dir, METRICS), "w" if fresh else "a", encoding="utf-8")
-        start, start_tokens, val = time.perf_counter(), self.tokens_seen, None
+        start, start_tokens, val, val_step = time.perf_counter(), self.tokens_seen, None, None
         bar = tqdm(total=cfg.max_iters, initial=self.step, file=sys.stderr, unit="step",
                    disable=not self.progress, dynamic_ncols=True, mininterval=0.5)
         recent, window_tokens, window_time = [], 0, 0.0
         with metrics, bar, self._sigint_deferred():
             log = _Log(metrics, bar, start)
             if fresh:
-                val = self._evaluate(log)
+                val, val_step = self._evaluate(log), 0
             while self.step < stop_at and not self._stop_requested:
                 t0, tokens0 = time.perf_counter(), self.tokens_seen
                 loss, norm, lr = self.train_step()
@@ -212,7 +212,7 @@ class Trainer:
                               tokens_per_sec=window_tokens / window_time)
                     window_tokens, window_time = 0, 0.0
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
-                    val = self._evaluate(log, float(np.mean(recent)))
+                    val, val_step = self._evaluate(log, float(np.mean(recent))), self.step
                     recent = []
                     self._save_after_eval(val)
             if self._stop_requested or (self.step % cfg.eval_interval and self.step != cfg.max_iters):
@@ -221,7 +221,7 @@ class Trainer:
                 bar.write(f"interrupted: saved step {self.step} to {os.path.join(self.out_dir, 'last')}; "
                           f"continue with --resume", file=sys.stderr)
         seconds = time.perf_counter() - start
-        return {"step": self.step, "val_loss": val, "best_val_loss": self.best_val_loss,
+        return {"step": self.step, "val_loss": val, "val_step": val_step, "best_val_loss": self.best_val_loss,
                 "interrupted": self._stop_requested, "seconds": seconds,
                 "tokens_per_sec": (self.tokens_seen - start_tokens) / seconds if seconds else 0.0}
 

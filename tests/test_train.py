@@ -120,7 +120,7 @@ def test_metrics_file_and_checkpoints(tmp_path):
     assert [r["step"] for r in evals] == [0, 2, 4, 6]
     assert [r["step"] for r in train] == [1, 2, 3, 4, 5, 6]
     assert all(np.isfinite(r["loss"]) and r["lr"] > 0 and r["tokens_per_sec"] > 0 for r in train)
-    assert summary["val_loss"] == evals[-1]["val_loss"]
+    assert summary["val_loss"] == evals[-1]["val_loss"] and summary["val_step"] == 6
     assert summary["best_val_loss"] == min(r["val_loss"] for r in evals[1:])
     best = load_checkpoint(tmp_path / "best")
     assert best.trainer_state["best_val_loss"] == summary["best_val_loss"]
@@ -138,7 +138,7 @@ def test_ctrl_c_finishes_the_step_saves_and_resumes(tmp_path):
         return lm_loss(model, batch)
     trainer.compute_loss = interrupting
     summary = trainer.fit()
-    assert summary["interrupted"] and summary["step"] == 3
+    assert summary["interrupted"] and summary["step"] == 3 and summary["val_step"] == 2
     assert load_checkpoint(tmp_path / "last").trainer_state["step"] == 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
