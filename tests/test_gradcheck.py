@@ -130,3 +130,11 @@ def test_gradcheck_leaves_the_inputs_unchanged():
     np.testing.assert_array_equal(x.data, data)
     # x.grad holds the analytic gradient it checked: v * 2x for its scalar cotangent v
     np.testing.assert_allclose(x.grad / (2 * data), np.full(3, x.grad[0] / (2 * data[0])))
+
+
+def test_the_worked_example_in_the_autograd_docs_runs(capsys):
+    from pathlib import Path
+    page = (Path(__file__).parent.parent / "docs" / "autograd.md").read_text()
+    (code,) = re.findall(r"```python\n(.*?)```", page, flags=re.S)
+    exec(compile(code, "docs/autograd.md", "exec"), {})
+    assert "backward gives" in capsys.readouterr().out   # the wrong Softplus was caught
