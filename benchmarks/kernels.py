@@ -140,6 +140,34 @@ def _adamw_case(shape):
     return Case("adamw", shape, setup, label="6-layer GPT params")
 
 
+def _attention_case(shape):
+    """Causal self-attention, q, k, v (B, NH, T, HS) with HS = C / NH."""
+    def setup(rng, torch):
+        from minitx.kernels.attention import scaled_dot_product_attention
+        B, NH, T, HS = shape["B"], shape["NH"], shape["T"], shape["C"] // shape["NH"]
+        q, k, v, g = _params(rng, *[(B, NH, T, HS)] * 4)
+        F = torch.nn.functional
+        return (_minitx_step(lambda q, k, v: scaled_dot_product_attention(q, k, v, is_causal=True),
+                             [q, k, v], g),
+                _torch_step(torch, lambda q, k, v: F.scaled_dot_product_attention(
+                    q, k, v, is_causal=True), [q, k, v], g))
+    return Case("attention", shape, setup, label="causal HS=C/NH")
+
+
+def _embedding_case(shape, V, quick=True):
+    """B*T ids into a (V, C) table; the backward builds the dense (V, C) gradient."""
+    def setup(rng, torch):
+        from minitx.kernels.embedding import embedding
+        B, T, C = shape["B"], shape["T"], shape["C"]
+        ids = rng.integers(0, V, (B, T))
+        weight, g = _params(rng, (V, C), (B, T, C))
+        t_ids = torch.from_numpy(ids)
+        F = torch.nn.functional
+        return (_minitx_step(lambda w: embedding(ids, w), [weight], g),
+                _torch_step(torch, lambda w: F.embedding(t_ids, w), [weight], g))
+    return Case("embedding", shape, setup, quick=quick, label=f"V={V}")
+
+
 CASES = []
 for _shape in (SMALL, GPT):
     CASES += [_layer_norm_case(_shape),
@@ -148,6 +176,8 @@ for _shape in (SMALL, GPT):
               _cross_entropy_case(_shape, 65)]
 CASES.append(_cross_entropy_case(GPT, 50257, quick=False))
 CASES += [_adamw_case(SMALL), _adamw_case(GPT)]
+CASES += [_attention_case(SMALL), _attention_case(GPT), _embedding_case(SMALL, 65),
+          _embedding_case(GPT, 65), _embedding_case(GPT, 50257, quick=False)]
 
 
 # ---- timing -------------------------------------------------------------------
