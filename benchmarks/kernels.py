@@ -212,10 +212,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats; skip slow cases")
     parser.add_argument("--only", default="", help="comma-separated op names to run")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads for Numba and PyTorch (default: Numba's, one per core)")
     args = parser.parse_args(argv)
 
     import numba
     import torch
+    if args.threads:
+        numba.set_num_threads(args.threads)
     threads = numba.get_num_threads()
     torch.set_num_threads(threads)
     repeats, budget_s = (5, 1.0) if args.quick else (15, 4.0)
@@ -237,7 +241,8 @@ def main(argv=None):
               flush=True)
     print(f"threads: numba {threads} ({numba.threading_layer()} layer), torch "
           f"{torch.get_num_threads()}; float32; median of up to {repeats} repeats; "
-          f"ratios > 1: minitx Numba faster")
+          f"ratios > 1: minitx Numba faster; load average {os.getloadavg()[0]:.1f} "
+          f"(other processes on these cores make the figures noisy)")
 
 
 if __name__ == "__main__":
