@@ -68,15 +68,15 @@ class Context:
     freeing the leftovers after backward is one __dict__.clear().
     """
 
-    __slots__ = ("_fn", "_edges", "_shape", "_dtype", "_freed", "__dict__")
+    __slots__ = ("_fn", "_edges", "_out_shape", "_out_dtype", "_freed", "__dict__")
 
     def __init__(self):
         self.saved_tensors = ()
         self.needs_input_grad = ()
         self._fn = None
         self._edges = ()   # per forward input: its node, itself (a leaf), or None
-        self._shape = ()   # shape and dtype of the output this node made
-        self._dtype = None
+        self._out_shape = ()   # shape and dtype of the output this node made
+        self._out_dtype = None
         self._freed = False
 
     def save_for_backward(self, *arrays):
@@ -120,7 +120,7 @@ class Function:
         # Only floating outputs carry gradients (an argmax or a cast to int does not).
         if _grad_enabled and out.data.dtype.kind == "f" and any(ctx.needs_input_grad):
             ctx._fn, ctx._edges = cls, tuple(edges)
-            ctx._shape, ctx._dtype = out.data.shape, out.data.dtype
+            ctx._out_shape, ctx._out_dtype = out.data.shape, out.data.dtype
             out._requires_grad = True
             out._ctx = ctx
         return out
@@ -201,7 +201,7 @@ def _push_back(node, g, grads):
         if e is None or gi is None:
             continue
         leaf = isinstance(e, Tensor)
-        shape, dtype = (e.shape, e.dtype) if leaf else (e._shape, e._dtype)
+        shape, dtype = (e.shape, e.dtype) if leaf else (e._out_shape, e._out_dtype)
         gi = np.asarray(gi)
         if gi.shape != shape:
             raise RuntimeError(

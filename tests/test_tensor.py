@@ -104,20 +104,6 @@ def test_integers_meeting_floats_take_the_float_dtype():
     np.testing.assert_array_equal(x.grad, [0, 1, 2])
 
 
-class Spy(mt.Function):
-    """Identity that records the dtype of the gradient reaching it."""
-    seen = []
-
-    @staticmethod
-    def forward(ctx, a):
-        return a.copy()
-
-    @staticmethod
-    def backward(ctx, grad):
-        Spy.seen.append(grad.dtype)
-        return grad
-
-
 def test_gradients_arrive_in_the_dtype_of_their_input():
     # a float32 node feeding a float64 op still gets a float32 gradient, as in PyTorch
     x = mt.ones(3, requires_grad=True)
@@ -157,6 +143,46 @@ def test_integer_results_of_float_ops_carry_no_graph():
     assert not x.long().requires_grad
     assert not x.argmax().requires_grad
     assert not (x > 0).requires_grad
+
+
+class Spy(mt.Function):
+    """Identity that records the dtype of the gradient reaching it."""
+    seen = []
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        Spy.seen.append(grad.dtype)
+        return grad
+
+
+FLOAT32_OPS = {
+    "arithmetic": lambda x, y: (x + y - 1) * y / (y + 2) - x ** 2 + 2 ** x + (-x),
+    "unary": lambda x, y: x.exp() + (y * y + 1).log() + (y * y + 1).sqrt() + x.tanh()
+    + x.sigmoid() + x.relu() + x.abs(),
+    "matmul": lambda x, y: x @ y.T,
+    "reduce": lambda x, y: x.sum(1, keepdim=True) + x.mean(0) + x.var(1, keepdim=True)
+    + x.max() + x.max(dim=0).values + x.min(),
+    "shape": lambda x, y: mt.cat([x.reshape(3, 2).T, mt.stack([y[0], y[1]])], 0).permute(1, 0)
+    .unsqueeze(0).expand(2, 3, 4).flatten().split(5)[1],
+    "select": lambda x, y: mt.where(x > 0, x, y).masked_fill(y > 0.5, 0.0)[[0, 1, 1], 1:],
+}
+
+
+@pytest.mark.parametrize("name", FLOAT32_OPS)
+def test_float32_stays_float32_forward_and_backward(name):
+    rng = np.random.default_rng(0)
+    x = mt.tensor(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)
+    y = mt.tensor(rng.random((2, 3)).astype(np.float32), requires_grad=True)
+    out = FLOAT32_OPS[name](x, y)
+    assert out.dtype == mt.float32
+    Spy.seen.clear()
+    Spy.apply(out).sum().backward()
+    assert Spy.seen == [np.float32]
+    assert x.grad.dtype == np.float32 and (y.grad is None or y.grad.dtype == np.float32)
 
 
 def test_casts_carry_gradients_in_the_original_dtype():
