@@ -45,6 +45,11 @@ class Tensor:
             raise RuntimeError("requires_grad can be turned off only on a leaf; use detach()")
         self._requires_grad = bool(value)
 
+    def requires_grad_(self, requires_grad=True):
+        """Set requires_grad in place and return self, as PyTorch's method."""
+        self.requires_grad = requires_grad
+        return self
+
     @property
     def shape(self):
         return self.data.shape

@@ -138,6 +138,14 @@ def test_integer_tensors_cannot_require_grad(dtype):
         t.requires_grad = True
 
 
+def test_requires_grad_in_place():
+    x = mt.zeros(2)
+    assert x.requires_grad_() is x and x.requires_grad
+    assert not x.requires_grad_(False).requires_grad
+    with pytest.raises(TypeError, match="int64"):
+        mt.tensor([1, 2]).requires_grad_()
+
+
 def test_integer_results_of_float_ops_carry_no_graph():
     x = mt.tensor([1.5, -2.0], requires_grad=True)
     assert not x.long().requires_grad
