@@ -19,6 +19,9 @@ import time
 
 import numpy as np
 
+# benchmarks/tokenizers.py would shadow the `tokenizers` library that transformers imports.
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
 SIZES = {
     "small": dict(B=12, T=64, n_layer=4, n_head=4, n_embd=128, V=65),
     "gpt": dict(B=8, T=256, n_layer=6, n_head=6, n_embd=384, V=65),
@@ -97,7 +100,7 @@ class TorchGPT:
                 for block in self.transformer.h:
                     x = block(x)
                 logits = self.lm_head(self.transformer.ln_f(x))
-                return nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+                return nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
 
         model = GPT()
         state = {k: torch.from_numpy(np.array(v)) for k, v in model_mx.state_dict().items()}
@@ -108,7 +111,7 @@ class TorchGPT:
 def batch(size, seed=0):
     s = SIZES[size]
     ids = np.random.default_rng(seed).integers(0, s["V"], size=(s["B"], s["T"] + 1))
-    return ids[:, :-1], ids[:, 1:]
+    return np.ascontiguousarray(ids[:, :-1]), np.ascontiguousarray(ids[:, 1:])
 
 
 def step_minitx(model, opt, x, y):

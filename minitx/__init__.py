@@ -10,6 +10,6 @@ from .ops import (abs, add, argmax, argmin, cat, chunk, div, eq, exp, flatten, g
                   reshape, sigmoid, split, sqrt, squeeze, stack, sub, sum, tanh, transpose,
                   unsqueeze, var, where)
 from .random import manual_seed
-from . import testing  # noqa: E402  (minitx.testing.gradcheck, as torch.testing)
+from . import nn, optim, testing  # noqa: E402  (as torch.nn, torch.optim, torch.testing)
 
 __version__ = "0.1.0"
