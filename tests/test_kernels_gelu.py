@@ -37,12 +37,13 @@ def test_numba_matches_numpy_twin(path, approximate, n, dtype, data):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exact_form_against_math_erf(dtype):
-    """x Phi(x) to within 2 float32 ulp (float32) or 1e-13 relative (float64), tails included."""
+    """x Phi(x) to 5e-7 relative (float32: the erfc fit, 1.2e-7, plus float32 rounding) or
+    1e-13 (float64), tails included."""
     x = np.concatenate([np.linspace(-12, 6, 2001), [0.0, 1e-30, -1e-30, 40.0, -40.0]]).astype(dtype)
     x64 = x.astype(np.float64)
     exact = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in x64])
     got = ge.gelu_forward_numba(x, "none").astype(np.float64)
-    rtol = 2.5e-7 if dtype == np.float32 else 1e-13
+    rtol = 5e-7 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(got, exact, rtol=rtol, atol=1e-300)
 
 

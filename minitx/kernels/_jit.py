@@ -81,7 +81,7 @@ def njit(*args, **kwargs):
 # Starting the threads costs 10 to 50 us per call (workqueue, measured on this
 # shared 2-core machine); below PARALLEL_MIN_ELEMENTS elements (about 0.3 ms of
 # work on one core) the kernel runs on the calling thread instead.
-BLOCKS = 64
+BLOCKS = 16
 PARALLEL_MIN_ELEMENTS = 1 << 18
 
 

@@ -7,8 +7,9 @@ no vector math library (SVML). A kernel whose inner loop calls them runs 3 to
 plain arithmetic (a polynomial and an exponent put into the float's bits), so
 the loop around them becomes SIMD code.
 
-    exp(x)        float32 and float64, within 2 ulp of the C library's exp
-    row_sum(a)    sum of a 1-D array in float64, eight lanes in a fixed order
+    exp(x)        float32 and float64, within 1 ulp of the correctly rounded exp
+    exp_to_f32(w) exp of a float64 argument rounded to float32 (gelu's erfc)
+    row_sum(a)    sum of a 1-D array in float64, vectorized, the same order every run
     row_dot(a, b) the same for sum(a * b)
     row_max(a)    max of a 1-D array, eight lanes
 
@@ -96,6 +97,25 @@ def _exp_f32(x):
     return np.float32(math.inf) if x > hi else y
 
 
+@njit
+def exp_to_f32(w):
+    """exp of a float64 argument, as float32: the range reduction runs in float64, so
+    a large |w| loses nothing to float32 rounding; the polynomial runs in float32."""
+    wc = min(max(w, -87.3), 88.37)
+    n = np.floor(wc * _LOG2E + 0.5)
+    r = np.float32(wc - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10)
+    p = np.float32(1.9875691500e-4)
+    p = p * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    p = p * r * r + r + np.float32(1.0)
+    y = p * _float_from_bits(np.int32((np.int32(n) + 127) << 23))
+    y = np.float32(0.0) if w < -87.3 else y
+    return np.float32(math.inf) if w > 88.37 else y
+
+
 def exp(x):
     """e**x; compiled code picks the float32 or float64 version by the argument's type."""
     return math.exp(x)
@@ -110,49 +130,28 @@ def _exp_overload(x):
     return None
 
 
-@njit
+# Row sums: float64 accumulators, compiled with the one fast-math flag 'reassoc'
+# so that LLVM may split the sum over SIMD lanes (4 to 5 times faster than one
+# chain of additions, measured; 8 hand-written lanes were only 1.5 times
+# faster). The order is fixed by the compiled code: the same bits on every run
+# and every thread count; a CPU with wider vectors may differ in the last bit.
+
+@njit(fastmath={"reassoc"})
 def row_sum(a):
-    """sum(a) accumulated in float64 over eight lanes, a[j] into lane j % 8.
-
-    Eight independent sums let the CPU add several elements per cycle instead of
-    waiting on one chain of additions; the order is fixed, so the result is the
-    same on every run. (a is 1-D, any float dtype.)
-    """
-    n = a.shape[0]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    n8 = n - n % 8
-    for j in range(0, n8, 8):
-        s0 += a[j]
-        s1 += a[j + 1]
-        s2 += a[j + 2]
-        s3 += a[j + 3]
-        s4 += a[j + 4]
-        s5 += a[j + 5]
-        s6 += a[j + 6]
-        s7 += a[j + 7]
-    for j in range(n8, n):
-        s0 += a[j]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    """sum(a) accumulated in float64. (a: (n,), any float dtype)"""
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += a[j]
+    return s
 
 
-@njit
+@njit(fastmath={"reassoc"})
 def row_dot(a, b):
-    """sum(a * b) accumulated in float64 over eight lanes, like row_sum. (a, b: (n,))"""
-    n = a.shape[0]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    n8 = n - n % 8
-    for j in range(0, n8, 8):
-        s0 += a[j] * np.float64(b[j])
-        s1 += a[j + 1] * np.float64(b[j + 1])
-        s2 += a[j + 2] * np.float64(b[j + 2])
-        s3 += a[j + 3] * np.float64(b[j + 3])
-        s4 += a[j + 4] * np.float64(b[j + 4])
-        s5 += a[j + 5] * np.float64(b[j + 5])
-        s6 += a[j + 6] * np.float64(b[j + 6])
-        s7 += a[j + 7] * np.float64(b[j + 7])
-    for j in range(n8, n):
-        s0 += a[j] * np.float64(b[j])
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    """sum(a * b) accumulated in float64, each product formed in float64. (a, b: (n,))"""
+    s = 0.0
+    for j in range(a.shape[0]):
+        s += np.float64(a[j]) * np.float64(b[j])
+    return s
 
 
 @njit

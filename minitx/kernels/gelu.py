@@ -9,7 +9,8 @@ at a time (12 and 16 ns each, measured here):
     vectorizable exp of _math is needed.
   - exact form, float32: Phi(x) = erfc(-x / sqrt 2) / 2 with the erfc of
     Numerical Recipes (erfcc, Chebyshev fit: relative error < 1.2e-7 for every
-    x, tails included), evaluated in float64, then rounded to float32.
+    x, tails included), in float32 but for the exponent; 4.2e-7 relative
+    measured over [-13, 6], 1.7 ns per element (3.5 ns all in float64).
   - exact form, float64: the C library's erfc (that accuracy needs it).
 """
 import math
@@ -22,7 +23,7 @@ from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
 from ._jit import BLOCKS, block_start, njit, parallel_pays
-from ._math import exp
+from ._math import exp, exp_to_f32
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -73,27 +74,54 @@ def _normal_cdf(x):
 
 @njit
 def _normal_cdf_f32(x):
-    # Numerical Recipes erfcc of z = -x / sqrt 2, in float64.
-    z = -np.float64(x) * _INV_SQRT_2
+    # Numerical Recipes erfcc of z = -x / sqrt 2 in float32, except the argument of
+    # exp: -z^2 in float32 would carry a relative error of z^2 * 6e-8 into the tail.
+    z = -x * np.float32(_INV_SQRT_2)
     a = abs(z)
-    t = 1.0 / (1.0 + 0.5 * a)
-    p = 0.17087277
-    p = p * t - 0.82215223
-    p = p * t + 1.48851587
-    p = p * t - 1.13520398
-    p = p * t + 0.27886807
-    p = p * t - 0.18628806
-    p = p * t + 0.09678418
-    p = p * t + 0.37409196
-    p = p * t + 1.00002368
-    p = p * t - 1.26551223
-    erfc_a = t * exp(-a * a + p)
-    return 0.5 * erfc_a if z >= 0.0 else 1.0 - 0.5 * erfc_a
+    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5) * a)
+    p = np.float32(0.17087277)
+    p = p * t - np.float32(0.82215223)
+    p = p * t + np.float32(1.48851587)
+    p = p * t - np.float32(1.13520398)
+    p = p * t + np.float32(0.27886807)
+    p = p * t - np.float32(0.18628806)
+    p = p * t + np.float32(0.09678418)
+    p = p * t + np.float32(0.37409196)
+    p = p * t + np.float32(1.00002368)
+    p = p * t - np.float32(1.26551223)
+    x64 = np.float64(x)
+    half_erfc = np.float32(0.5) * t * exp_to_f32(-0.5 * x64 * x64 + p)   # z^2 = x^2 / 2
+    return half_erfc if z >= np.float32(0.0) else np.float32(1.0) - half_erfc
 
 
 @njit
 def _normal_cdf_f64(x):
     return 0.5 * math.erfc(-x * _INV_SQRT_2)
+
+
+def _normal_pdf(x):
+    """phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (Python version; compiled code uses the overload)."""
+    return _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+
+
+@njit
+def _normal_pdf_f32(x):
+    x64 = np.float64(x)
+    return np.float32(_INV_SQRT_2PI) * exp_to_f32(-0.5 * x64 * x64)
+
+
+@njit
+def _normal_pdf_f64(x):
+    return _INV_SQRT_2PI * exp(-0.5 * x * x)
+
+
+@overload(_normal_pdf)
+def _normal_pdf_overload(x):
+    if x == types.float32:
+        return lambda x: _normal_pdf_f32(x)
+    if x == types.float64:
+        return lambda x: _normal_pdf_f64(x)
+    return None
 
 
 @overload(_normal_cdf)
@@ -105,39 +133,46 @@ def _normal_cdf_overload(x):
     return None
 
 
+# The loops run over slices: an index from range(start, stop) might be negative
+# for all Numba knows, and its wraparound check stops vectorization (4x slower).
+
 @njit
 def _forward_range(x, y, approximate_tanh, start, stop):
     """Elements start..stop: x (n,) -> y (n,)."""
     one, c, k = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(_K)
+    xs, ys = x[start:stop], y[start:stop]                        # (stop - start,)
     if approximate_tanh:
-        for i in range(start, stop):
-            xi = x[i]
+        for i in range(xs.shape[0]):
+            xi = xs[i]
             u = c * (xi + k * xi * xi * xi)
-            y[i] = xi / (one + exp(-(u + u)))                    # x (1 + tanh u) / 2
+            ys[i] = xi / (one + exp(-(u + u)))                   # x (1 + tanh u) / 2
     else:
-        for i in range(start, stop):
-            y[i] = x[i] * _normal_cdf(x[i])
+        for i in range(xs.shape[0]):
+            ys[i] = xs[i] * _normal_cdf(xs[i])
 
 
 @njit
 def _backward_range(dy, x, dx, approximate_tanh, start, stop):
     """Elements start..stop: dy, x (n,) -> dx (n,)."""
-    one, c, k = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(_K)
+    one, c, k3 = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(3 * _K)
+    k, lim = x.dtype.type(_K), x.dtype.type(20.0)
+    dys, xs, dxs = dy[start:stop], x[start:stop], dx[start:stop]  # (stop - start,)
     if approximate_tanh:
-        for i in range(start, stop):
+        for i in range(xs.shape[0]):
             # y = x s, s = 1 / (1 + exp(-2u)) = (1 + tanh u) / 2:  dy/dx = s + 2 x s (1 - s) u'
-            xi = x[i]
+            # Past |x| = 20 the slope is 1 or 0 to float64 precision; clamping keeps x^3 finite.
+            xi = min(max(xs[i], -lim), lim)
             u = c * (xi + k * xi * xi * xi)
             e = exp(-(u + u))
             s = one / (one + e)
             one_minus_s = one / (one + one / e)                  # not 1 - s: no cancellation as s -> 1
-            du = c * (one + 3 * k * xi * xi)
-            dx[i] = dy[i] * (s + (xi + xi) * s * one_minus_s * du)
+            du = c * (one + k3 * xi * xi)
+            dxs[i] = dys[i] * (s + (xi + xi) * s * one_minus_s * du)
     else:
-        for i in range(start, stop):
+        for i in range(xs.shape[0]):
             # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-            x64 = np.float64(x[i])
-            dx[i] = dy[i] * (_normal_cdf(x[i]) + x64 * _INV_SQRT_2PI * exp(-0.5 * x64 * x64))
+            xi = xs[i]
+            dxs[i] = dys[i] * (_normal_cdf(xi) + xi * _normal_pdf(xi))
 
 
 @njit(parallel=True)
