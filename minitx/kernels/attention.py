@@ -230,7 +230,7 @@ def _forward_task(bh, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
 @njit(parallel=True)
 def _forward_threads(*args):
     for bh in prange(args[0].shape[0] * args[0].shape[1]):
-        _forward_task(bh, *args)
+        _forward_task(np.int64(bh), *args)             # prange counts in uint64: one type, one compile
 
 
 @njit
@@ -271,7 +271,7 @@ def _backward_task(bh, q, k, v, is_causal, scale, keep, has_keep, dropout_scale,
 @njit(parallel=True)
 def _backward_threads(*args):
     for bh in prange(args[0].shape[0] * args[0].shape[1]):
-        _backward_task(bh, *args)
+        _backward_task(np.int64(bh), *args)             # prange counts in uint64: one type, one compile
 
 
 @njit
@@ -292,9 +292,16 @@ def _threads_pay(q, k):
     return B * NH > 1 and numba.get_num_threads() > 1 and muladds >= _THREADS_MIN_MULADDS
 
 
+def _cw(*arrays):
+    """The arrays as writable C-contiguous ones, copying only those that are not: a read-only
+    array (a broadcast view, say) is another type to Numba and would cost another compile."""
+    return [np.require(a, requirements="CW") for a in arrays]
+
+
 def attention_forward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scale):
     """The Numba kernel, with the twin's signature (None becomes a flag and a dummy)."""
     t = q.dtype.type
+    q, k, v = _cw(q, k, v)
     out = np.zeros_like(q)                          # (B, NH, Tq, HS)
     p = np.zeros(q.shape[:3] + k.shape[2:3], dtype=q.dtype)  # (B, NH, Tq, Tk)
     run = _forward_threads if _threads_pay(q, k) else _forward_serial
@@ -305,6 +312,7 @@ def attention_forward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scale
 
 def attention_backward_numba(q, k, v, is_causal, scale, keep, dropout_scale, p, out, dout):
     t = q.dtype.type
+    q, k, v, p, out, dout = _cw(q, k, v, p, out, dout)
     dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
     run = _backward_threads if _threads_pay(q, k) else _backward_serial
     run(q, k, v, is_causal, t(scale), _NO_KEEP if keep is None else keep, keep is not None,
@@ -340,7 +348,9 @@ def _bias_from_mask(mask, dtype, shape):
     else:
         raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or float, "
                         f"not {mask.dtype}")
-    return np.ascontiguousarray(np.broadcast_to(bias, mask.shape[:3] + (shape[3],)))
+    out = np.empty(mask.shape[:3] + (shape[3],), dtype=dtype)  # (mB, mNH, mTq, Tk), writable
+    out[...] = bias
+    return out
 
 
 class ScaledDotProductAttention(Function):

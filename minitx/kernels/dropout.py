@@ -55,12 +55,15 @@ def _backward_kernel(dout, keep, scale):
 
 
 def dropout_forward_numba(x, u, p):
+    # writable C arrays: a read-only one is another type to Numba, another compile
+    x, u = (np.require(a, requirements="CW") for a in (x, u))
     out, keep = _forward_kernel(x.reshape(-1), u.reshape(-1), u.dtype.type(p),
                                 x.dtype.type(_scale(p)))
     return out.reshape(x.shape), keep.reshape(x.shape)
 
 
 def dropout_backward_numba(dout, keep, p):
+    dout, keep = (np.require(a, requirements="CW") for a in (dout, keep))
     return _backward_kernel(dout.reshape(-1), keep.reshape(-1),
                             dout.dtype.type(_scale(p))).reshape(dout.shape)
 

@@ -41,7 +41,7 @@ def embedding_backward_numpy(ids, dout, V, padding_idx):
 # the rows of one id in the order of the ids: the same sums on every run.
 
 @njit
-def embedding_forward_numba(ids, weight):
+def _forward_kernel(ids, weight):
     N, C = ids.shape[0], weight.shape[1]            # ids: (N,); weight: (V, C)
     out = np.empty((N, C), dtype=weight.dtype)      # (N, C)
     for n in range(N):
@@ -61,7 +61,13 @@ def _backward_kernel(ids, dout, dweight, padding_idx):
                 dweight[v, c] += dout[n, c]
 
 
+def embedding_forward_numba(ids, weight):
+    # writable C arrays: a read-only one is another type to Numba, another compile
+    return _forward_kernel(*(np.require(a, requirements="CW") for a in (ids, weight)))
+
+
 def embedding_backward_numba(ids, dout, V, padding_idx):
+    ids, dout = (np.require(a, requirements="CW") for a in (ids, dout))
     # np.zeros here, not in the kernel: NumPy's zeros are lazily zeroed pages, so the
     # rows of a 50257-row vocabulary that no id touches cost nothing yet.
     dweight = np.zeros((V, dout.shape[1]), dtype=dout.dtype)
