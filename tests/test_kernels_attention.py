@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 import minitx as mt
 from minitx.kernels import attention
-from minitx.kernels.attention import attention_backward, attention_forward, scaled_dot_product_attention
+from minitx.kernels.attention import (attention_backward, attention_forward,
+                                     scaled_dot_product_attention)
 from minitx.testing import gradcheck
 from tests.kernel_strategies_b import attention_cases
 
@@ -27,8 +28,9 @@ def _run(case, backend, dropout_p=0.0, seed=0):
     q, k, v = (mt.Tensor(case[n].copy(), requires_grad=True) for n in "qkv")
     with mt.use_backend(backend):
         mt.manual_seed(seed)
-        out = scaled_dot_product_attention(q, k, v, attn_mask=case["attn_mask"], dropout_p=dropout_p,
-                                           is_causal=case["is_causal"], scale=case["scale"])
+        out = scaled_dot_product_attention(q, k, v, attn_mask=case["attn_mask"],
+                                           dropout_p=dropout_p, is_causal=case["is_causal"],
+                                           scale=case["scale"])
         dout = np.random.default_rng(1).standard_normal(out.shape).astype(out.dtype)
         out.backward(dout)
     return out.data, q.grad, k.grad, v.grad
@@ -58,7 +60,8 @@ def _loop_reference(q, k, v, mask, is_causal, scale):
         if keys:
             top = max(scores)
             w = [math.exp(s - top) for s in scores]
-            out[b, h, i] = sum(wj / sum(w) * v[b, h, j].astype(np.float64) for wj, j in zip(w, keys))
+            rows = (wj / sum(w) * v[b, h, j].astype(np.float64) for wj, j in zip(w, keys))
+            out[b, h, i] = sum(rows)
     return out
 
 
@@ -196,7 +199,8 @@ def test_threads_and_serial_driver_give_the_same_bits(monkeypatch):
     for min_work in (0, 1 << 60):                   # always threads, never threads
         monkeypatch.setattr(attention, "_THREADS_MIN_MULADDS", min_work)
         out, p = attention_forward.numba(q, k, v, None, True, 0.3, None, 1.0)
-        runs.append((out, p) + attention_backward.numba(q, k, v, True, 0.3, None, 1.0, p, out, dout))
+        grads = attention_backward.numba(q, k, v, True, 0.3, None, 1.0, p, out, dout)
+        runs.append((out, p) + grads)
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
 

@@ -29,7 +29,8 @@ def _torch_attention(q, k, v, mask, is_causal, scale, dout):
     tq, tk, tv = (torch.from_numpy(a.copy()).requires_grad_() for a in (q, k, v))
     tmask = None
     if mask is not None:                            # torch wants at least (Tq, Tk); we take (Tk,)
-        tmask = torch.from_numpy(np.ascontiguousarray(mask.reshape((1,) * (2 - mask.ndim) + mask.shape)))
+        mask = mask.reshape((1,) * (2 - mask.ndim) + mask.shape)
+        tmask = torch.from_numpy(np.ascontiguousarray(mask))
     if is_causal and (Tq != Tk or mask is not None):   # torch allows causal alone only
         allowed = torch.from_numpy(np.tril(np.ones((Tq, Tk), bool), k=Tk - Tq))
         if tmask is None:
@@ -48,7 +49,8 @@ def _torch_attention(q, k, v, mask, is_causal, scale, dout):
 def _ours(q, k, v, mask, is_causal, scale, dout, backend="numba"):
     tq, tk, tv = (mt.Tensor(a.copy(), requires_grad=True) for a in (q, k, v))
     with mt.use_backend(backend):
-        out = scaled_dot_product_attention(tq, tk, tv, attn_mask=mask, is_causal=is_causal, scale=scale)
+        out = scaled_dot_product_attention(tq, tk, tv, attn_mask=mask, is_causal=is_causal,
+                                           scale=scale)
         out.backward(dout)
     return [out.data, tq.grad, tk.grad, tv.grad]
 
@@ -119,9 +121,8 @@ def test_torch_causal_is_top_left_and_ours_bottom_right():
     only_first = F.scaled_dot_product_attention(q[..., :1, :], k[..., :1, :], v[..., :1, :]).numpy()
     np.testing.assert_allclose(top_left[..., :1, :], only_first, rtol=1e-5)
     ours = scaled_dot_product_attention(case["q"], case["k"], case["v"], is_causal=True).data
-    np.testing.assert_allclose(ours[..., 1, :],
-                               F.scaled_dot_product_attention(q[..., 1:, :], k, v).numpy()[..., 0, :],
-                               rtol=1e-5)
+    last_query_sees_all = F.scaled_dot_product_attention(q[..., 1:, :], k, v).numpy()
+    np.testing.assert_allclose(ours[..., 1, :], last_query_sees_all[..., 0, :], rtol=1e-5)
 
 
 @given(case=embedding_cases(), backend=st.sampled_from(["numba", "numpy"]))

@@ -118,7 +118,8 @@ def _add_rows(out, o, w, rows, start, end):
     while r + 4 <= end:
         w0, w1, w2, w3 = w[r], w[r + 1], w[r + 2], w[r + 3]
         for d in range(HS):
-            out[o, d] += w0 * rows[r, d] + w1 * rows[r + 1, d] + w2 * rows[r + 2, d] + w3 * rows[r + 3, d]
+            x0, x1, x2, x3 = rows[r, d], rows[r + 1, d], rows[r + 2, d], rows[r + 3, d]
+            out[o, d] += w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3
         r += 4
     while r < end:
         for d in range(HS):
@@ -230,7 +231,8 @@ def _forward_task(bh, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
 @njit(parallel=True)
 def _forward_threads(*args):
     for bh in prange(args[0].shape[0] * args[0].shape[1]):
-        _forward_task(np.int64(bh), *args)             # prange counts in uint64: one type, one compile
+        _forward_task(np.int64(bh), *args)          # prange counts in uint64; int64 is the
+                                                    # type _forward_serial compiled already
 
 
 @njit
@@ -271,7 +273,7 @@ def _backward_task(bh, q, k, v, is_causal, scale, keep, has_keep, dropout_scale,
 @njit(parallel=True)
 def _backward_threads(*args):
     for bh in prange(args[0].shape[0] * args[0].shape[1]):
-        _backward_task(np.int64(bh), *args)             # prange counts in uint64: one type, one compile
+        _backward_task(np.int64(bh), *args)         # (see _forward_threads)
 
 
 @njit
@@ -384,15 +386,17 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     q, k, v = (t if isinstance(t, Tensor) else Tensor(t) for t in (query, key, value))
     if (q.ndim != 4 or k.ndim != 4 or k.shape != v.shape
             or q.shape[:2] + q.shape[3:] != k.shape[:2] + k.shape[3:]):
-        raise ValueError(f"scaled_dot_product_attention: want q (B, NH, Tq, HS) and k, v (B, NH, Tk, HS); "
-                         f"got q {q.shape}, k {k.shape}, v {v.shape}")
+        raise ValueError(f"scaled_dot_product_attention: want q (B, NH, Tq, HS) and k, v "
+                         f"(B, NH, Tk, HS); got q {q.shape}, k {k.shape}, v {v.shape}")
     if not (q.dtype == k.dtype == v.dtype) or q.dtype not in (np.float32, np.float64):
         raise TypeError(f"scaled_dot_product_attention: q, k, v must share float32 or float64; "
                         f"got {q.dtype}, {k.dtype}, {v.dtype}")
     if not 0 <= dropout_p <= 1:
-        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], "
+                         f"got {dropout_p}")
     B, NH, Tq, HS = q.shape
-    bias = None if attn_mask is None else _bias_from_mask(attn_mask, q.dtype, (B, NH, Tq, k.shape[2]))
+    shape = (B, NH, Tq, k.shape[2])
+    bias = None if attn_mask is None else _bias_from_mask(attn_mask, q.dtype, shape)
     scale = 1 / np.sqrt(HS) if scale is None else float(scale)
     q, k, v = (contiguous(t) for t in (q, k, v))
     return ScaledDotProductAttention.apply(q, k, v, bias, bool(is_causal), scale, float(dropout_p))
