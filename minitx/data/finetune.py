@@ -90,7 +90,7 @@ def label_vocab(examples, task):
     return []
 
 
-def _rows(rows, max_length, pad_id):
+def _rows(rows, pad_id):
     """Pad lists of (ids, types, labels) to (N, T) arrays."""
     N, T = len(rows), max(len(r[0]) for r in rows)
     ids = np.full((N, T), pad_id, dtype=np.int64)
@@ -134,7 +134,7 @@ def encode(examples, task, tokenizer, max_length, labels=None):
                     y += [label_id(tag, ex["line"])] + [-100] * (len(pieces) - 1)
             ids, y = ids[:max_length - 1] + [tokenizer.sep_id], y[:max_length - 1] + [-100]
             rows.append((ids, [0] * len(ids), y))
-        ids, types, mask, y = _rows(rows, max_length, tokenizer.pad_id)
+        ids, types, mask, y = _rows(rows, tokenizer.pad_id)
         return Features(dict(input_ids=ids, token_type_ids=types, attention_mask=mask, labels=y))
     return _encode_qa(examples, tokenizer, max_length)
 
@@ -163,7 +163,7 @@ def _encode_qa(examples, tokenizer, max_length):
         starts.append(first)
         ends.append(last)
         spans.append((offset, offset + len(context)))  # where an answer may be predicted
-    ids, types, mask, _ = _rows(rows, max_length, tokenizer.pad_id)
+    ids, types, mask, _ = _rows(rows, tokenizer.pad_id)
     return Features(dict(input_ids=ids, token_type_ids=types, attention_mask=mask,
                          start_positions=np.array(starts), end_positions=np.array(ends)),
                     dict(context_span=spans, answer=[ex["answer"] for ex in examples]))
