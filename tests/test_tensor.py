@@ -3,8 +3,11 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import minitx as mt
+from minitx.testing import gradcheck
 
 
 # ---- attributes and dtype rules -----------------------------------------------
@@ -237,6 +240,43 @@ def test_diamond_graph():
     t = np.tanh(x.data)
     expected = (3 * np.exp(t) + 3 * t * np.exp(t) + 3) * (1 - t ** 2)
     np.testing.assert_allclose(x.grad, expected)
+
+
+GRAPH_OPS = [
+    lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a - b,
+    lambda a, b: a.tanh() * b, lambda a, b: (a * 0.3).exp() + b.sigmoid(),
+    lambda a, b: a * b.sum(),   # a reduction feeding back into elementwise math
+]
+
+
+@st.composite
+def programs(draw):
+    """A random DAG: each step combines two recent values (counted back from the
+    newest), so values get reused: shared subexpressions, diamonds, op(v, f(v))."""
+    back = st.integers(0, 3)
+    steps = draw(st.lists(st.tuples(st.integers(0, len(GRAPH_OPS) - 1), back, back),
+                          min_size=1, max_size=12))
+    outputs = draw(st.lists(back, min_size=1, max_size=3))
+    return steps, outputs
+
+
+def run_program(program, x, y):
+    steps, outputs = program
+    pool = [x, y]
+    for op, i, j in steps:
+        pool.append(GRAPH_OPS[op](pool[-1 - i % len(pool)], pool[-1 - j % len(pool)]))
+    out = pool[-1 - outputs[0] % len(pool)]
+    for n, k in enumerate(outputs[1:]):
+        out = out + pool[-1 - k % len(pool)] * (n + 2)
+    return out
+
+
+@given(program=programs())
+def test_random_graphs_pass_gradcheck(program):
+    rng = np.random.default_rng(0)
+    x = mt.tensor(rng.uniform(-1, 1, 3), requires_grad=True)
+    y = mt.tensor(rng.uniform(-1, 1, 3), requires_grad=True)
+    gradcheck(lambda a, b: run_program(program, a, b), x, y)
 
 
 def test_same_tensor_twice_in_one_op():
