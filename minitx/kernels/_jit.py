@@ -44,15 +44,15 @@ if os.environ.get("NUMBA_CACHE_DIR"):
 # spin while waiting for work, and on 2 cores they spin against OpenBLAS's
 # threads, which also spin after every matmul, and against any other busy
 # process. benchmarks/threads.py, one step = matmul + layer_norm fwd/bwd +
-# softmax fwd/bwd + matmul at B=8 T=256 C=384 NH=6, float32, median ms
-# (2 cores shared with other developers' jobs, load average 3 to 10: noisy):
+# softmax fwd/bwd + matmul at B=8 T=256 C=384 NH=6, float32, median ms of two
+# runs (2 cores shared with other developers' jobs, load average 7 to 10):
 #
-#                        as found    one core kept busy
-#     omp, 2 threads       320          1789
-#     omp, OMP_WAIT_POLICY=ACTIVE  353  2322
-#     omp, PASSIVE         104           181
-#     workqueue, 2          76           124
-#     1 thread              82           158
+#                                  as found      one core kept busy
+#     omp, 2 threads (default)     320   136       1789   192
+#     omp, OMP_WAIT_POLICY=ACTIVE  353   176       2322   237
+#     omp, OMP_WAIT_POLICY=PASSIVE 104    66        181    74
+#     workqueue, 2 threads          76    46        124    73
+#     1 thread                      82    50        158    76
 #
 # 'tbb' is not installed here. workqueue cannot run two parallel kernels at
 # once, which cannot happen: the kernels keep the GIL (no nogil=True), so one
@@ -77,12 +77,17 @@ def njit(*args, **kwargs):
 # ---- when a kernel runs in parallel ----------------------------------------------
 # Every kernel has a serial version over a range of rows and a parallel driver
 # that splits the rows into BLOCKS fixed blocks (fixed, not the thread count, so
-# that sums across rows come out the same however many threads run them).
-# Starting the threads costs 10 to 50 us per call (workqueue, measured on this
-# shared 2-core machine); below PARALLEL_MIN_ELEMENTS elements (about 0.3 ms of
-# work on one core) the kernel runs on the calling thread instead.
+# that sums across rows come out the same however many threads run them, and
+# the same as the serial path's). Starting the threads costs 10 to 50 us per
+# call (workqueue, this machine); below PARALLEL_MIN_ELEMENTS elements (about
+# 1 ms of work on one core) the kernel runs on the calling thread. At the GPT
+# shape that puts gelu, softmax and cross-entropy at V=50257 on the parallel
+# path and layer_norm and cross-entropy at V=65 on the serial one. On this
+# shared 2-core machine (load average 6 to 9 while measuring) the parallel path
+# was a wash: serial/parallel time 0.9 to 1.05, log_softmax 1.7; it is kept
+# for machines with idle cores, where each thread gets a core of its own.
 BLOCKS = 16
-PARALLEL_MIN_ELEMENTS = 1 << 18
+PARALLEL_MIN_ELEMENTS = 1 << 20
 
 
 def parallel_pays(n_elements):
