@@ -5,10 +5,10 @@ from .autograd import Function, enable_grad, is_grad_enabled, no_grad
 from .backend import get_backend, set_backend, use_backend
 from .creation import (arange, from_numpy, full, ones, ones_like, rand, randint, randn, tensor,
                        zeros, zeros_like)
-from .ops import (abs, add, argmax, argmin, cat, chunk, div, eq, exp, flatten, ge, gt, le, log,
-                  lt, masked_fill, matmul, max, mean, min, mul, ne, neg, permute, pow, relu,
-                  reshape, sigmoid, split, sqrt, squeeze, stack, sub, sum, tanh, transpose,
-                  unsqueeze, var, where)
+from .ops import (abs, add, argmax, argmin, cat, chunk, clone, div, eq, exp, expand, flatten, ge,
+                  gt, le, log, logical_not, lt, masked_fill, matmul, max, mean, min, mul, ne, neg,
+                  permute, pow, relu, reshape, sigmoid, split, sqrt, squeeze, stack, sub, sum,
+                  tanh, transpose, unsqueeze, var, where)
 from .random import manual_seed
 from . import nn, optim, testing  # noqa: E402  (as torch.nn, torch.optim, torch.testing)
 
