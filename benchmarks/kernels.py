@@ -6,8 +6,12 @@
 
 Every case builds its inputs once, then times one forward+backward step of each
 implementation in turn (the order rotates every repeat, so drift in machine
-load hits all three alike) and prints the medians. PyTorch runs on as many
-threads as Numba. Ratios above 1 mean minitx is faster.
+load hits all three alike) and prints the medians. Each timed step follows an
+untimed one of the same implementation: right after another implementation
+has freed its arrays (the NumPy twin of gelu frees millions of Python floats),
+the first step pays for page faults that a training loop would not (measured:
+4x on gelu). PyTorch runs on as many threads as Numba. Ratios above 1 mean
+minitx is faster.
 
 To add an op, append a `Case` to CASES: `setup(rng)` builds the inputs and
 returns two zero-argument functions, one forward+backward step for minitx (run
@@ -195,6 +199,7 @@ def _time_case(case, torch, repeats, budget_s):
     start = time.perf_counter()
     for rep in range(repeats):
         for name in names[rep % 3:] + names[:rep % 3]:
+            runs[name]()    # untimed: settles the allocator after the previous implementation
             t0 = time.perf_counter()
             runs[name]()
             times[name].append(time.perf_counter() - t0)
