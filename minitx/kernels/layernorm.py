@@ -172,7 +172,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if not ns or x.shape[x.ndim - len(ns):] != ns or len(ns) > x.ndim:
         raise ValueError(f"layer_norm: x of shape {x.shape} does not end in normalized_shape {ns}")
     if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"layer_norm: x has dtype {x.dtype}; expected float32 or float64")
+        raise TypeError(f"layer_norm: x of shape {x.shape} has dtype {x.dtype}; expected float32 or float64")
     for name, p in (("weight", weight), ("bias", bias)):
         if p is None:
             continue

@@ -220,7 +220,7 @@ class LogSoftmax(_RowFunction):
 def _check(name, input, dim):
     x = input if isinstance(input, Tensor) else Tensor(input)
     if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"{name}: x has dtype {x.dtype}; expected float32 or float64")
+        raise TypeError(f"{name}: x of shape {x.shape} has dtype {x.dtype}; expected float32 or float64")
     if dim is None:
         raise TypeError(f"{name}: dim is required (x has shape {x.shape})")
     ndim = max(x.ndim, 1)
