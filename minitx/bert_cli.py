@@ -139,7 +139,8 @@ def add_finetune_bert(models):
                         "Hugging Face BERT folder (config.json, model.safetensors, vocab.txt)")
     p.add_argument("--val-data", metavar="FILE.jsonl", help="validation examples (default: --val-fraction "
                    "of --data, held out)")
-    p.add_argument("--max-length", type=positive_int, default=128, help="tokens per example T")
+    p.add_argument("--max-length", type=positive_int, default=None,
+                   help="tokens per example T (default: the model's limit, at most 128)")
     add_training_args(p, out=os.path.join("runs", "bert-finetune"), max_iters=300, batch_size=16, lr=1e-4,
                       eval_interval=50)
     data = next(a for a in p._actions if a.dest == "data")
@@ -189,7 +190,9 @@ def finetune_bert(args):
             note(f"note: {w.message}")
         config = model.config
         cfg = train_config(args)
-    if args.max_length > config.max_position_embeddings:
+    if args.max_length is None:
+        args.max_length = min(128, config.max_position_embeddings)
+    elif args.max_length > config.max_position_embeddings:
         raise CLIError(f"--max-length {args.max_length} exceeds the model's max_position_embeddings "
                        f"{config.max_position_embeddings}")
     train_f = encode(train, args.task, tokenizer, args.max_length, labels)
