@@ -100,3 +100,15 @@ def test_errors_name_the_shapes():
         ln.layer_norm(x, 3, None, mt.Tensor(np.ones(3)))
     with pytest.raises(TypeError, match="int64"):
         ln.layer_norm(mt.Tensor(np.zeros((2, 3), np.int64)), 3)
+
+
+def test_read_only_inputs_reuse_the_compiled_kernels():
+    """A read-only array is another type to Numba; the Function copies it instead of recompiling."""
+    x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
+    w = np.ones(6, np.float32)
+    ln.layer_norm(mt.Tensor(x), 6, mt.Tensor(w), mt.Tensor(w)).data   # compiled for writable arrays
+    before = len(ln._forward_rows.signatures)
+    x_ro = np.broadcast_to(x, x.shape)                                 # read-only view
+    y = ln.layer_norm(mt.Tensor(x_ro), 6, mt.Tensor(w), mt.Tensor(w)).data
+    assert len(ln._forward_rows.signatures) == before
+    np.testing.assert_array_equal(y, ln.layer_norm(mt.Tensor(x), 6, mt.Tensor(w), mt.Tensor(w)).data)

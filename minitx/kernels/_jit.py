@@ -8,6 +8,8 @@ folder, before Numba is imported.
 import os
 import tempfile
 
+import numpy as np
+
 
 def _writable(path):
     try:
@@ -99,3 +101,14 @@ def parallel_pays(n_elements):
 def block_start(blk, n):
     """First row of block blk when n rows are cut into BLOCKS blocks (block_start(BLOCKS, n) == n)."""
     return n * blk // BLOCKS
+
+
+def writable_c(a):
+    """a as a writable C-contiguous array, copied only if it is not one already.
+
+    Numba types a read-only array (np.broadcast_to, a memory-mapped checkpoint)
+    as another type from a writable one and compiles the kernel again for it.
+    """
+    if a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, order="C")

@@ -24,7 +24,7 @@ from numba import prange
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._jit import BLOCKS, block_start, njit, parallel_pays, writable_c
 from ._math import exp, row_max, row_sum
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -144,7 +144,7 @@ cross_entropy_backward = dispatch(cross_entropy_backward_numpy, cross_entropy_ba
 class CrossEntropy(Function):
     @staticmethod
     def forward(ctx, x, targets, valid, reduction, label_smoothing):
-        x = np.ascontiguousarray(x)                              # (N, V)
+        x = writable_c(x)                                        # (N, V)
         loss, m, s = cross_entropy_forward(x, targets, valid, label_smoothing)  # (N,) each
         count = int(valid.sum())
         ctx.save_for_backward(x, m, s)

@@ -22,7 +22,7 @@ from numba.extending import overload
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._jit import BLOCKS, block_start, njit, parallel_pays, writable_c
 from ._math import exp, exp_to_f32
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -217,7 +217,7 @@ gelu_backward = dispatch(gelu_backward_numpy, gelu_backward_numba)
 class Gelu(Function):
     @staticmethod
     def forward(ctx, x, approximate):
-        flat = np.ascontiguousarray(x).reshape(-1)               # (n,)
+        flat = writable_c(x).reshape(-1)                         # (n,)
         ctx.save_for_backward(flat)
         ctx.approximate, ctx.shape = approximate, x.shape
         return gelu_forward(flat, approximate).reshape(x.shape)
@@ -225,7 +225,7 @@ class Gelu(Function):
     @staticmethod
     def backward(ctx, grad):
         (flat,) = ctx.saved_tensors
-        dy = np.ascontiguousarray(grad).reshape(-1)              # (n,)
+        dy = writable_c(grad).reshape(-1)                        # (n,)
         return gelu_backward(dy, flat, ctx.approximate).reshape(ctx.shape), None
 
 

@@ -15,7 +15,7 @@ from numba import prange
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._jit import BLOCKS, block_start, njit, parallel_pays, writable_c
 from ._math import row_dot, row_sum
 
 
@@ -145,9 +145,9 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, normalized_shape, eps):
         C = math.prod(normalized_shape)
-        x2 = np.ascontiguousarray(x).reshape(-1, C)         # (R, C)
-        w = np.ones(C, x.dtype) if weight is None else np.ascontiguousarray(weight).reshape(C)
-        b = np.zeros(C, x.dtype) if bias is None else np.ascontiguousarray(bias).reshape(C)
+        x2 = writable_c(x).reshape(-1, C)                   # (R, C)
+        w = np.ones(C, x.dtype) if weight is None else writable_c(weight).reshape(C)
+        b = np.zeros(C, x.dtype) if bias is None else writable_c(bias).reshape(C)
         y, mean, rstd = layer_norm_forward(x2, w, b, eps)
         ctx.save_for_backward(x2, w, mean, rstd)
         ctx.shapes = (x.shape, None if weight is None else weight.shape)
@@ -157,7 +157,7 @@ class LayerNorm(Function):
     def backward(ctx, grad):
         x2, w, mean, rstd = ctx.saved_tensors
         x_shape, w_shape = ctx.shapes
-        dy = np.ascontiguousarray(grad).reshape(x2.shape)   # (R, C)
+        dy = writable_c(grad).reshape(x2.shape)             # (R, C)
         dx, dw, db = layer_norm_backward(dy, x2, w, mean, rstd)
         if w_shape is None:
             return dx.reshape(x_shape), None, None, None, None

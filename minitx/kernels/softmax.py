@@ -15,7 +15,7 @@ from numba import prange
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._jit import BLOCKS, block_start, njit, parallel_pays, writable_c
 from ._math import exp, row_dot, row_max, row_sum
 
 
@@ -179,8 +179,8 @@ log_softmax_backward = dispatch(log_softmax_backward_numpy, log_softmax_backward
 def _rows(a, dim):
     """a with `dim` moved last, as a contiguous (R, C) array, and the moved shape."""
     if a.ndim == 0:
-        return np.reshape(a, (1, 1)), ()
-    moved = np.ascontiguousarray(np.moveaxis(a, dim, -1))
+        return writable_c(np.reshape(a, (1, 1))), ()
+    moved = writable_c(np.moveaxis(a, dim, -1))
     return moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]), moved.shape
 
 
