@@ -150,11 +150,21 @@ def _topological_order(root):
     return order
 
 
-def _accumulate_leaf(t, g):
+def _accumulate_leaf(t, g, owned=False):
+    """Add g into t.grad. An `owned` g (fresh, referenced nowhere else) becomes
+    t.grad as it is; any other is copied, since t.grad is later updated in place."""
     if t.grad is None:
-        t.grad = np.array(g, dtype=t.dtype, copy=True)
+        t.grad = g if owned else np.array(g, dtype=t.dtype, copy=True)
     else:
         t.grad += g
+
+
+def _is_fresh(gi, node, handed):
+    """True when no one else can hold gi: a writeable array that owns its memory,
+    not handed to another input in this walk, and not kept by the node itself."""
+    return (gi.base is None and gi.flags.writeable and id(gi) not in handed
+            and not any(gi is s for s in node.saved_tensors)
+            and not any(gi is v for v in vars(node).values()))
 
 
 def backward(tensor, grad=None, retain_graph=False):
@@ -180,16 +190,21 @@ def backward(tensor, grad=None, retain_graph=False):
             "backward: trying to backward through the graph a second time; its saved "
             "arrays were freed. Pass retain_graph=True to the first backward call.")
     grads = {id(tensor._ctx): grad}
+    # ids of the arrays already given to an input: a gradient among them is shared
+    # (Add hands one array to both of its inputs) and a leaf must copy it. With
+    # retain_graph a backward may hand out the same array again, so leaves copy.
+    handed = {id(grad)}
     for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is not None:  # None: every path into this node carried no gradient
-            _push_back(node, g, grads)
+            _push_back(node, g, grads, None if retain_graph else handed)
         if not retain_graph:
             node._release()
 
 
-def _push_back(node, g, grads):
-    """Run one node's backward and hand each input gradient to its edge."""
+def _push_back(node, g, grads, handed):
+    """Run one node's backward and hand each input gradient to its edge.
+    `handed` tracks shared arrays (see backward); None means leaves always copy."""
     input_grads = node._fn.backward(node, g)
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,)
@@ -197,6 +212,10 @@ def _push_back(node, g, grads):
         raise RuntimeError(
             f"{node._fn.__name__}.backward returned {len(input_grads)} gradients "
             f"for {len(node._edges)} inputs")
+    if handed is not None:  # an array returned for two inputs is shared by both
+        ids = [id(gi) for gi in input_grads if gi is not None]
+        if len(set(ids)) < len(ids):
+            handed.update(i for i in ids if ids.count(i) > 1)
     for e, gi in zip(node._edges, input_grads):
         if e is None or gi is None:
             continue
@@ -210,7 +229,9 @@ def _push_back(node, g, grads):
         if gi.dtype != dtype:  # as in PyTorch, a gradient has the dtype of its input
             gi = gi.astype(dtype)
         if leaf:
-            _accumulate_leaf(e, gi)
+            _accumulate_leaf(e, gi, owned=handed is not None and _is_fresh(gi, node, handed))
         else:
             key = id(e)
             grads[key] = gi if key not in grads else grads[key] + gi
+        if handed is not None:
+            handed.add(id(gi))
