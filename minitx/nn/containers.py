@@ -4,33 +4,6 @@ from collections import OrderedDict
 from .module import Module
 
 
-class Sequential(Module):
-    """Calls its modules in order, each on the previous one's output."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
-            for name, m in modules[0].items():
-                setattr(self, name, m)
-        else:
-            for i, m in enumerate(modules):
-                setattr(self, str(i), m)
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-
 class ModuleList(Module):
     """A list of modules, registered under the names '0', '1', ..."""
 
@@ -51,6 +24,23 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """Calls its modules in order, each on the previous one's output."""
+
+    def __init__(self, *modules):
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            Module.__init__(self)
+            for name, m in modules[0].items():
+                setattr(self, name, m)
+        else:
+            super().__init__(modules)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
 
 
 class ModuleDict(Module):
