@@ -5,30 +5,29 @@ One step is forward (MLM logits over every position and NSP logits), the loss,
 backward and an AdamW step, with dropout 0.1 as in pretraining. Prints tokens
 per second of each and the ratio minitx / transformers (above 1: minitx is faster).
 
-    python benchmarks/bert.py [--steps N] [--vocab-size V]
+Each side runs in its own process, one after the other: in one process the
+thread pool of one library keeps spinning while the other works (measured:
+transformers drops from ~3,300 to ~450 tokens/s when alternated with minitx).
+
+    python benchmarks/bert.py [--steps N] [--vocab-size V] [--threads N]
 """
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
 
+# benchmarks/tokenizers.py would shadow the tokenizers package that transformers imports
+sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
 CONFIG = dict(num_hidden_layers=4, hidden_size=256, num_attention_heads=4, intermediate_size=1024,
               max_position_embeddings=128)
 B, T = 8, 128
-
-
-def build(vocab_size, folder):
-    """transformers' model with random weights, and minitx's loaded from its saved folder."""
-    import torch
-    import transformers
-
-    from minitx.models.bert import BertForPreTraining
-    torch.manual_seed(0)
-    theirs = transformers.BertForPreTraining(transformers.BertConfig(vocab_size=vocab_size, **CONFIG))
-    theirs.save_pretrained(folder)
-    return BertForPreTraining.from_pretrained(folder), theirs
 
 
 def batch(vocab_size, seed=0):
@@ -49,46 +48,74 @@ def step(model, opt, inputs):
     opt.zero_grad()
     loss.backward()
     opt.step()
+    return loss
+
+
+def measure(side, folder, steps, threads):
+    """Eval-mode loss (no dropout: the same number on both sides) and the median step time."""
+    inputs = batch(json.load(open(os.path.join(folder, "config.json")))["vocab_size"])
+    if side == "minitx":
+        from minitx.autograd import no_grad
+        from minitx.models.bert import BertForPreTraining
+        from minitx.optim import AdamW
+        model = BertForPreTraining.from_pretrained(folder)
+        opt = AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+        grad_off = no_grad
+    else:
+        import torch
+        import transformers
+        torch.set_num_threads(threads)
+        model = transformers.BertForPreTraining.from_pretrained(folder)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.01)
+        inputs = {k: torch.from_numpy(v) for k, v in inputs.items()}
+        grad_off = torch.no_grad
+    with grad_off():
+        loss = model.eval()(**inputs).loss.item()
+    model.train()
+    step(model, opt, inputs)  # warm up (and compile)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step(model, opt, inputs)
+        times.append(time.perf_counter() - t0)
+    return {"loss": loss, "seconds": statistics.median(times)}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps of each, alternating")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps of each (median)")
     parser.add_argument("--vocab-size", type=int, default=8192)
+    parser.add_argument("--side", choices=["minitx", "transformers"], help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of both (default: Numba's count; 1 holds up best on a busy machine)")
     args = parser.parse_args()
+    if args.side:  # a child: one side, printed as JSON
+        print(json.dumps(measure(args.side, args.folder, args.steps, args.threads)))
+        return
 
     import numba
     import torch
-
-    from minitx.autograd import no_grad
-    from minitx.optim import AdamW
-    threads = numba.get_num_threads()
-    torch.set_num_threads(threads)
+    import transformers
+    threads = args.threads or numba.get_num_threads()
     with tempfile.TemporaryDirectory() as folder:
-        ours, theirs = build(args.vocab_size, folder)
-    inputs = batch(args.vocab_size)
-    torch_inputs = {k: torch.from_numpy(v) for k, v in inputs.items()}
-    ours.eval(), theirs.eval()
-    with no_grad(), torch.no_grad():  # the same model: the same loss without dropout
-        a, b = ours(**inputs).loss.item(), theirs(**torch_inputs).loss.item()
+        torch.manual_seed(0)
+        model = transformers.BertForPreTraining(transformers.BertConfig(vocab_size=args.vocab_size, **CONFIG))
+        model.save_pretrained(folder)
+        result = {}
+        for side in ("minitx", "transformers"):
+            out = subprocess.run([sys.executable, __file__, "--side", side, "--folder", folder, "--steps",
+                                  str(args.steps), "--threads", str(threads)],
+                                 capture_output=True, text=True, check=True,
+                                 env={**os.environ, "NUMBA_NUM_THREADS": str(threads)})
+            result[side] = json.loads(out.stdout.strip().splitlines()[-1])
+    a, b = result["minitx"]["loss"], result["transformers"]["loss"]
     assert abs(a - b) < 1e-4 * abs(b), f"losses differ: minitx {a}, transformers {b}"
-    ours.train(), theirs.train()
-    opt_ours = AdamW(ours.parameters(), lr=1e-4, weight_decay=0.01)
-    opt_theirs = torch.optim.AdamW(theirs.parameters(), lr=1e-4, weight_decay=0.01)
-    step(ours, opt_ours, inputs), step(theirs, opt_theirs, torch_inputs)  # warm up (and compile)
-    t_ours, t_theirs = [], []
-    for _ in range(args.steps):  # alternate, so both meet the same machine state
-        t0 = time.perf_counter()
-        step(ours, opt_ours, inputs)
-        t_ours.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        step(theirs, opt_theirs, torch_inputs)
-        t_theirs.append(time.perf_counter() - t0)
     tokens = B * T
-    mx, th = tokens / statistics.median(t_ours), tokens / statistics.median(t_theirs)
+    mx, th = (tokens / result[s]["seconds"] for s in ("minitx", "transformers"))
     print(f"BertForPreTraining training step: {CONFIG['num_hidden_layers']} layers, hidden "
           f"{CONFIG['hidden_size']}, {CONFIG['num_attention_heads']} heads, B={B}, T={T}, "
-          f"V={args.vocab_size}, {threads} threads, median of {args.steps}")
+          f"V={args.vocab_size}, {threads} threads, median of {args.steps}, each in its own process")
     print(f"  minitx        {mx:10,.0f} tokens/s")
     print(f"  transformers  {th:10,.0f} tokens/s")
     print(f"  ratio minitx / transformers: {mx / th:.2f}")
