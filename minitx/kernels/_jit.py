@@ -5,6 +5,7 @@ installed read-only (a system site-packages, a container layer) Numba would
 fail to write there, so we point NUMBA_CACHE_DIR at a user cache, or a temp
 folder, before Numba is imported.
 """
+import math
 import os
 import tempfile
 
@@ -101,6 +102,17 @@ def parallel_pays(n_elements):
 def block_start(blk, n):
     """First row of block blk when n rows are cut into BLOCKS blocks (block_start(BLOCKS, n) == n)."""
     return n * blk // BLOCKS
+
+
+def as_rows(a):
+    """a (..., C) as a (R, C) view, R the product of the leading dims (a C-contiguous)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])
+
+
+def reshaped(a, shape):
+    """a in `shape`: a itself when it has that shape already. A gradient handed back
+    as a view (even of the same shape) is copied by autograd before a leaf keeps it."""
+    return a if a.shape == tuple(shape) else a.reshape(shape)
 
 
 def writable_c(a):

@@ -36,22 +36,22 @@ APPROXIMATIONS = ("none", "tanh")
 
 # NumPy has no erf; math.erfc element by element. Phi(x) = erfc(-x / sqrt 2) / 2
 # is 1 + erf(x / sqrt 2) without the cancellation for x << 0.
-_erfc = np.frompyfunc(math.erfc, 1, 1)
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
 
 
 def gelu_forward_numpy(x, approximate):
-    """x (n,) -> y (n,)."""
+    """x (any shape) -> y (x's shape)."""
     x64 = x.astype(np.float64)
     if approximate == "tanh":
         u = _SQRT_2_OVER_PI * (x64 + _K * x64 ** 3)
         y = 0.5 * x64 * (1.0 + np.tanh(u))
     else:
-        y = x64 * 0.5 * _erfc(-x64 * _INV_SQRT_2).astype(np.float64)
+        y = x64 * 0.5 * _erfc(-x64 * _INV_SQRT_2)
     return y.astype(x.dtype)
 
 
 def gelu_backward_numpy(dy, x, approximate):
-    """dy, x (n,) -> dx (n,)."""
+    """dy, x (any shape) -> dx (x's shape)."""
     x64 = x.astype(np.float64)
     if approximate == "tanh":
         # y = x (1 + tanh(u)) / 2:  dy/dx = (1 + t) / 2 + x (1 - t^2) u' / 2
@@ -60,7 +60,7 @@ def gelu_backward_numpy(dy, x, approximate):
         d = 0.5 * (1.0 + t) + 0.5 * x64 * (1.0 - t * t) * du
     else:
         # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-        cdf = 0.5 * _erfc(-x64 * _INV_SQRT_2).astype(np.float64)
+        cdf = 0.5 * _erfc(-x64 * _INV_SQRT_2)
         d = cdf + x64 * _INV_SQRT_2PI * np.exp(-0.5 * x64 * x64)
     return (dy * d).astype(x.dtype)
 
@@ -189,22 +189,25 @@ def _backward_parallel(dy, x, dx, approximate_tanh):
 
 
 def gelu_forward_numba(x, approximate):
-    """x (n,) -> y (n,)."""
+    """x (any shape, C-contiguous) -> y (x's shape)."""
     y = np.empty_like(x)
+    args = (x.reshape(-1), y.reshape(-1), approximate == "tanh")   # (n,) views
     if parallel_pays(x.size):
-        _forward_parallel(x, y, approximate == "tanh")
+        _forward_parallel(*args)
     else:
-        _forward_range(x, y, approximate == "tanh", 0, x.shape[0])
+        _forward_range(*args, 0, x.size)
     return y
 
 
 def gelu_backward_numba(dy, x, approximate):
-    """dy, x (n,) -> dx (n,)."""
+    """dy, x (any shape, C-contiguous) -> dx (x's shape)."""
+    # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
     dx = np.empty_like(x)
+    args = (dy.reshape(-1), x.reshape(-1), dx.reshape(-1), approximate == "tanh")  # (n,) views
     if parallel_pays(x.size):
-        _backward_parallel(dy, x, dx, approximate == "tanh")
+        _backward_parallel(*args)
     else:
-        _backward_range(dy, x, dx, approximate == "tanh", 0, x.shape[0])
+        _backward_range(*args, 0, x.size)
     return dx
 
 
@@ -217,16 +220,15 @@ gelu_backward = dispatch(gelu_backward_numpy, gelu_backward_numba)
 class Gelu(Function):
     @staticmethod
     def forward(ctx, x, approximate):
-        flat = writable_c(x).reshape(-1)                         # (n,)
-        ctx.save_for_backward(flat)
-        ctx.approximate, ctx.shape = approximate, x.shape
-        return gelu_forward(flat, approximate).reshape(x.shape)
+        x = writable_c(x)
+        ctx.save_for_backward(x)
+        ctx.approximate = approximate
+        return gelu_forward(x, approximate)
 
     @staticmethod
     def backward(ctx, grad):
-        (flat,) = ctx.saved_tensors
-        dy = writable_c(grad).reshape(-1)                        # (n,)
-        return gelu_backward(dy, flat, ctx.approximate).reshape(ctx.shape), None
+        (x,) = ctx.saved_tensors
+        return gelu_backward(writable_c(grad), x, ctx.approximate), None
 
 
 def gelu(input, approximate="none"):

@@ -15,35 +15,35 @@ from numba import prange
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import BLOCKS, block_start, njit, parallel_pays, writable_c
+from ._jit import BLOCKS, as_rows, block_start, njit, parallel_pays, reshaped, writable_c
 from ._math import row_dot, row_sum
 
 
 # ---- NumPy twin: reads like the math ----------------------------------------
 
 def layer_norm_forward_numpy(x, weight, bias, eps):
-    """x (R, C), weight and bias (C,) -> y (R, C), mean (R,), rstd (R,)."""
-    mean = x.mean(axis=1, dtype=np.float64)                 # (R,)
-    xc = x - mean[:, None]                                  # (R, C) float64
-    var = (xc * xc).mean(axis=1)                            # (R,) biased, as in PyTorch
-    rstd = 1.0 / np.sqrt(var + eps)                         # (R,)
-    xhat = xc * rstd[:, None]                               # (R, C)
-    y = xhat * weight + bias                                # (R, C)
+    """x (..., C), weight and bias (C,) -> y (..., C), mean (...), rstd (...)."""
+    mean = x.mean(axis=-1, dtype=np.float64)                # (...)
+    xc = x - mean[..., None]                                # (..., C) float64
+    var = (xc * xc).mean(axis=-1)                           # (...) biased, as in PyTorch
+    rstd = 1.0 / np.sqrt(var + eps)                         # (...)
+    xhat = xc * rstd[..., None]                             # (..., C)
+    y = xhat * weight + bias                                # (..., C)
     return y.astype(x.dtype), mean, rstd
 
 
 def layer_norm_backward_numpy(dy, x, weight, mean, rstd):
-    """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C), dweight, dbias (C,)."""
-    C = x.shape[1]
-    xhat = (x - mean[:, None]) * rstd[:, None]              # (R, C)
+    """dy, x (..., C), weight (C,), mean, rstd (...) -> dx (..., C), dweight, dbias (C,)."""
+    C = x.shape[-1]
+    xhat = (x - mean[..., None]) * rstd[..., None]          # (..., C)
     # y = xhat * weight + bias
-    dweight = (dy * xhat).sum(axis=0)                       # (C,)
-    dbias = dy.sum(axis=0, dtype=np.float64)                # (C,)
-    dxhat = dy * weight                                     # (R, C)
+    dweight = (dy * xhat).reshape(-1, C).sum(axis=0)        # (C,)
+    dbias = dy.reshape(-1, C).sum(axis=0, dtype=np.float64)  # (C,)
+    dxhat = dy * weight                                     # (..., C)
     # xhat = (x - mean) * rstd, where mean and rstd depend on every x of the row
-    dx = rstd[:, None] * (dxhat
-                          - dxhat.sum(axis=1, keepdims=True) / C
-                          - xhat * (dxhat * xhat).sum(axis=1, keepdims=True) / C)
+    dx = rstd[..., None] * (dxhat
+                            - dxhat.sum(axis=-1, keepdims=True) / C
+                            - xhat * (dxhat * xhat).sum(axis=-1, keepdims=True) / C)
     return dx.astype(x.dtype), dweight.astype(weight.dtype), dbias.astype(weight.dtype)
 
 
@@ -74,13 +74,13 @@ def _forward_parallel(x, weight, bias, eps, y, mean, rstd):
 
 
 def layer_norm_forward_numba(x, weight, bias, eps):
-    """x (R, C), weight and bias (C,) -> y (R, C), mean (R,), rstd (R,)."""
-    R = x.shape[0]
-    y, mean, rstd = np.empty_like(x), np.empty(R), np.empty(R)
+    """x (..., C), weight and bias (C,) -> y (..., C), mean (...), rstd (...)."""
+    y, mean, rstd = np.empty_like(x), np.empty(x.shape[:-1]), np.empty(x.shape[:-1])
+    args = (as_rows(x), weight, bias, eps, as_rows(y), mean.reshape(-1), rstd.reshape(-1))
     if parallel_pays(x.size):
-        _forward_parallel(x, weight, bias, eps, y, mean, rstd)
+        _forward_parallel(*args)
     else:
-        _forward_rows(x, weight, bias, eps, y, mean, rstd, 0, R)
+        _forward_rows(*args, 0, args[0].shape[0])
     return y, mean, rstd
 
 
@@ -123,13 +123,15 @@ def _backward_parallel(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part):
 
 
 def layer_norm_backward_numba(dy, x, weight, mean, rstd):
-    """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C), dweight, dbias (C,)."""
-    C = x.shape[1]
-    dx = np.empty_like(x)                                   # (R, C)
+    """dy, x (..., C), weight (C,), mean, rstd (...) -> dx (..., C), dweight, dbias (C,)."""
+    C = x.shape[-1]
+    # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
+    dx = np.empty_like(x)                                   # (..., C)
     dweight_part = np.zeros((BLOCKS, C))                    # (BLOCKS, C) float64
     dbias_part = np.zeros((BLOCKS, C))                      # (BLOCKS, C) float64
     run = _backward_parallel if parallel_pays(x.size) else _backward_serial
-    run(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part)
+    run(as_rows(dy), as_rows(x), weight, mean.reshape(-1), rstd.reshape(-1), as_rows(dx),
+        dweight_part, dbias_part)
     dweight = dweight_part.sum(axis=0)                      # (C,) a fixed order for a fixed shape
     dbias = dbias_part.sum(axis=0)
     return dx, dweight.astype(weight.dtype), dbias.astype(weight.dtype)
@@ -145,23 +147,24 @@ class LayerNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, normalized_shape, eps):
         C = math.prod(normalized_shape)
-        x2 = writable_c(x).reshape(-1, C)                   # (R, C)
+        x2 = writable_c(x).reshape(x.shape[:x.ndim - len(normalized_shape)] + (C,))  # (..., C)
         w = np.ones(C, x.dtype) if weight is None else writable_c(weight).reshape(C)
         b = np.zeros(C, x.dtype) if bias is None else writable_c(bias).reshape(C)
         y, mean, rstd = layer_norm_forward(x2, w, b, eps)
         ctx.save_for_backward(x2, w, mean, rstd)
         ctx.shapes = (x.shape, None if weight is None else weight.shape)
-        return y.reshape(x.shape)
+        return reshaped(y, x.shape)
 
     @staticmethod
     def backward(ctx, grad):
         x2, w, mean, rstd = ctx.saved_tensors
         x_shape, w_shape = ctx.shapes
-        dy = writable_c(grad).reshape(x2.shape)             # (R, C)
+        dy = reshaped(writable_c(grad), x2.shape)           # (..., C)
         dx, dw, db = layer_norm_backward(dy, x2, w, mean, rstd)
+        dx = reshaped(dx, x_shape)
         if w_shape is None:
-            return dx.reshape(x_shape), None, None, None, None
-        return dx.reshape(x_shape), dw.reshape(w_shape), db.reshape(w_shape), None, None
+            return dx, None, None, None, None
+        return dx, reshaped(dw, w_shape), reshaped(db, w_shape), None, None
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):

@@ -15,36 +15,36 @@ from numba import prange
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import BLOCKS, block_start, njit, parallel_pays, writable_c
+from ._jit import BLOCKS, as_rows, block_start, njit, parallel_pays, writable_c
 from ._math import exp, row_dot, row_max, row_sum
 
 
 # ---- NumPy twin --------------------------------------------------------------
 
 def softmax_forward_numpy(x):
-    """x (R, C) -> y (R, C)."""
-    e = np.exp(x - x.max(axis=1, keepdims=True))                 # (R, C)
-    return (e / e.sum(axis=1, keepdims=True, dtype=np.float64)).astype(x.dtype)
+    """x (..., C) -> y (..., C), along the last axis."""
+    e = np.exp(x - x.max(axis=-1, keepdims=True))                 # (..., C)
+    return (e / e.sum(axis=-1, keepdims=True, dtype=np.float64)).astype(x.dtype)
 
 
 def softmax_backward_numpy(dy, y):
-    """dy, y (R, C) -> dx (R, C)."""
+    """dy, y (..., C) -> dx (..., C)."""
     # y_j = exp(x_j) / sum_k exp(x_k):  dy_j/dx_i = y_j (delta_ij - y_i)
-    dot = (dy * y).sum(axis=1, keepdims=True, dtype=np.float64)  # (R, 1)
+    dot = (dy * y).sum(axis=-1, keepdims=True, dtype=np.float64)  # (..., 1)
     return (y * (dy - dot)).astype(y.dtype)
 
 
 def log_softmax_forward_numpy(x):
-    """x (R, C) -> y (R, C)."""
-    shifted = x - x.max(axis=1, keepdims=True)                   # (R, C)
-    log_s = np.log(np.exp(shifted).sum(axis=1, keepdims=True, dtype=np.float64))
+    """x (..., C) -> y (..., C), along the last axis."""
+    shifted = x - x.max(axis=-1, keepdims=True)                   # (..., C)
+    log_s = np.log(np.exp(shifted).sum(axis=-1, keepdims=True, dtype=np.float64))
     return (shifted - log_s).astype(x.dtype)
 
 
 def log_softmax_backward_numpy(dy, y):
-    """dy, y (R, C) -> dx (R, C)."""
+    """dy, y (..., C) -> dx (..., C)."""
     # y_j = x_j - log sum_k exp(x_k):  dy_j/dx_i = delta_ij - softmax(x)_i = delta_ij - exp(y_i)
-    total = dy.sum(axis=1, keepdims=True, dtype=np.float64)      # (R, 1)
+    total = dy.sum(axis=-1, keepdims=True, dtype=np.float64)      # (..., 1)
     return (dy - np.exp(y) * total).astype(y.dtype)
 
 
@@ -128,44 +128,35 @@ def _log_softmax_backward_parallel(dy, y, dx):
                                    block_start(blk + 1, y.shape[0]))
 
 
-def softmax_forward_numba(x):
-    """x (R, C) -> y (R, C)."""
-    y = np.empty_like(x)
-    if parallel_pays(x.size):
-        _softmax_forward_parallel(x, y)
+def _run(serial, parallel, out, *inputs):
+    """One row kernel on (..., C) arrays seen as (R, C): the parallel driver where it pays.
+    out is an array of its own, not a view, so autograd hands it to a leaf without a copy."""
+    rows = [as_rows(a) for a in inputs + (out,)]                 # (R, C) views
+    if parallel_pays(out.size):
+        parallel(*rows)
     else:
-        _softmax_forward_rows(x, y, 0, x.shape[0])
-    return y
+        serial(*rows, 0, rows[0].shape[0])
+    return out
+
+
+def softmax_forward_numba(x):
+    """x (..., C) -> y (..., C)."""
+    return _run(_softmax_forward_rows, _softmax_forward_parallel, np.empty_like(x), x)
 
 
 def softmax_backward_numba(dy, y):
-    """dy, y (R, C) -> dx (R, C)."""
-    dx = np.empty_like(y)
-    if parallel_pays(y.size):
-        _softmax_backward_parallel(dy, y, dx)
-    else:
-        _softmax_backward_rows(dy, y, dx, 0, y.shape[0])
-    return dx
+    """dy, y (..., C) -> dx (..., C)."""
+    return _run(_softmax_backward_rows, _softmax_backward_parallel, np.empty_like(y), dy, y)
 
 
 def log_softmax_forward_numba(x):
-    """x (R, C) -> y (R, C)."""
-    y = np.empty_like(x)
-    if parallel_pays(x.size):
-        _log_softmax_forward_parallel(x, y)
-    else:
-        _log_softmax_forward_rows(x, y, 0, x.shape[0])
-    return y
+    """x (..., C) -> y (..., C)."""
+    return _run(_log_softmax_forward_rows, _log_softmax_forward_parallel, np.empty_like(x), x)
 
 
 def log_softmax_backward_numba(dy, y):
-    """dy, y (R, C) -> dx (R, C)."""
-    dx = np.empty_like(y)
-    if parallel_pays(y.size):
-        _log_softmax_backward_parallel(dy, y, dx)
-    else:
-        _log_softmax_backward_rows(dy, y, dx, 0, y.shape[0])
-    return dx
+    """dy, y (..., C) -> dx (..., C)."""
+    return _run(_log_softmax_backward_rows, _log_softmax_backward_parallel, np.empty_like(y), dy, y)
 
 
 softmax_forward = dispatch(softmax_forward_numpy, softmax_forward_numba)
@@ -176,18 +167,19 @@ log_softmax_backward = dispatch(log_softmax_backward_numpy, log_softmax_backward
 
 # ---- autograd ----------------------------------------------------------------
 
-def _rows(a, dim):
-    """a with `dim` moved last, as a contiguous (R, C) array, and the moved shape."""
+def _dim_last(a, dim):
+    """a with `dim` moved last, writable and C-contiguous: no copy when dim is last
+    already (a 0-d a becomes one row of one)."""
     if a.ndim == 0:
-        return writable_c(np.reshape(a, (1, 1))), ()
-    moved = writable_c(np.moveaxis(a, dim, -1))
-    return moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]), moved.shape
+        return writable_c(a.reshape(1))
+    return writable_c(a if dim == a.ndim - 1 else np.moveaxis(a, dim, -1))
 
 
-def _unrows(rows, moved_shape, dim):
-    if moved_shape == ():
-        return rows.reshape(())
-    return np.moveaxis(rows.reshape(moved_shape), -1, dim)
+def _dim_back(a, dim, ndim):
+    """Undo _dim_last for an input of ndim dims."""
+    if ndim == 0:
+        return a.reshape(())
+    return a if dim == ndim - 1 else np.moveaxis(a, -1, dim)
 
 
 class _RowFunction(Function):
@@ -196,17 +188,16 @@ class _RowFunction(Function):
 
     @classmethod
     def forward(cls, ctx, x, dim):
-        rows, moved_shape = _rows(x, dim)
-        y = cls.kernels[0](rows)                                 # (R, C)
+        y = cls.kernels[0](_dim_last(x, dim))                    # (..., C)
         ctx.save_for_backward(y)
-        ctx.dim, ctx.moved_shape = dim, moved_shape
-        return _unrows(y, moved_shape, dim)
+        ctx.dim, ctx.ndim = dim, x.ndim
+        return _dim_back(y, dim, x.ndim)
 
     @classmethod
     def backward(cls, ctx, grad):
         (y,) = ctx.saved_tensors
-        dy, _ = _rows(grad, ctx.dim)                             # (R, C)
-        return _unrows(cls.kernels[1](dy, y), ctx.moved_shape, ctx.dim), None
+        dx = cls.kernels[1](_dim_last(grad, ctx.dim), y)         # (..., C)
+        return _dim_back(dx, ctx.dim, ctx.ndim), None
 
 
 class Softmax(_RowFunction):
