@@ -29,9 +29,8 @@ def add_train_bert(models):
     p.add_argument("--num-attention-heads", type=positive_int, default=2, help="heads (must divide --hidden-size)")
     p.add_argument("--intermediate-size", type=positive_int, default=512, help="MLP width")
     p.add_argument("--max-length", type=positive_int, default=64, help="tokens per pair T, specials included")
-    p.add_argument("--dropout", type=fraction, default=0.0,
-                   help="hidden and attention dropout (BERT's is 0.1; a short run learns faster without)")
-    add_training_args(p, out=os.path.join("runs", "bert"), max_iters=600, batch_size=32, lr=2e-3,
+    p.add_argument("--dropout", type=fraction, default=0.1, help="hidden and attention dropout")
+    add_training_args(p, out=os.path.join("runs", "bert"), max_iters=1000, batch_size=32, lr=2e-3,
                       eval_interval=100)
     p.set_defaults(run=train_bert, weight_decay=0.01, eval_iters=8)
     val = next(a for a in p._actions if a.dest == "val_fraction")
