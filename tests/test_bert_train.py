@@ -218,3 +218,31 @@ def test_checkpoints_rebuild_with_build_model(pretrained):
     again = BertForPreTraining.from_pretrained(str(pretrained / "hf"))
     for (n, a), (m, b) in zip(model.state_dict().items(), again.state_dict().items()):
         assert n == m and np.array_equal(a, b), n
+
+
+def test_pretraining_resumes_exactly(tmp_path, tokenizer):
+    """4 steps, or 2 steps, stop, resume, 2 more: the same weights bit for bit (the pair
+    sampler's and the masking's generators are in the checkpoint, dropout's too)."""
+    from minitx.bert_train import BertTrainer, pretraining_metrics
+    from minitx.train import TrainConfig
+
+    def trainer(out):
+        minitx.manual_seed(0)
+        model = BertForPreTraining(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=8, num_hidden_layers=1,
+                                              num_attention_heads=2, intermediate_size=8,
+                                              max_position_embeddings=24))
+        data = PretrainingData(documents(), tokenizer, max_length=24, val_every=5, seed=3)
+        return BertTrainer(model, data, TrainConfig(max_iters=4, batch_size=3, eval_interval=2, eval_iters=1),
+                           str(out), {"model_type": "bert", "model": model.config.to_dict()},
+                           tokenizer=tokenizer, compute_loss=pretraining_loss, metrics=pretraining_metrics,
+                           progress=False)
+    whole = trainer(tmp_path / "a")
+    whole.fit()
+    first = trainer(tmp_path / "b")
+    first.fit(until=2)
+    second = trainer(tmp_path / "b")
+    second.resume()
+    second.fit()
+    assert set(whole.last_metrics) == {"val_loss", "mlm_accuracy", "nsp_accuracy"}
+    for (n, a), (_, b) in zip(whole.model.state_dict().items(), second.model.state_dict().items()):
+        assert np.array_equal(a, b), n
