@@ -246,3 +246,25 @@ def test_pretraining_resumes_exactly(tmp_path, tokenizer):
     assert set(whole.last_metrics) == {"val_loss", "mlm_accuracy", "nsp_accuracy"}
     for (n, a), (_, b) in zip(whole.model.state_dict().items(), second.model.state_dict().items()):
         assert np.array_equal(a, b), n
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "bert", "--hidden-size", "10", "--num-attention-heads", "3"],
+     "--hidden-size 10 is not divisible by --num-attention-heads 3"),
+    (["train", "bert", "--data", "/nonexistent.txt"], "--data /nonexistent.txt: no such file"),
+    (["finetune", "bert", "--task", "tag", "--data", "/nonexistent.jsonl", "--init", "x"],
+     "--data /nonexistent.jsonl: no such file"),
+    (["embed", "--model", "/nonexistent", "hello"], "/nonexistent"),
+    (["embed", "--model", "x", "--out", "e.txt", "hello"], "--out e.txt: must end in .npy"),
+])
+def test_bad_bert_commands_are_one_line(capsys, tmp_path, argv, message):
+    argv = [a if a != "x" else str(tmp_path) for a in argv]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and message in err, err
+
+
+def test_finetune_bert_needs_its_arguments(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["finetune", "bert", "--task", "classify", "--init", "x"])
+    assert e.value.code == 2 and "--data" in capsys.readouterr().err
