@@ -79,7 +79,8 @@ def write_jsonl(path, rows):
     ("classify", '["text"]', "2: expected a JSON object, got list"),
     ("tag", '{"tokens": ["a", "b"], "tags": ["O"]}', "2: 2 tokens but 1 tags"),
     ("qa", '{"question": "q", "context": "abc", "answer": "x"}', "2: the answer 'x' is not in the context"),
-    ("qa", '{"question": "q", "context": "abc", "answer": "b", "answer_start": 0}', "2: the answer 'b' is not in the context at answer_start 0"),
+    ("qa", '{"question": "q", "context": "abc", "answer": "b", "answer_start": 0}',
+     "2: the answer 'b' is not in the context at answer_start 0"),
 ])
 def test_malformed_lines_are_named(tmp_path, task, line, message):
     good = {"classify": {"text": "a", "label": 1}, "tag": {"tokens": ["a"], "tags": ["O"]},
