@@ -8,7 +8,8 @@ plain arithmetic (a polynomial and an exponent put into the float's bits), so
 the loop around them becomes SIMD code.
 
     exp(x)        float32 and float64, within 1 ulp of the correctly rounded exp
-    exp_to_f32(w) exp of a float64 argument rounded to float32 (gelu's erfc)
+    exp_pair(h, l) exp(h + l) in float32, h + l not rounded first (gelu's erfc)
+    fma(a, b, c)  a * b + c rounded once
     row_sum(a)    sum of a 1-D array in float64, vectorized, the same order every run
     row_dot(a, b) the same for sum(a * b)
     row_max(a)    max of a 1-D array, vectorized (a row with a NaN gives some value)
@@ -96,11 +97,8 @@ def _exp_f64(x):
 
 
 @njit(fastmath={"contract"})
-def _exp_f32(x):
-    lo, hi = np.float32(-87.3), np.float32(88.37)   # above hi 2^n would overflow the exponent bits
-    xc = min(max(x, lo), hi)
-    n = np.floor(xc * np.float32(_LOG2E) + np.float32(0.5))
-    r = xc - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
+def _exp_reduced_f32(r, n):
+    """exp(r) * 2^n for |r| <= ln2 / 2 and an integral float32 n in [-126, 127]."""
     # Cephes expf: a degree-5 minimax polynomial for (exp(r) - 1 - r) / r^2.
     p = np.float32(1.9875691500e-4)
     p = p * r + np.float32(1.3981999507e-3)
@@ -109,28 +107,50 @@ def _exp_f32(x):
     p = p * r + np.float32(1.6666665459e-1)
     p = p * r + np.float32(5.0000001201e-1)
     p = p * r * r + r + np.float32(1.0)
-    y = p * _float_from_bits(np.int32((np.int32(n) + 127) << 23))
+    return p * _float_from_bits(np.int32((np.int32(n) + 127) << 23))
+
+
+_EXP_F32_LO, _EXP_F32_HI = -87.3, 88.37     # past these exp is flushed to 0 or overflows
+
+
+@njit(fastmath={"contract"})
+def _exp_f32(x):
+    lo, hi = np.float32(_EXP_F32_LO), np.float32(_EXP_F32_HI)
+    xc = min(max(x, lo), hi)
+    n = np.floor(xc * np.float32(_LOG2E) + np.float32(0.5))
+    y = _exp_reduced_f32(xc - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4), n)
     y = np.float32(0.0) if x < lo else y
     return np.float32(math.inf) if x > hi else y
 
 
 @njit(fastmath={"contract"})
-def exp_to_f32(w):
-    """exp of a float64 argument, as float32: the range reduction runs in float64, so
-    a large |w| loses nothing to float32 rounding; the polynomial runs in float32."""
-    wc = min(max(w, -87.3), 88.37)
-    n = np.floor(wc * _LOG2E + 0.5)
-    r = np.float32(wc - n * 6.93147180369123816490e-01 - n * 1.90821492927058770002e-10)
-    p = np.float32(1.9875691500e-4)
-    p = p * r + np.float32(1.3981999507e-3)
-    p = p * r + np.float32(8.3334519073e-3)
-    p = p * r + np.float32(4.1665795894e-2)
-    p = p * r + np.float32(1.6666665459e-1)
-    p = p * r + np.float32(5.0000001201e-1)
-    p = p * r * r + r + np.float32(1.0)
-    y = p * _float_from_bits(np.int32((np.int32(n) + 127) << 23))
-    y = np.float32(0.0) if w < -87.3 else y
-    return np.float32(math.inf) if w > 88.37 else y
+def exp_pair(hi, lo):
+    """exp(hi + lo) for float32 hi and lo, |lo| < 4, without rounding hi + lo first.
+
+    For an argument known as a sum of two floats, like -x^2 / 2 split exactly
+    by fma: hi - n ln2_hi is exact (Sterbenz), so |hi| up to 87 loses nothing,
+    where exp(hi + lo) would carry hi's rounding, |hi| * 6e-8, into the result.
+    """
+    w = hi + lo                                  # only to pick n and the range
+    wc = min(max(w, np.float32(_EXP_F32_LO)), np.float32(_EXP_F32_HI))
+    n = np.floor(wc * np.float32(_LOG2E) + np.float32(0.5))
+    r = (hi - n * np.float32(0.693359375)) + lo - n * np.float32(-2.12194440e-4)
+    y = _exp_reduced_f32(r, n)
+    y = np.float32(0.0) if w < np.float32(_EXP_F32_LO) else y
+    return np.float32(math.inf) if w > np.float32(_EXP_F32_HI) else y
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (LLVM's fma: one instruction on x86-64 CPUs since 2013)."""
+    if not (a == b == c and a in (types.float32, types.float64)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(args[0].type, [args[0].type] * 3)
+        return builder.call(builder.module.declare_intrinsic("llvm.fma", [args[0].type], fnty), args)
+
+    return a(a, b, c), codegen
 
 
 def exp(x):
