@@ -78,19 +78,19 @@ def njit(*args, **kwargs):
 
 
 # ---- when a kernel runs in parallel ----------------------------------------------
-# Every kernel has a serial version over a range of rows and a parallel driver
-# that splits the rows into BLOCKS fixed blocks (fixed, not the thread count, so
-# that sums across rows come out the same however many threads run them, and
-# the same as the serial path's). Starting the threads costs 10 to 50 us per
-# call (workqueue, this machine); below PARALLEL_MIN_ELEMENTS elements (about
-# 1 ms of work on one core) the kernel runs on the calling thread. At the GPT
-# shape that puts gelu, softmax and cross-entropy at V=50257 on the parallel
-# path and layer_norm and cross-entropy at V=65 on the serial one. On this
-# shared 2-core machine (load average 6 to 9 while measuring) the parallel path
-# was a wash: serial/parallel time 0.9 to 1.05, log_softmax 1.7; it is kept
-# for machines with idle cores, where each thread gets a core of its own.
+# gelu and cross_entropy, compute-bound (an erfc or an exp per element), have a
+# parallel driver beside their serial kernel: it cuts the elements or rows into
+# BLOCKS fixed blocks and runs the serial kernel on each in a prange. layer_norm
+# and softmax have none: at the GPT shape they are bound by memory traffic, and a
+# second thread made them slower (docs/kernels/threads.md has the figures).
+# Starting workqueue's threads costs 60 to 100 us per call here (an empty prange
+# loop, measured), so below PARALLEL_MIN_ELEMENTS elements a kernel runs on the
+# calling thread. Serial / parallel time of forward+backward on 2 cores (load
+# average 0.5 to 0.7): gelu 0.87 to 0.95 at 2^20 elements, 0.9 to 1.8 at 2^21
+# and up (1.8 when the second core is free, 1.1 when another job holds it);
+# cross-entropy 0.92 at 2^21, 1.4 at 2^23, 1.75 at V=50257 (103M).
 BLOCKS = 16
-PARALLEL_MIN_ELEMENTS = 1 << 20
+PARALLEL_MIN_ELEMENTS = 1 << 21
 
 
 def parallel_pays(n_elements):

@@ -10,12 +10,11 @@ The derivation of the backward is in docs/kernels/layernorm.md.
 import math
 
 import numpy as np
-from numba import prange
 
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import BLOCKS, as_rows, block_start, njit, parallel_pays, reshaped, writable_c
+from ._jit import as_rows, njit, reshaped, writable_c
 from ._math import row_moments, row_sum_dot
 
 
@@ -47,19 +46,24 @@ def layer_norm_backward_numpy(dy, x, weight, mean, rstd):
     return dx.astype(x.dtype), dweight.astype(weight.dtype), dbias.astype(weight.dtype)
 
 
-# ---- Numba: a serial kernel over a range of rows, and a parallel driver -----------
+# ---- Numba: one serial kernel each way --------------------------------------------
 
+# Serial only: at the GPT shape (2048 rows of 384) both passes are bound by memory
+# traffic, and a second thread on the second of 2 idle cores made forward+backward
+# slower, not faster (serial / parallel time 0.69 and 0.72, measured; see
+# docs/kernels/threads.md).
+#
 # The statistics (mean, variance, the row sums of the backward, dweight and dbias)
 # are accumulated in float64; the elementwise math runs in x's dtype, so float32
 # rows run 16 lanes to an AVX-512 vector instead of 8. The float32 mean and rstd
 # it uses are off by half an ulp at most: y moves by 6e-8 * |mean| * rstd.
 
 @njit
-def _forward_rows(x, weight, bias, eps, y, mean, rstd, start, stop):
-    """Rows start..stop: x (R, C), weight, bias (C,) -> y (R, C), mean, rstd (R,) float64."""
-    C = x.shape[1]
+def _forward_rows(x, weight, bias, eps, y, mean, rstd):
+    """x (R, C), weight, bias (C,) -> y (R, C), mean, rstd (R,) float64."""
+    R, C = x.shape
     f = x.dtype.type
-    for i in range(start, stop):
+    for i in range(R):
         xi, yi = x[i], y[i]                                 # (C,)
         k = np.float64(xi[0])
         s1, s2 = row_moments(xi, k)                         # sums of x - k and (x - k)^2
@@ -72,44 +76,27 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd, start, stop):
         rstd[i] = r
 
 
-@njit(parallel=True)
-def _forward_parallel(x, weight, bias, eps, y, mean, rstd):
-    R = x.shape[0]
-    for blk in prange(BLOCKS):
-        _forward_rows(x, weight, bias, eps, y, mean, rstd, block_start(blk, R), block_start(blk + 1, R))
-
-
 def layer_norm_forward_numba(x, weight, bias, eps):
     """x (..., C), weight and bias (C,) -> y (..., C), mean (...), rstd (...)."""
     y, mean, rstd = np.empty_like(x), np.empty(x.shape[:-1]), np.empty(x.shape[:-1])
-    args = (as_rows(x), weight, bias, eps, as_rows(y), mean.reshape(-1), rstd.reshape(-1))
-    if parallel_pays(x.size):
-        _forward_parallel(*args)
-    else:
-        _forward_rows(*args, 0, args[0].shape[0])
+    _forward_rows(as_rows(x), weight, bias, eps, as_rows(y), mean.reshape(-1), rstd.reshape(-1))
     return y, mean, rstd
 
 
-# dweight and dbias sum over all rows: each of the BLOCKS blocks of rows sums
-# its own partial (serial and parallel alike), then the partials are added in
-# block order, so the result never depends on the number of threads.
-
 # dweight and dbias add one term per row: in x's dtype over runs of FLUSH_ROWS rows,
-# then into the float64 partials (a float32 run of 8 terms adds an error of 8 ulp
-# at most; float64 all the way cost 30% of the backward, measured).
+# then into float64 sums (a float32 run of 8 terms adds an error of 8 ulp at most;
+# float64 for every term cost 30% of the backward, measured).
 FLUSH_ROWS = 8
 
 
 @njit
-def _backward_block(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part, blk):
-    """Rows of block blk: dy, x (R, C) -> dx (R, C); adds into dweight_part[blk], dbias_part[blk]."""
+def _backward_rows(dy, x, weight, mean, rstd, dx, dweight, dbias):
+    """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C); adds into dweight, dbias (C,) float64."""
     R, C = x.shape
     f = x.dtype.type
     xhat = np.empty(C, x.dtype)                             # (C,) one row, reused
     dw_run, db_run = np.zeros(C, x.dtype), np.zeros(C, x.dtype)  # (C,) the current run of rows
-    dw, db = dweight_part[blk], dbias_part[blk]             # (C,) float64
-    start, stop = block_start(blk, R), block_start(blk + 1, R)
-    for i in range(start, stop):
+    for i in range(R):
         xi, dyi, dxi = x[i], dy[i], dx[i]                   # (C,)
         m, r = f(mean[i]), f(rstd[i])
         for j in range(C):
@@ -123,24 +110,12 @@ def _backward_block(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part, blk
         # xhat = (x - mean) * rstd
         for j in range(C):
             dxi[j] = r * (dxi[j] - mean_dxhat - xhat[j] * mean_dxhat_xhat)
-        if (i - start) % FLUSH_ROWS == FLUSH_ROWS - 1 or i == stop - 1:
+        if i % FLUSH_ROWS == FLUSH_ROWS - 1 or i == R - 1:
             for j in range(C):
-                dw[j] += dw_run[j]
-                db[j] += db_run[j]
+                dweight[j] += dw_run[j]
+                dbias[j] += db_run[j]
             dw_run[:] = 0
             db_run[:] = 0
-
-
-@njit
-def _backward_serial(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part):
-    for blk in range(BLOCKS):
-        _backward_block(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part, blk)
-
-
-@njit(parallel=True)
-def _backward_parallel(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part):
-    for blk in prange(BLOCKS):
-        _backward_block(dy, x, weight, mean, rstd, dx, dweight_part, dbias_part, blk)
 
 
 def layer_norm_backward_numba(dy, x, weight, mean, rstd):
@@ -148,13 +123,9 @@ def layer_norm_backward_numba(dy, x, weight, mean, rstd):
     C = x.shape[-1]
     # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
     dx = np.empty_like(x)                                   # (..., C)
-    dweight_part = np.zeros((BLOCKS, C))                    # (BLOCKS, C) float64
-    dbias_part = np.zeros((BLOCKS, C))                      # (BLOCKS, C) float64
-    run = _backward_parallel if parallel_pays(x.size) else _backward_serial
-    run(as_rows(dy), as_rows(x), weight, mean.reshape(-1), rstd.reshape(-1), as_rows(dx),
-        dweight_part, dbias_part)
-    dweight = dweight_part.sum(axis=0)                      # (C,) a fixed order for a fixed shape
-    dbias = dbias_part.sum(axis=0)
+    dweight, dbias = np.zeros(C), np.zeros(C)               # (C,) float64
+    _backward_rows(as_rows(dy), as_rows(x), weight, mean.reshape(-1), rstd.reshape(-1),
+                   as_rows(dx), dweight, dbias)
     return dx, dweight.astype(weight.dtype), dbias.astype(weight.dtype)
 
 

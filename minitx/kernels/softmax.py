@@ -10,12 +10,11 @@ moved so that `dim` is last and viewed as R rows of C values.
 import math
 
 import numpy as np
-from numba import prange
 
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import BLOCKS, as_rows, block_start, njit, parallel_pays, writable_c
+from ._jit import as_rows, njit, writable_c
 from ._math import exp, row_dot, row_max, row_sum
 
 
@@ -48,13 +47,17 @@ def log_softmax_backward_numpy(dy, y):
     return (dy - np.exp(y) * total).astype(y.dtype)
 
 
-# ---- Numba: serial kernels over a range of rows, parallel drivers ---------------
+# ---- Numba: one serial kernel each way ---------------------------------------------
+
+# Serial only: at the GPT shape (12288 rows of 256) forward+backward is bound by
+# memory traffic, and a second thread on the second of 2 idle cores made it slower,
+# not faster (serial / parallel time 0.89 to 0.94, measured; docs/kernels/threads.md).
 
 @njit
-def _softmax_forward_rows(x, y, start, stop):
-    """Rows start..stop: x (R, C) -> y (R, C)."""
-    C = x.shape[1]
-    for i in range(start, stop):
+def _softmax_forward_rows(x, y):
+    """x (R, C) -> y (R, C)."""
+    R, C = x.shape
+    for i in range(R):
         xi, yi = x[i], y[i]                                      # (C,)
         m = row_max(xi)
         for j in range(C):
@@ -65,10 +68,10 @@ def _softmax_forward_rows(x, y, start, stop):
 
 
 @njit
-def _softmax_backward_rows(dy, y, dx, start, stop):
-    """Rows start..stop: dy, y (R, C) -> dx (R, C)."""
-    C = y.shape[1]
-    for i in range(start, stop):
+def _softmax_backward_rows(dy, y, dx):
+    """dy, y (R, C) -> dx (R, C)."""
+    R, C = y.shape
+    for i in range(R):
         yi, dyi, dxi = y[i], dy[i], dx[i]                        # (C,)
         # y_j = exp(x_j) / sum_k exp(x_k)
         dot = y.dtype.type(row_dot(dyi, yi))
@@ -77,10 +80,10 @@ def _softmax_backward_rows(dy, y, dx, start, stop):
 
 
 @njit
-def _log_softmax_forward_rows(x, y, start, stop):
-    """Rows start..stop: x (R, C) -> y (R, C)."""
-    C = x.shape[1]
-    for i in range(start, stop):
+def _log_softmax_forward_rows(x, y):
+    """x (R, C) -> y (R, C)."""
+    R, C = x.shape
+    for i in range(R):
         xi, yi = x[i], y[i]                                      # (C,)
         m = row_max(xi)
         for j in range(C):                                       # yi holds exp(x - m) for now
@@ -92,10 +95,10 @@ def _log_softmax_forward_rows(x, y, start, stop):
 
 
 @njit
-def _log_softmax_backward_rows(dy, y, dx, start, stop):
-    """Rows start..stop: dy, y (R, C) -> dx (R, C)."""
-    C = y.shape[1]
-    for i in range(start, stop):
+def _log_softmax_backward_rows(dy, y, dx):
+    """dy, y (R, C) -> dx (R, C)."""
+    R, C = y.shape
+    for i in range(R):
         yi, dyi, dxi = y[i], dy[i], dx[i]                        # (C,)
         # y_j = x_j - log sum_k exp(x_k)
         total = y.dtype.type(row_sum(dyi))
@@ -103,60 +106,31 @@ def _log_softmax_backward_rows(dy, y, dx, start, stop):
             dxi[j] = dyi[j] - exp(yi[j]) * total
 
 
-@njit(parallel=True)
-def _softmax_forward_parallel(x, y):
-    for blk in prange(BLOCKS):
-        _softmax_forward_rows(x, y, block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]))
-
-
-@njit(parallel=True)
-def _softmax_backward_parallel(dy, y, dx):
-    for blk in prange(BLOCKS):
-        _softmax_backward_rows(dy, y, dx, block_start(blk, y.shape[0]), block_start(blk + 1, y.shape[0]))
-
-
-@njit(parallel=True)
-def _log_softmax_forward_parallel(x, y):
-    for blk in prange(BLOCKS):
-        _log_softmax_forward_rows(x, y, block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]))
-
-
-@njit(parallel=True)
-def _log_softmax_backward_parallel(dy, y, dx):
-    for blk in prange(BLOCKS):
-        _log_softmax_backward_rows(dy, y, dx, block_start(blk, y.shape[0]),
-                                   block_start(blk + 1, y.shape[0]))
-
-
-def _run(serial, parallel, out, *inputs):
-    """One row kernel on (..., C) arrays seen as (R, C): the parallel driver where it pays.
-    out is an array of its own, not a view, so autograd hands it to a leaf without a copy."""
-    rows = [as_rows(a) for a in inputs + (out,)]                 # (R, C) views
-    if parallel_pays(out.size):
-        parallel(*rows)
-    else:
-        serial(*rows, 0, rows[0].shape[0])
+def _run(kernel, out, *inputs):
+    """A row kernel on (..., C) arrays seen as (R, C). out is an array of its own,
+    not a view, so autograd hands it to a leaf without a copy."""
+    kernel(*[as_rows(a) for a in inputs + (out,)])
     return out
 
 
 def softmax_forward_numba(x):
     """x (..., C) -> y (..., C)."""
-    return _run(_softmax_forward_rows, _softmax_forward_parallel, np.empty_like(x), x)
+    return _run(_softmax_forward_rows, np.empty_like(x), x)
 
 
 def softmax_backward_numba(dy, y):
     """dy, y (..., C) -> dx (..., C)."""
-    return _run(_softmax_backward_rows, _softmax_backward_parallel, np.empty_like(y), dy, y)
+    return _run(_softmax_backward_rows, np.empty_like(y), dy, y)
 
 
 def log_softmax_forward_numba(x):
     """x (..., C) -> y (..., C)."""
-    return _run(_log_softmax_forward_rows, _log_softmax_forward_parallel, np.empty_like(x), x)
+    return _run(_log_softmax_forward_rows, np.empty_like(x), x)
 
 
 def log_softmax_backward_numba(dy, y):
     """dy, y (..., C) -> dx (..., C)."""
-    return _run(_log_softmax_backward_rows, _log_softmax_backward_parallel, np.empty_like(y), dy, y)
+    return _run(_log_softmax_backward_rows, np.empty_like(y), dy, y)
 
 
 softmax_forward = dispatch(softmax_forward_numpy, softmax_forward_numba)
