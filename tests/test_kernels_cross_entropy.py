@@ -122,3 +122,50 @@ def test_shape_and_argument_errors():
         ce.cross_entropy(x, np.zeros(3, np.int64), reduction="avg")
     with pytest.raises(ValueError, match="label_smoothing=1.5"):
         ce.cross_entropy(x, np.zeros(3, np.int64), label_smoothing=1.5)
+
+
+# ---- the kept-exp path: small N * V keep e = exp(x - m) for the backward ------------
+
+@pytest.mark.parametrize("path", PATHS)
+@given(x=rows(max_rows=30, max_cols=70), eps=SMOOTHING, data=st.data())
+def test_kept_kernels_match_numpy_twin_and_the_recomputing_ones(path, x, eps, data):
+    N, V = x.shape
+    t = data.draw(class_targets(N, V))
+    valid = t != -100
+    g = np.where(valid, data.draw(arrays((N,), np.float64)), 0.0)
+    tol = twin_tol(x.dtype)
+    loss0, m0, s0, e0 = ce.cross_entropy_forward_keep_numpy(x, t, valid, eps)
+    with kernel_path(path):
+        loss1, m1, s1, e1 = ce.cross_entropy_forward_keep_numba(x, t, valid, eps)
+        dx1 = ce.cross_entropy_backward_kept_numba(g, e1, t, valid, s1, eps)
+        dx_recomputed = ce.cross_entropy_backward_numba(g, x, t, valid, m1, s1, eps)
+    np.testing.assert_allclose(loss1, loss0, rtol=tol["rtol"], atol=tol["atol"] * np.abs(x).max())
+    np.testing.assert_array_equal(m1, m0)
+    np.testing.assert_allclose(e1, e0, **tol)
+    dx0 = ce.cross_entropy_backward_kept_numpy(g, e0, t, valid, s0, eps)
+    assert e1.dtype == dx1.dtype == x.dtype
+    np.testing.assert_allclose(dx1, dx0, **tol)
+    # the same exp of the same numbers: kept or recomputed, the same bits
+    assert np.array_equal(dx1, dx_recomputed)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("reduction", ce.REDUCTIONS)
+@given(N=st.integers(1, 5), V=st.integers(1, 6), eps=SMOOTHING, data=st.data())
+def test_gradcheck_recomputing_path(backend, reduction, N, V, eps, data):
+    x = mt.Tensor(data.draw(arrays((N, V), np.float64)), requires_grad=True)
+    t = data.draw(class_targets(N, V))
+    with pytest.MonkeyPatch.context() as mp, mt.use_backend(backend):
+        mp.setattr(ce, "KEEP_EXP_MAX", 0)                        # every input takes the large-V path
+        assert gradcheck(lambda x: ce.cross_entropy(x, t, reduction=reduction, label_smoothing=eps), x)
+
+
+@pytest.mark.parametrize("keep_max", [0, 1 << 22])
+def test_out_of_range_target_raises_before_either_kernel(keep_max, monkeypatch):
+    def never(*args):
+        raise AssertionError("a kernel ran")
+    monkeypatch.setattr(ce, "KEEP_EXP_MAX", keep_max)
+    monkeypatch.setattr(ce, "cross_entropy_forward", never)
+    monkeypatch.setattr(ce, "cross_entropy_forward_keep", never)
+    with pytest.raises(IndexError, match=r"cross_entropy: target 5 at position 1 .* V=5"):
+        ce.cross_entropy(mt.Tensor(np.zeros((3, 5), np.float32)), np.array([0, 5, -100]))
