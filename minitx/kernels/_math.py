@@ -8,7 +8,7 @@ plain arithmetic (a polynomial and an exponent put into the float's bits), so
 the loop around them becomes SIMD code.
 
     exp(x)        float32 and float64, within 1 ulp of the correctly rounded exp
-    exp_pair(h, l) exp(h + l) in float32, h + l not rounded first (gelu's erfc)
+    exp_pair(h, l) exp(h + l) <= 1 in float32, h + l not rounded first (gelu's erfc)
     fma(a, b, c)  a * b + c rounded once
     row_sum(a)    sum of a 1-D array in float64, vectorized, the same order every run
     row_dot(a, b) the same for sum(a * b)
@@ -127,19 +127,21 @@ def _exp_f32(x):
 
 @njit(fastmath={"contract"})
 def exp_pair(hi, lo):
-    """exp(hi + lo) for float32 hi and lo, |lo| < 4, without rounding hi + lo first.
+    """exp(hi + lo) for float32 hi and lo, |lo| < 4 and hi + lo <= 0, without rounding
+    hi + lo first.
 
     For an argument known as a sum of two floats, like -x^2 / 2 split exactly
     by fma: hi - n ln2_hi is exact (Sterbenz), so |hi| up to 87 loses nothing,
     where exp(hi + lo) would carry hi's rounding, |hi| * 6e-8, into the result.
+    (Only for arguments <= 0, so without exp's overflow branch: 3 instructions
+    of 60 fewer in gelu's loop.)
     """
     w = hi + lo                                  # only to pick n and the range
-    wc = min(max(w, np.float32(_EXP_F32_LO)), np.float32(_EXP_F32_HI))
+    wc = max(w, np.float32(_EXP_F32_LO))
     n = np.floor(wc * np.float32(_LOG2E) + np.float32(0.5))
     r = (hi - n * np.float32(0.693359375)) + lo - n * np.float32(-2.12194440e-4)
     y = _exp_reduced_f32(r, n)
-    y = np.float32(0.0) if w < np.float32(_EXP_F32_LO) else y
-    return np.float32(math.inf) if w > np.float32(_EXP_F32_HI) else y
+    return np.float32(0.0) if w < np.float32(_EXP_F32_LO) else y
 
 
 @intrinsic

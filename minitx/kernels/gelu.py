@@ -10,7 +10,7 @@ at a time (12 and 16 ns each, measured here):
   - exact form, float32: Phi(x) = erfc(-x / sqrt 2) / 2 with erfc(a) =
     exp(-a^2) t Q(t), t = 1 / (1 + a / 2), Q a fitted polynomial (below),
     all in float32: 3.7e-7 relative for x Phi(x) over [-12, 6], tails
-    included, measured; 0.8 ns per element forward, 0.9 ns backward.
+    included, measured; 0.7 ns per element forward, 0.75 ns backward.
   - exact form, float64: the C library's erfc (that accuracy needs it).
 """
 import math
@@ -85,25 +85,29 @@ _ERFCX_Q = (0.28209060430526733, 0.2822030484676361, 0.24568098783493042, 0.1827
             0.06534285098314285, 0.010446714237332344, 0.017862437292933464,
             -0.3316802680492401, 0.4096958041191101, -0.20196527242660522, 0.03761833533644676)
 
-# Past |x| = 16 the float32 Phi is 0 or 1 and phi is 0; clamping keeps x^2 finite.
-# (Written so that a NaN stays NaN: NaN > 16 is false.)
+# The same coefficients halved (exact in binary): the polynomial then gives Q(t) / 2.
+_HALF_Q = tuple(0.5 * c for c in _ERFCX_Q)
+
+# Past |x| = 16 the float32 Phi is 0 or 1 and phi is 0 (exp_pair flushes it); clamping
+# there keeps x^2 finite.
 _LIM = 16.0
 
 
 @njit(fastmath={"contract"})
-def _erfcx_q_f32(t):
-    """Q(t) by Horner's rule, one fused multiply-add per coefficient."""
-    q = np.float32(_ERFCX_Q[10])
-    q = q * t + np.float32(_ERFCX_Q[9])
-    q = q * t + np.float32(_ERFCX_Q[8])
-    q = q * t + np.float32(_ERFCX_Q[7])
-    q = q * t + np.float32(_ERFCX_Q[6])
-    q = q * t + np.float32(_ERFCX_Q[5])
-    q = q * t + np.float32(_ERFCX_Q[4])
-    q = q * t + np.float32(_ERFCX_Q[3])
-    q = q * t + np.float32(_ERFCX_Q[2])
-    q = q * t + np.float32(_ERFCX_Q[1])
-    return q * t + np.float32(_ERFCX_Q[0])
+def _half_q_f32(t):
+    """Q(t) / 2 by Horner's rule, one fused multiply-add per coefficient."""
+    c = _HALF_Q
+    q = np.float32(c[10])
+    q = q * t + np.float32(c[9])
+    q = q * t + np.float32(c[8])
+    q = q * t + np.float32(c[7])
+    q = q * t + np.float32(c[6])
+    q = q * t + np.float32(c[5])
+    q = q * t + np.float32(c[4])
+    q = q * t + np.float32(c[3])
+    q = q * t + np.float32(c[2])
+    q = q * t + np.float32(c[1])
+    return q * t + np.float32(c[0])
 
 
 @njit
@@ -117,12 +121,12 @@ def _half_square_f32(x):
 # and a call in the loop would stop its vectorization (10x slower, measured).
 @njit(inline="always")
 def _normal_cdf_pdf_f32(x):
-    lim = np.float32(_LIM)
-    x = (lim if x > 0 else -lim) if abs(x) > lim else x
+    # A NaN x clamps to a number here, but the callers multiply by x itself: NaN all the same.
+    x = min(max(x, np.float32(-_LIM)), np.float32(_LIM))
     t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5 * _INV_SQRT_2) * abs(x))
     h, l = _half_square_f32(x)
     e = exp_pair(-h, -l)                                         # exp(-x^2 / 2)
-    half_erfc = np.float32(0.5) * t * _erfcx_q_f32(t) * e        # erfc(|x| / sqrt 2) / 2
+    half_erfc = t * _half_q_f32(t) * e                           # erfc(|x| / sqrt 2) / 2
     cdf = half_erfc if x <= np.float32(0.0) else np.float32(1.0) - half_erfc
     return cdf, np.float32(_INV_SQRT_2PI) * e
 
