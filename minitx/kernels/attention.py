@@ -282,10 +282,13 @@ def _backward_serial(*args):
         _backward_task(bh, *args)
 
 
-# Threads pay when there is more than about 0.3 ms of work (the rule in _jit.py);
-# at the measured 15 to 20 multiply-adds per ns on one core that is 4M of them.
-# (The small shape B=2, NH=2, T=32, HS=32 does 130K; the GPT shape 200M.)
-_THREADS_MIN_MULADDS = 1 << 22
+# Threads pay from about 32M multiply-adds of q k^T up. Serial / threads time of
+# causal forward+backward on 2 cores, alternated and interleaved over 40 s (load
+# 1.2): 4M 0.85, 16M 1.00, 64M 1.38, 192M 1.39. A workqueue launch costs 60 to
+# 100 us and the second core is not always free (docs/kernels/threads.md).
+# (The small shape B=2, NH=2, T=32, HS=32 does 130K; `minitx train gpt`'s default
+# B=32, NH=4, T=64, HS=32 16M; the GPT benchmark shape B=8, NH=6, T=256, HS=64 192M.)
+_THREADS_MIN_MULADDS = 1 << 25
 
 
 def _threads_pay(q, k):
