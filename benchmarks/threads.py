@@ -4,8 +4,9 @@
     python benchmarks/threads.py --quick
 
 One step is what a transformer layer does on 2 cores: a BLAS matmul, then the
-Numba kernels (layer_norm forward and backward, softmax forward and backward),
-then another matmul, at B=8, T=256, C=384, NH=6 in float32. Each setting runs
+Numba kernels (layer_norm and softmax, which run serially, gelu and causal
+attention, which run their parallel drivers at this shape; forward and backward
+each), then another matmul, at B=8, T=256, C=384, NH=6 in float32. Each setting runs
 in a fresh process (threading layers and OpenMP settings are fixed at start-up)
 and prints the median step time; settings alternate round by round. "busy"
 adds a process spinning on one core for the whole run.
@@ -36,7 +37,7 @@ WORKER = r"""
 import json, os, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from minitx.kernels import layernorm, softmax
+from minitx.kernels import attention, gelu, layernorm, softmax
 import numba
 B, T, C, NH = 8, 256, 384, 6
 rng = np.random.default_rng(0)
@@ -44,12 +45,17 @@ x = rng.standard_normal((B * T, C)).astype(np.float32)            # (B*T, C)
 w = rng.standard_normal((C, C)).astype(np.float32) / C ** 0.5     # (C, C)
 g, b = np.ones(C, np.float32), np.zeros(C, np.float32)            # (C,)
 att = rng.standard_normal((B * NH * T, T)).astype(np.float32)     # (B*NH*T, T)
+u = rng.standard_normal((B * T, 4 * C)).astype(np.float32)        # (B*T, 4C)
+q = rng.standard_normal((B, NH, T, C // NH)).astype(np.float32)   # (B, NH, T, HS)
 def step():
     h = x @ w
     y, mean, rstd = layernorm.layer_norm_forward_numba(h, g, b, 1e-5)
     dh, _, _ = layernorm.layer_norm_backward_numba(y, h, g, mean, rstd)
     p = softmax.softmax_forward_numba(att)
     softmax.softmax_backward_numba(p, p)
+    gelu.gelu_backward_numba(gelu.gelu_forward_numba(u, "tanh"), u, "tanh")
+    o, pa = attention.attention_forward_numba(q, q, q, None, True, 0.125, None, 1.0)
+    attention.attention_backward_numba(q, q, q, True, 0.125, None, 1.0, pa, o, q)
     return dh @ w.T
 step()
 times, end = [], time.perf_counter() + float(sys.argv[2])
