@@ -10,11 +10,8 @@ load hits all three alike) and prints the medians. Each timed step follows an
 untimed one of the same implementation: right after another implementation
 has freed its arrays (the NumPy twin of gelu frees millions of Python floats),
 the first step pays for page faults that a training loop would not (measured:
-4x on gelu). Before that untimed step comes a 20 ms pause: PyTorch's OpenMP
-threads spin for a while after each op and hold the second core, which made
-the next Numba parallel kernel run as if on one (measured: gelu 2.7 -> 4.6 ms
-right after a PyTorch op, 2.9 ms 20 ms after). PyTorch runs on as many threads
-as Numba. Ratios above 1 mean minitx is faster.
+4x on gelu). PyTorch runs on as many threads as Numba. Ratios above 1 mean
+minitx is faster.
 
 To add an op, append a `Case` to CASES: `setup(rng)` builds the inputs and
 returns two zero-argument functions, one forward+backward step for minitx (run
@@ -202,7 +199,6 @@ def _time_case(case, torch, repeats, budget_s):
     start = time.perf_counter()
     for rep in range(repeats):
         for name in names[rep % 3:] + names[:rep % 3]:
-            time.sleep(0.02)  # lets the previous implementation's spinning threads go to sleep
             runs[name]()    # untimed: settles the allocator after the previous implementation
             t0 = time.perf_counter()
             runs[name]()
