@@ -46,17 +46,19 @@ if os.environ.get("NUMBA_CACHE_DIR"):
 # says otherwise. Its idle threads sleep at once; OpenMP's (the default 'omp')
 # spin while waiting for work, and on 2 cores they spin against OpenBLAS's
 # threads, which also spin after every matmul, and against any other busy
-# process. benchmarks/threads.py, one step = matmul + layer_norm fwd/bwd +
-# softmax fwd/bwd + matmul at B=8 T=256 C=384 NH=6, float32, median ms of two
-# runs (2 cores shared with other developers' jobs, load average 7 to 10):
+# process. benchmarks/threads.py, one step = matmul + layer_norm, softmax, gelu
+# and causal attention forward and backward + matmul at B=8 T=256 C=384 NH=6,
+# float32, median ms (2 vCPUs, load average 0.6 before the run):
 #
-#                                  as found      one core kept busy
-#     omp, 2 threads (default)     320   136       1789   192
-#     omp, OMP_WAIT_POLICY=ACTIVE  353   176       2322   237
-#     omp, OMP_WAIT_POLICY=PASSIVE 104    66        181    74
-#     workqueue, 2 threads          76    46        124    73
-#     1 thread                      82    50        158    76
+#                                  as found   one core kept busy
+#     omp, 2 threads (default)       61.5        72.0
+#     omp, OMP_WAIT_POLICY=ACTIVE    58.9        66.7
+#     omp, OMP_WAIT_POLICY=PASSIVE   44.7        48.2
+#     workqueue, 2 threads           50.3        58.0
+#     1 thread                       44.2        85.9
 #
+# Passive OpenMP does as well, but only if set in the environment before the
+# OpenMP runtime starts, and PyTorch shares that runtime when both are loaded.
 # 'tbb' is not installed here. workqueue cannot run two parallel kernels at
 # once, which cannot happen: the kernels keep the GIL (no nogil=True), so one
 # Python thread at a time is inside one. Threads: Numba's default, one per core.
