@@ -156,8 +156,9 @@ def test_gradcheck_recomputing_path(backend, reduction, N, V, eps, data):
     x = mt.Tensor(data.draw(arrays((N, V), np.float64)), requires_grad=True)
     t = data.draw(class_targets(N, V))
     with pytest.MonkeyPatch.context() as mp, mt.use_backend(backend):
-        mp.setattr(ce, "KEEP_EXP_MAX", 0)                        # every input takes the large-V path
-        assert gradcheck(lambda x: ce.cross_entropy(x, t, reduction=reduction, label_smoothing=eps), x)
+        mp.setattr(ce, "KEEP_EXP_MAX", 0)                   # every input takes the large-V path
+        assert gradcheck(lambda x: ce.cross_entropy(x, t, reduction=reduction,
+                                                    label_smoothing=eps), x)
 
 
 @pytest.mark.parametrize("keep_max", [0, 1 << 22])

@@ -152,7 +152,8 @@ def fma(typingctx, a, b, c):
 
     def codegen(context, builder, signature, args):
         fnty = ir.FunctionType(args[0].type, [args[0].type] * 3)
-        return builder.call(builder.module.declare_intrinsic("llvm.fma", [args[0].type], fnty), args)
+        fn = builder.module.declare_intrinsic("llvm.fma", [args[0].type], fnty)
+        return builder.call(fn, args)
 
     return a(a, b, c), codegen
 

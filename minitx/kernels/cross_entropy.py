@@ -181,9 +181,11 @@ def cross_entropy_backward_kept_numba(g, e, targets, valid, s, label_smoothing):
 
 
 cross_entropy_forward = dispatch(cross_entropy_forward_numpy, cross_entropy_forward_numba)
-cross_entropy_forward_keep = dispatch(cross_entropy_forward_keep_numpy, cross_entropy_forward_keep_numba)
+cross_entropy_forward_keep = dispatch(cross_entropy_forward_keep_numpy,
+                                      cross_entropy_forward_keep_numba)
 cross_entropy_backward = dispatch(cross_entropy_backward_numpy, cross_entropy_backward_numba)
-cross_entropy_backward_kept = dispatch(cross_entropy_backward_kept_numpy, cross_entropy_backward_kept_numba)
+cross_entropy_backward_kept = dispatch(cross_entropy_backward_kept_numpy,
+                                       cross_entropy_backward_kept_numba)
 
 # Keep e = exp(x - m) between the passes up to this many elements (16 MB of float32):
 # the backward then skips its exp pass, 5x faster at N = 2048, V = 65 (measured).

@@ -91,7 +91,8 @@ FLUSH_ROWS = 8
 
 @njit
 def _backward_rows(dy, x, weight, mean, rstd, dx, dweight, dbias):
-    """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C); adds into dweight, dbias (C,) float64."""
+    """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C); adds into dweight, dbias (C,),
+    float64."""
     R, C = x.shape
     f = x.dtype.type
     xhat = np.empty(C, x.dtype)                             # (C,) one row, reused
