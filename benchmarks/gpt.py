@@ -10,7 +10,6 @@ minitx is faster (or, for memory, smaller).
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -130,48 +129,79 @@ def step_torch(model, opt, x, y):
     return loss.item()
 
 
-def time_training(size, steps):
-    import torch
+def train_child(framework, size, steps):
+    """Runs in a subprocess: one framework alone, so neither's thread pool
+    (Numba's workqueue, PyTorch's OpenMP) spins against the other's. Prints the
+    first step's loss and the median step's tokens/s as JSON."""
     mx_model, mx_opt = build_minitx(size)
-    th_model, th_opt = TorchGPT.build(mx_model)
     x, y = batch(size)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    l_mx, l_th = step_minitx(mx_model, mx_opt, x, y), step_torch(th_model, th_opt, tx, ty)  # warm up
-    assert abs(l_mx - l_th) < 1e-3 * max(1.0, abs(l_th)), f"losses differ: {l_mx} vs {l_th}"
-    t_mx, t_th = [], []
-    for _ in range(steps):  # alternate so both see the same machine state
+    if framework == "torch":
+        import torch  # only here: its OpenMP pool would otherwise share the cores with Numba's
+        torch.set_num_threads(threads())
+        model, opt = TorchGPT.build(mx_model)
+        args, step = (model, opt, torch.from_numpy(x), torch.from_numpy(y)), step_torch
+    else:
+        args, step = (mx_model, mx_opt, x, y), step_minitx
+    first = step(*args)  # also compiles / warms up
+    times = []
+    for _ in range(steps):
         t0 = time.perf_counter()
-        step_minitx(mx_model, mx_opt, x, y)
-        t_mx.append(time.perf_counter() - t0)
+        step(*args)
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"loss": first, "tok_s": x.size / statistics.median(times)}))
+
+
+def child(*args):
+    out = subprocess.run([sys.executable, __file__, *map(str, args)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def time_training(size, steps, rounds):
+    """Median tokens/s of each framework, each in its own process, alternating rounds."""
+    mx, th = [], []
+    for _ in range(rounds):
+        a, b = child("--train-child", "minitx", size, steps), child("--train-child", "torch", size, steps)
+        assert abs(a["loss"] - b["loss"]) < 1e-3 * max(1.0, abs(b["loss"])), f"losses differ: {a} vs {b}"
+        mx.append(a["tok_s"])
+        th.append(b["tok_s"])
+    return statistics.median(mx), statistics.median(th)
+
+
+def gen_child(framework, new_tokens, repeats):
+    """Runs in a subprocess: greedy generation with the KV cache, batch 1, on the
+    GPT-size weights; prints the median tokens/s and the tokens as JSON."""
+    import torch
+    torch.set_num_threads(threads())
+    mx_model, _ = build_minitx("gpt")
+    mx_model.eval()
+    prompt = np.random.default_rng(1).integers(0, 65, size=(1, 16))
+    if framework == "torch":
+        import transformers
+        with tempfile.TemporaryDirectory() as d:
+            mx_model.save_pretrained(d)
+            hf = transformers.GPT2LMHeadModel.from_pretrained(d).eval()
+
+        def run(n):
+            with torch.no_grad():
+                return hf.generate(torch.from_numpy(prompt), max_new_tokens=n, min_new_tokens=n,
+                                   do_sample=False, use_cache=True, pad_token_id=0).numpy()
+    else:
+        def run(n):
+            return mx_model.generate(prompt, n, do_sample=False)
+    run(4)  # compile and warm up
+    times = []
+    for _ in range(repeats):
         t0 = time.perf_counter()
-        step_torch(th_model, th_opt, tx, ty)
-        t_th.append(time.perf_counter() - t0)
-    tokens = x.size
-    return tokens / statistics.median(t_mx), tokens / statistics.median(t_th)
+        out = run(new_tokens)
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"tok_s": new_tokens / statistics.median(times), "ids": out[0].tolist()}))
 
 
 def time_generation(new_tokens, repeats):
-    import torch
-    import transformers
-    mx_model, _ = build_minitx("gpt")
-    mx_model.eval()
-    with tempfile.TemporaryDirectory() as d:
-        mx_model.save_pretrained(d)
-        hf = transformers.GPT2LMHeadModel.from_pretrained(d).eval()
-    prompt = np.random.default_rng(1).integers(0, 65, size=(1, 16))
-    mx_model.generate(prompt, 4, do_sample=False)  # compile and warm up
-    t_mx, t_hf = [], []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out_mx = mx_model.generate(prompt, new_tokens, do_sample=False)
-        t_mx.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            out_hf = hf.generate(torch.from_numpy(prompt), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                 do_sample=False, use_cache=True, pad_token_id=0)
-        t_hf.append(time.perf_counter() - t0)
-    same = int((out_mx[0] == out_hf[0].numpy()).sum())
-    return new_tokens / statistics.median(t_mx), new_tokens / statistics.median(t_hf), same, out_mx.shape[1]
+    a = child("--gen-child", "minitx", new_tokens, repeats)
+    b = child("--gen-child", "torch", new_tokens, repeats)
+    same = sum(i == j for i, j in zip(a["ids"], b["ids"]))
+    return a["tok_s"], b["tok_s"], same, len(a["ids"])
 
 
 def rss_mb():
@@ -183,7 +213,7 @@ def memory_child(framework, size, steps):
     """Runs in a subprocess. After one warm-up step (kernels compiled, optimizer state
     allocated) it samples RSS every 0.5 ms during the timed steps and reports
     the peak above the RSS between steps (weights, grads, optimizer state), i.e.
-    what the step's activations and temporaries cost, plus the process's peak."""
+    what the step's activations and temporaries cost."""
     import gc
     import threading
 
@@ -212,14 +242,11 @@ def memory_child(framework, size, steps):
         step(*args)
     running[0] = False
     sampler.join()
-    process_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"step_mb": peak[0] - base, "process_mb": process_peak}))
+    print(json.dumps({"step_mb": peak[0] - base}))
 
 
 def peak_memory(framework, size, steps=3):
-    out = subprocess.run([sys.executable, __file__, "--memory-child", framework, size, str(steps)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return child("--memory-child", framework, size, steps)["step_mb"]
 
 
 def main():
@@ -227,8 +254,17 @@ def main():
     ap.add_argument("--steps", type=int, default=10, help="timed training steps per framework and size")
     ap.add_argument("--new-tokens", type=int, default=200)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of fresh processes")
     ap.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--train-child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--gen-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.gen_child:
+        gen_child(args.gen_child[0], int(args.gen_child[1]), int(args.gen_child[2]))
+        return
+    if args.train_child:
+        train_child(args.train_child[0], args.train_child[1], int(args.train_child[2]))
+        return
     if args.memory_child:
         memory_child(args.memory_child[0], args.memory_child[1], int(args.memory_child[2]))
         return
@@ -236,23 +272,23 @@ def main():
     n = threads()
     torch.set_num_threads(n)
     steps = 3 if args.quick else args.steps
-    print(f"threads: {n} (numba and torch)   steps: {steps}   median of each")
+    rounds = 1 if args.quick else args.rounds
+    print(f"threads: {n} (numba and torch)   {steps} timed steps per process, {rounds} rounds of "
+          f"one process per framework; medians")
     print(f"{'training step':<34}{'minitx tok/s':>14}{'torch tok/s':>14}{'ratio':>8}")
     for size in SIZES:
         s = SIZES[size]
-        mx, th = time_training(size, steps)
+        mx, th = time_training(size, steps, rounds)
         label = f"B={s['B']} T={s['T']} L={s['n_layer']} C={s['n_embd']}"
         print(f"{label:<34}{mx:>14.0f}{th:>14.0f}{mx / th:>8.2f}")
     mx, hf, same, total = time_generation(50 if args.quick else args.new_tokens, 1 if args.quick else 3)
     print(f"\n{'generation, batch 1, KV cache':<34}{'minitx tok/s':>14}{'hf tok/s':>14}{'ratio':>8}")
     print(f"{'greedy, L=6 C=384 V=65':<34}{mx:>14.1f}{hf:>14.1f}{mx / hf:>8.2f}   "
           f"({same}/{total} tokens identical to transformers')")
-    print(f"\n{'memory of a training step (MB)':<34}{'minitx':>14}{'torch':>14}{'ratio':>8}")
+    print(f"\n{'step peak memory above steady state':<34}{'minitx MB':>14}{'torch MB':>14}{'ratio':>8}")
     for size in SIZES:
         m_mx, m_th = peak_memory("minitx", size), peak_memory("torch", size)
-        for key, label in (("step_mb", "step peak above steady state"), ("process_mb", "process peak RSS")):
-            print(f"{size + ': ' + label:<34}{m_mx[key]:>14.0f}{m_th[key]:>14.0f}"
-                  f"{m_th[key] / max(m_mx[key], 1e-9):>8.2f}")
+        print(f"{size:<34}{m_mx:>14.0f}{m_th:>14.0f}{m_th / max(m_mx, 1e-9):>8.2f}")
 
 
 if __name__ == "__main__":

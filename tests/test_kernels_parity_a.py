@@ -58,7 +58,9 @@ def test_layer_norm_two_normalized_dims(backend):
 @given(shape=shapes(1, 3, 8), dtype=DTYPES, data=st.data())
 def test_gelu(backend, approximate, shape, dtype, data):
     x = data.draw(arrays(shape, dtype, scale=data.draw(st.sampled_from([1.0, 4.0]))))
-    g = data.draw(arrays(shape, dtype))
+    # unit-scale output gradients: atol is absolute, and far in the left tail
+    # (gelu' ~ 1e-6) PyTorch's float32 rounds to -0.0 where the exact value is not
+    g = data.draw(arrays(shape, dtype, scale=1.0))
     _both(lambda x: gelu(x, approximate), lambda x: F.gelu(x, approximate=approximate), [x], g, backend)
 
 
