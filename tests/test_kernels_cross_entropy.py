@@ -170,3 +170,25 @@ def test_out_of_range_target_raises_before_either_kernel(keep_max, monkeypatch):
     monkeypatch.setattr(ce, "cross_entropy_forward_keep", never)
     with pytest.raises(IndexError, match=r"cross_entropy: target 5 at position 1 .* V=5"):
         ce.cross_entropy(mt.Tensor(np.zeros((3, 5), np.float32)), np.array([0, 5, -100]))
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_parallel_drivers_equal_the_twin_with_and_without_kept_exps(monkeypatch, keep):
+    # Small thresholds send a small input down the parallel path (with and without
+    # the kept exps) that large vocabularies take; blocks must not share scratch.
+    from minitx.kernels import _jit
+    from minitx.kernels import cross_entropy as ce
+    monkeypatch.setattr(_jit, "PARALLEL_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(ce, "KEEP_EXP_MAX", 1 << 30 if keep else 1)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((257, 301)).astype(np.float32)
+    t = np.where(rng.random(257) < 0.5, rng.integers(0, 301, 257), -100)
+    out = {}
+    for backend in ("numba", "numpy"):
+        with mt.use_backend(backend):
+            xt = mt.Tensor(x.copy(), requires_grad=True)
+            loss = ce.cross_entropy(xt, t, label_smoothing=0.1)
+            loss.backward()
+            out[backend] = loss.item(), xt.grad
+    assert out["numba"][0] == pytest.approx(out["numpy"][0], rel=1e-6)
+    np.testing.assert_allclose(out["numba"][1], out["numpy"][1], rtol=1e-5, atol=1e-9)

@@ -78,15 +78,16 @@ def cross_entropy_backward_kept_numpy(g, e, targets, valid, s, label_smoothing):
 
 
 # ---- Numba: serial kernels over a range of rows, parallel drivers ---------------
-# With keep, e is (N, V) and row i of it is kept; without, e is (1, V) scratch.
+# With keep, e is (N, V) and row i of it is kept; without, e is (BLOCKS, V)
+# scratch, one row per block, so parallel blocks never share one.
 
 @njit
-def _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep, start, stop):
+def _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep, start, stop, slot):
     """Rows start..stop: x (N, V), targets (N,), valid (N,) -> loss, m, s (N,) float64,
-    e (N, V) = exp(x - m) if keep."""
+    e (N, V) = exp(x - m) if keep, else scratch row e[slot]."""
     V = x.shape[1]
     for i in range(start, stop):
-        xi, ei = x[i], e[i if keep else 0]                       # (V,)
+        xi, ei = x[i], (e[i] if keep else e[slot])              # (V,)
         mi = row_max(xi)
         for j in range(V):
             ei[j] = exp(xi[j] - mi)
@@ -128,7 +129,7 @@ def _backward_rows(g, x, e, kept, targets, valid, m, s, label_smoothing, dx, sta
 def _forward_parallel(x, targets, valid, label_smoothing, loss, m, s, e, keep):
     for blk in prange(BLOCKS):
         _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep,
-                      block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]))
+                      block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]), blk)
 
 
 @njit(parallel=True)
@@ -141,12 +142,12 @@ def _backward_parallel(g, x, e, kept, targets, valid, m, s, label_smoothing, dx)
 def _forward(x, targets, valid, label_smoothing, keep):
     N, V = x.shape
     loss, m, s = np.empty(N), np.empty(N), np.empty(N)
-    e = np.empty((N if keep else 1, V), x.dtype)                 # (N, V) kept, or (1, V) scratch
+    e = np.empty((N if keep else BLOCKS, V), x.dtype)            # (N, V) kept, or scratch per block
     args = (x, targets, valid, label_smoothing, loss, m, s, e, keep)
     if parallel_pays(x.size):
         _forward_parallel(*args)
     else:
-        _forward_rows(*args, 0, N)
+        _forward_rows(*args, 0, N, 0)
     return loss, m, s, e
 
 
