@@ -170,13 +170,13 @@ def time_training(size, steps, rounds):
 def gen_child(framework, new_tokens, repeats):
     """Runs in a subprocess: greedy generation with the KV cache, batch 1, on the
     GPT-size weights; prints the median tokens/s and the tokens as JSON."""
-    import torch
-    torch.set_num_threads(threads())
     mx_model, _ = build_minitx("gpt")
     mx_model.eval()
     prompt = np.random.default_rng(1).integers(0, 65, size=(1, 16))
     if framework == "torch":
+        import torch
         import transformers
+        torch.set_num_threads(threads())
         with tempfile.TemporaryDirectory() as d:
             mx_model.save_pretrained(d)
             hf = transformers.GPT2LMHeadModel.from_pretrained(d).eval()
@@ -217,11 +217,11 @@ def memory_child(framework, size, steps):
     import gc
     import threading
 
-    import torch
-    torch.set_num_threads(threads())
     mx_model, mx_opt = build_minitx(size)
     x, y = batch(size)
     if framework == "torch":
+        import torch
+        torch.set_num_threads(threads())
         model, opt = TorchGPT.build(mx_model)
         del mx_model, mx_opt
         args, step = (model, opt, torch.from_numpy(x), torch.from_numpy(y)), step_torch
