@@ -20,9 +20,6 @@ from ..random import default_generator
 from ..tensor import Tensor
 from . import hub
 
-# transformers' hidden_act names -> F.gelu's `approximate`
-_GELU = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh"}
-
 
 @dataclass
 class BertConfig:
@@ -53,8 +50,8 @@ class BertConfig:
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(f"BertConfig: hidden_size {self.hidden_size} is not divisible by "
                              f"num_attention_heads {self.num_attention_heads}")
-        if self.hidden_act not in _GELU:
-            raise ValueError(f"BertConfig: hidden_act {self.hidden_act!r} is not one of {sorted(_GELU)}")
+        if self.hidden_act not in hub.HF_GELU:
+            raise ValueError(f"BertConfig: hidden_act {self.hidden_act!r} is not one of {sorted(hub.HF_GELU)}")
         for name in ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"):
             p = getattr(self, name)
             if p is not None and not 0 <= p < 1:
@@ -215,7 +212,7 @@ class BertIntermediate(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
-        self.intermediate_act_fn = nn.GELU(_GELU[c.hidden_act])
+        self.intermediate_act_fn = nn.GELU(hub.HF_GELU[c.hidden_act])
 
     def forward(self, x):
         return self.intermediate_act_fn(self.dense(x))
@@ -420,7 +417,7 @@ class BertPredictionHeadTransform(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.dense = nn.Linear(c.hidden_size, c.hidden_size)
-        self.transform_act_fn = nn.GELU(_GELU[c.hidden_act])
+        self.transform_act_fn = nn.GELU(hub.HF_GELU[c.hidden_act])
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
     def forward(self, h):

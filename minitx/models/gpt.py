@@ -22,8 +22,7 @@ from .sampling import check_sampling_args, next_token
 ACTIVATIONS = {"gelu_tanh": "tanh", "gelu": "none"}
 # transformers' activation_function names for our two GELUs
 _HF_ACT = {"gelu_tanh": "gelu_new", "gelu": "gelu"}
-_FROM_HF_ACT = {"gelu_new": "gelu_tanh", "gelu_pytorch_tanh": "gelu_tanh", "gelu_fast": "gelu_tanh",
-                "gelu": "gelu"}
+_FROM_HF_ACT = {name: "gelu_tanh" if approx == "tanh" else "gelu" for name, approx in hub.HF_GELU.items()}
 # GPT-2 stores these as Conv1D weights, (in, out); ours are Linear, (out, in).
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 

@@ -13,6 +13,9 @@ from safetensors.numpy import load_file, save_file
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
+# transformers' activation names for GELU -> F.gelu's `approximate`
+HF_GELU = {"gelu": "none", "gelu_new": "tanh", "gelu_pytorch_tanh": "tanh", "gelu_fast": "tanh"}
+
 
 def read_config(path):
     file = os.path.join(path, CONFIG)
