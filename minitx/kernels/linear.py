@@ -10,7 +10,6 @@ hand; a Numba loop can only be slower (Numba's own np.dot would call the same
 BLAS, through SciPy). Fusing the bias add or its gradient sum saves one pass
 over (N, out), small next to the GEMM. So this file is the NumPy twin alone.
 """
-import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor

@@ -5,7 +5,6 @@ Names follow GPT-2 (transformer.wte, transformer.h.0.attn.c_attn, ...), as nanoG
 """
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Optional
 
