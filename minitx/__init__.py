@@ -1,4 +1,5 @@
 """minitx: a readable transformer engine on NumPy, with Numba kernels."""
+from . import allocator  # noqa: F401  (first: it sets how freed memory is kept for reuse)
 # tensor first: it pulls in autograd and ops, which need the Tensor class.
 from .tensor import Tensor, bool_, float32, float64, int32, int64  # isort: skip
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad
