@@ -190,21 +190,24 @@ def backward(tensor, grad=None, retain_graph=False):
             "backward: trying to backward through the graph a second time; its saved "
             "arrays were freed. Pass retain_graph=True to the first backward call.")
     grads = {id(tensor._ctx): grad}
-    # ids of the arrays already given to an input: a gradient among them is shared
-    # (Add hands one array to both of its inputs) and a leaf must copy it. With
-    # retain_graph a backward may hand out the same array again, so leaves copy.
+    # ids of the arrays already given to an input, and of the arrays behind the views
+    # given: a gradient among them is shared (Add hands one array to both of its
+    # inputs), so a leaf must copy it and a node's sum must not be formed in it. With
+    # retain_graph a backward may hand out the same array again, so nothing is reused.
     handed = {id(grad)}
+    owned = set()  # ids of sums in `grads` that no one else sees: added to in place
     for node in reversed(order):
         g = grads.pop(id(node), None)
         if g is not None:  # None: every path into this node carried no gradient
-            _push_back(node, g, grads, None if retain_graph else handed)
+            owned.discard(id(g))  # owned holds only the sums still in grads
+            _push_back(node, g, grads, None if retain_graph else handed, owned)
         if not retain_graph:
             node._release()
 
 
-def _push_back(node, g, grads, handed):
+def _push_back(node, g, grads, handed, owned):
     """Run one node's backward and hand each input gradient to its edge.
-    `handed` tracks shared arrays (see backward); None means leaves always copy."""
+    `handed` and `owned`: see backward; handed None means nothing is reused."""
     input_grads = node._fn.backward(node, g)
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,)
@@ -212,8 +215,10 @@ def _push_back(node, g, grads, handed):
         raise RuntimeError(
             f"{node._fn.__name__}.backward returned {len(input_grads)} gradients "
             f"for {len(node._edges)} inputs")
-    if handed is not None:  # an array returned for two inputs is shared by both
+    input_grads = [None if gi is None else np.asarray(gi) for gi in input_grads]
+    if handed is not None:  # an array returned for two inputs, or with a view of it, is shared
         ids = [id(gi) for gi in input_grads if gi is not None]
+        ids += [id(gi.base) for gi in input_grads if gi is not None and gi.base is not None]
         if len(set(ids)) < len(ids):
             handed.update(i for i in ids if ids.count(i) > 1)
     for e, gi in zip(node._edges, input_grads):
@@ -221,17 +226,37 @@ def _push_back(node, g, grads, handed):
             continue
         leaf = isinstance(e, Tensor)
         shape, dtype = (e.shape, e.dtype) if leaf else (e._out_shape, e._out_dtype)
-        gi = np.asarray(gi)
         if gi.shape != shape:
             raise RuntimeError(
                 f"{node._fn.__name__}.backward returned a gradient of shape {gi.shape} "
                 f"for an input of shape {shape}")
         if gi.dtype != dtype:  # as in PyTorch, a gradient has the dtype of its input
             gi = gi.astype(dtype)
+        fresh = handed is not None and _is_fresh(gi, node, handed)
         if leaf:
-            _accumulate_leaf(e, gi, owned=handed is not None and _is_fresh(gi, node, handed))
+            _accumulate_leaf(e, gi, owned=fresh)
         else:
-            key = id(e)
-            grads[key] = gi if key not in grads else grads[key] + gi
+            _accumulate_node(grads, owned, id(e), gi, fresh, handed is not None)
         if handed is not None:
             handed.add(id(gi))
+            if gi.base is not None:
+                handed.add(id(gi.base))
+
+
+def _accumulate_node(grads, owned, key, gi, fresh, reuse):
+    """Add gi into the pending gradient grads[key] of a node not yet run. A sum this
+    walk made, or a fresh gi, is seen by no one else: later terms go into it in place
+    (the residual stream of a transformer gets one term per layer)."""
+    acc = grads.get(key)
+    if acc is None:
+        grads[key] = gi
+        if fresh:
+            owned.add(id(gi))
+        else:  # (an id is reused once its array is gone)
+            owned.discard(id(gi))
+    elif id(acc) in owned:
+        acc += gi
+    else:
+        grads[key] = acc + gi
+        if reuse:
+            owned.add(id(grads[key]))

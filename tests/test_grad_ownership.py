@@ -51,3 +51,18 @@ def test_add_hands_one_gradient_to_both_inputs_safely():
     (a + b).sum().backward()
     a.grad *= 3
     np.testing.assert_array_equal(b.grad, [1.0])
+
+
+def test_residual_stream_gradient_is_summed_in_place():
+    # Each layer adds one term into the gradient of the stream; the sums are right.
+    x = minitx.tensor(np.ones((3, 4)), requires_grad=True)
+    h = x
+    for k in range(1, 5):
+        h = h + (h * float(k)).tanh()
+    h.sum().backward()
+    x64 = minitx.tensor(np.ones((3, 4)), requires_grad=True)
+    h = x64
+    for k in range(1, 5):
+        h = h + (h * float(k)).tanh()
+    h.sum().backward(retain_graph=True)  # the walk that reuses nothing
+    np.testing.assert_allclose(x.grad, x64.grad, rtol=0, atol=0)
