@@ -1,6 +1,14 @@
 """Scaled dot-product attention, fused: softmax(q k^T * scale + mask) v.
 
-Shapes: q (B, NH, Tq, HS); k, v (B, NH, Tk, HS); out (B, NH, Tq, HS).
+Two entry points share one kernel:
+- scaled_dot_product_attention(q, k, v): q (B, NH, Tq, HS); k, v (B, NH, Tk, HS);
+  out (B, NH, Tq, HS), torch's signature. Any strides: BERT's heads and a KV
+  cache's keys go in as the views they are, with no copy.
+- qkv_attention(qkv, n_head): c_attn's output qkv (B, T, 3C) in, y (B, T, C)
+  out, already in merged-heads layout (c_proj reads it as it is); the backward
+  returns dqkv (B, T, 3C) as one fresh array. Head h of q is
+  qkv[b, :, h*HS:(h+1)*HS]; k starts at column C, v at 2C.
+
 Tk may exceed Tq (a KV cache): the queries are then the LAST Tq positions of
 the sequence, so with is_causal query i may see the keys j <= i + (Tk - Tq).
 PyTorch aligns is_causal to the top left instead (j <= i); the two agree when
@@ -16,27 +24,36 @@ Dropout (dropout_p > 0) zeroes probabilities with the seeded generator
 minitx.random.default_generator() and scales the rest by 1 / (1 - dropout_p);
 as in torch, it applies whenever dropout_p > 0 (pass 0.0 in eval).
 
-What the forward saves for backward, and why: the probabilities
-p (B, NH, Tq, Tk) before dropout, and the dropout keep mask (B, NH, Tq, Tk).
-The alternative, FlashAttention's, saves only the row log-sum-exp (B, NH, Tq)
-and recomputes p = exp(scale * q . k + bias - lse) in backward: T times less
-memory, but one more (Tq, Tk, HS) product and Tq * Tk more exp calls. Per head
-at T=256, HS=64 that product alone takes about 105 us of a 400 us backward on
-this machine, while p costs 12.6 MB per layer at B=8, NH=6 (float32), which a
-model this size can spare. Under no_grad (sampling with a KV cache) nothing is
-kept. The derivation is in docs/kernels/attention.md.
+What the forward saves for backward (FlashAttention's choice): the inputs, the
+output, and the row log-sum-exp lse = max + log(sum exp) (B, NH, Tq); the
+backward recomputes p = exp(scale q.k + bias - lse). Saving p instead would
+cost B*NH*Tq*Tk numbers, 12.6 MB per layer at B=8, NH=6, T=256 (float32), for
+a recompute that takes about a fifth of the backward. With dropout the keep
+mask (B, NH, Tq, Tk) is saved too. Under no_grad nothing is kept. The
+derivation is in docs/kernels/attention.md.
+
+The Numba kernel: one task per (batch, head), so each task owns its rows of
+out, dq, dk, dv and every sum runs in one fixed order whatever the thread
+count (runs are bit-identical). A task copies its head into padded contiguous
+scratch (q scaled, k and v also transposed), then walks blocks of 64 queries:
+the block's scores (64, Tk) stay in cache from q k^T through the softmax to
+p v. Every product is `_add_products4`, a 4 x 4 register block: four rows of
+the output, four rows of the right-hand matrix per pass, the inner loop along
+a contiguous row (SIMD). Causal rows stop at their last visible key, so the
+masked half of the (Tq, Tk) square costs nothing.
 """
+import math
+
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
 
 from ..autograd import Function, is_grad_enabled
 from ..backend import dispatch
-from ..ops import contiguous
 from ..random import default_generator
 from ..tensor import Tensor
 from ._jit import njit
-from ._math import exp
+from ._math import exp, row_max
 
 _NO_BIAS = {np.dtype(t): np.zeros((1, 1, 1, 1), t) for t in (np.float32, np.float64)}
 _NO_KEEP = np.ones((1, 1, 1, 1), np.bool_)
@@ -49,29 +66,41 @@ def _causal_allowed(Tq, Tk):
 
 # ---- NumPy twin ------------------------------------------------------------------
 
-def attention_forward_numpy(q, k, v, bias, is_causal, scale, keep, dropout_scale):
-    """out (B, NH, Tq, HS) and p (B, NH, Tq, Tk); bias (mB, mNH, mTq, Tk) or None, keep or None."""
-    Tq, Tk = q.shape[2], k.shape[2]
+def _scores_numpy(q, k, bias, is_causal, scale):
+    """s = scale * q k^T + bias (B, NH, Tq, Tk), -inf where causality hides a key."""
     s = scale * (q @ k.swapaxes(-1, -2))            # (B, NH, Tq, Tk)
     if bias is not None:
         s = s + bias                                # -inf where a key is masked out
     if is_causal:
-        s = np.where(_causal_allowed(Tq, Tk), s, -np.inf)
+        s = np.where(_causal_allowed(q.shape[2], k.shape[2]), s, -np.inf)
+    return s
+
+
+def attention_forward_numpy(q, k, v, bias, is_causal, scale, keep, dropout_scale, out):
+    """Writes out (B, NH, Tq, HS); returns lse (B, NH, Tq), +inf for a row with no key.
+    q (B, NH, Tq, HS); k, v (B, NH, Tk, HS); bias (mB, mNH, mTq, Tk) or None; keep or None."""
+    s = _scores_numpy(q, k, bias, is_causal, scale)  # (B, NH, Tq, Tk)
     m = s.max(axis=-1, keepdims=True)               # (B, NH, Tq, 1)
     m = np.where(np.isneginf(m), 0, m)              # a row with no key: avoid -inf - -inf
     e = np.exp(s - m)                               # (B, NH, Tq, Tk)
     l = e.sum(axis=-1, keepdims=True)               # (B, NH, Tq, 1); 0 for a row with no key
-    p = e / np.where(l == 0, 1, l)                  # (B, NH, Tq, Tk); a row with no key stays 0
+    empty = l == 0
+    l = np.where(empty, 1, l)
+    p = e / l                                       # (B, NH, Tq, Tk); a row with no key stays 0
     pd = p if keep is None else p * keep * dropout_scale  # dropout on the probabilities
-    out = pd @ v                                    # (B, NH, Tq, HS)
-    return out.astype(q.dtype, copy=False), p.astype(q.dtype, copy=False)
+    out[...] = pd @ v                               # (B, NH, Tq, HS)
+    lse = np.where(empty, np.inf, m + np.log(l))    # (B, NH, Tq, 1)
+    return lse[..., 0].astype(q.dtype)
 
 
-def attention_backward_numpy(q, k, v, is_causal, scale, keep, dropout_scale, p, out, dout):
-    """dq (B, NH, Tq, HS), dk and dv (B, NH, Tk, HS) from dout (B, NH, Tq, HS)."""
+def attention_backward_numpy(q, k, v, bias, is_causal, scale, keep, dropout_scale, out, lse, dout,
+                             dq, dk, dv):
+    """Writes dq (B, NH, Tq, HS), dk and dv (B, NH, Tk, HS) from dout (B, NH, Tq, HS)."""
+    # p = exp(s - lse) is the forward's softmax, recomputed (0 where s = -inf or lse = inf)
+    p = np.exp(_scores_numpy(q, k, bias, is_causal, scale) - lse[..., None])  # (B, NH, Tq, Tk)
     pd = p if keep is None else p * keep * dropout_scale  # (B, NH, Tq, Tk)
     # out = pd @ v
-    dv = pd.swapaxes(-1, -2) @ dout                 # (B, NH, Tk, HS)
+    dv[...] = pd.swapaxes(-1, -2) @ dout            # (B, NH, Tk, HS)
     dpd = dout @ v.swapaxes(-1, -2)                 # (B, NH, Tq, Tk)
     # pd = p * keep * dropout_scale
     dp = dpd if keep is None else dpd * keep * dropout_scale
@@ -80,78 +109,72 @@ def attention_backward_numpy(q, k, v, is_causal, scale, keep, dropout_scale, p, 
     D = np.sum(dout * out, axis=-1, keepdims=True)  # (B, NH, Tq, 1)
     ds = p * (dp - D)                               # (B, NH, Tq, Tk); 0 where p is 0 (masked)
     # s = scale * q @ k^T + bias
-    dq = scale * (ds @ k)                           # (B, NH, Tq, HS)
-    dk = scale * (ds.swapaxes(-1, -2) @ q)          # (B, NH, Tk, HS)
-    return tuple(g.astype(q.dtype, copy=False) for g in (dq, dk, dv))
+    dq[...] = scale * (ds @ k)                      # (B, NH, Tq, HS)
+    dk[...] = scale * (ds.swapaxes(-1, -2) @ q)     # (B, NH, Tk, HS)
 
 
-# ---- Numba -----------------------------------------------------------------------
-# One task per (batch, head), split over threads with prange: each task owns its
-# rows of out, p, dq, dk and dv, so no two threads add into the same number, and
-# every number is summed in the same order whatever the thread count: runs are
-# bit-identical. Causal rows stop at their last visible key, so the masked half of
-# the (Tq, Tk) square costs nothing.
-# The work of one head is a function of its own: the body of Numba's parallel loop
-# does not vectorize its inner loops, a plain function called from it does. fastmath
-# is limited to reassoc and contract, so that sums run in SIMD lanes (in the same
-# order every run) while -inf and NaN keep their meaning (no ninf, nnan).
+# ---- Numba: the 4 x 4 product --------------------------------------------------
+# fastmath is limited to reassoc and contract, so that sums run in SIMD lanes and
+# fuse into multiply-adds (in the same order every run) while -inf and NaN keep
+# their meaning (no ninf, nnan).
 _FAST = {"reassoc", "contract"}
 
+# LLVM must assume that `out` may overlap `rows`, so before each vectorized loop it
+# compares the addresses of every row pair and keeps a scalar fallback: at HS = 64
+# that setup costs more than the loop it guards (44 against 75 GFLOP/s measured for
+# a (256, 256) @ (256, 64) product). Numba has the flag that removes it (noalias on
+# every pointer argument, C's `restrict`) for its own parallel loops, but does not
+# offer it as a jit option; this registers it. Where a Numba version lacks the
+# internals, the kernels compile without it: slower, the same results.
+try:
+    from numba.core import cpu as _cpu, options as _options
+    if not hasattr(_cpu.CPUTargetOptions, "noalias"):
+        _cpu.CPUTargetOptions.noalias = _options.TargetOptions.Mapping("noalias")
+    _NOALIAS = {"noalias": True}
+except (ImportError, AttributeError):
+    _NOALIAS = {}
 
-@njit(fastmath=_FAST)
-def _dot(a, b):
-    """a . b for two rows of HS."""
-    acc = a.dtype.type(0)
-    for d in range(a.shape[0]):
-        acc += a[d] * b[d]
-    return acc
 
+@njit(fastmath=_FAST, **_NOALIAS)
+def _add_products4(out, o, w, rows, r0, r1, n):
+    """out[o:o+4, :n] += w[o:o+4, r0:r1] @ rows[r0:r1, :n], r1 - r0 a multiple of 4.
 
-@njit(fastmath=_FAST)
-def _add_rows(out, o, w, rows, start, end):
-    """out[o] += sum over r in [start, end) of w[r] * rows[r]; out (., HS), w (R,), rows (R, HS).
-
-    Four rows per pass over out[o]: one load and store of it feeds four multiply-adds.
+    out (., N) and rows (R, N) C-contiguous; w (., R) any strides (a transposed view);
+    the three never overlap (compiled with noalias).
+    Sixteen weights sit in registers while the loop runs along the rows: each pass
+    reads four rows of `rows` once for four rows of out, 16 multiply-adds per 8
+    loads and 4 stores, where one row at a time (or a dot product per number)
+    would load as often as it multiplies.
     """
-    HS = rows.shape[1]
-    r = start
-    while r + 4 <= end:
-        w0, w1, w2, w3 = w[r], w[r + 1], w[r + 2], w[r + 3]
-        for d in range(HS):
-            x0, x1, x2, x3 = rows[r, d], rows[r + 1, d], rows[r + 2, d], rows[r + 3, d]
-            out[o, d] += w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3
-        r += 4
-    while r < end:
-        for d in range(HS):
-            out[o, d] += w[r] * rows[r, d]
-        r += 1
+    for r in range(r0, r1, 4):
+        w00, w01, w02, w03 = w[o, r], w[o, r + 1], w[o, r + 2], w[o, r + 3]
+        w10, w11, w12, w13 = w[o + 1, r], w[o + 1, r + 1], w[o + 1, r + 2], w[o + 1, r + 3]
+        w20, w21, w22, w23 = w[o + 2, r], w[o + 2, r + 1], w[o + 2, r + 2], w[o + 2, r + 3]
+        w30, w31, w32, w33 = w[o + 3, r], w[o + 3, r + 1], w[o + 3, r + 2], w[o + 3, r + 3]
+        for c in range(n):
+            x0, x1, x2, x3 = rows[r, c], rows[r + 1, c], rows[r + 2, c], rows[r + 3, c]
+            out[o, c] += w00 * x0 + w01 * x1 + w02 * x2 + w03 * x3
+            out[o + 1, c] += w10 * x0 + w11 * x1 + w12 * x2 + w13 * x3
+            out[o + 2, c] += w20 * x0 + w21 * x1 + w22 * x2 + w23 * x3
+            out[o + 3, c] += w30 * x0 + w31 * x1 + w32 * x2 + w33 * x3
 
 
-@njit(fastmath=_FAST)
-def _add_rows2(out, o, w, u, rows, start, end):
-    """_add_rows into out[o] with weights w and into out[o + 1] with weights u at once:
-    each of the four rows read feeds both (a 2 x 4 block, about 30% faster measured)."""
-    HS = rows.shape[1]
-    r = start
-    while r + 4 <= end:
-        w0, w1, w2, w3 = w[r], w[r + 1], w[r + 2], w[r + 3]
-        u0, u1, u2, u3 = u[r], u[r + 1], u[r + 2], u[r + 3]
-        for d in range(HS):
-            x0, x1, x2, x3 = rows[r, d], rows[r + 1, d], rows[r + 2, d], rows[r + 3, d]
-            out[o, d] += w0 * x0 + w1 * x1 + w2 * x2 + w3 * x3
-            out[o + 1, d] += u0 * x0 + u1 * x1 + u2 * x2 + u3 * x3
-        r += 4
-    while r < end:
-        for d in range(HS):
-            out[o, d] += w[r] * rows[r, d]
-            out[o + 1, d] += u[r] * rows[r, d]
-        r += 1
+# ---- Numba: causal ranges and padding ------------------------------------------
+# Scratch is padded with zeros: rows of q to a multiple of 4 (the block height),
+# keys to a multiple of 16 (one SIMD vector of float32, so no row of scores ends
+# in a scalar tail), HS to a multiple of 4. A zero row adds nothing to a product,
+# so the loops never need a remainder case.
+
+@njit
+def _ceil(n, m):
+    """n rounded up to a multiple of m."""
+    return (n + m - 1) // m * m
 
 
 @njit
 def _key_end(i, Tq, Tk, is_causal):
     """Query i sees keys [0, _key_end); the queries are the last Tq of Tk positions."""
-    return min(Tk, i + Tk - Tq + 1) if is_causal else Tk
+    return max(0, min(Tk, i + Tk - Tq + 1)) if is_causal else Tk
 
 
 @njit
@@ -160,126 +183,274 @@ def _query_start(j, Tq, Tk, is_causal):
     return max(0, j - (Tk - Tq)) if is_causal else 0
 
 
-@njit(fastmath=_FAST)
-def _add_w_rows(out, w, rows, is_causal):
-    """out (Tq, HS) += w (Tq, Tk) @ rows (Tk, HS), two rows of out at a time.
-
-    Row i of w must be 0 past the last key query i sees (so rows i and i + 1 can
-    share query i + 1's range)."""
-    Tq, Tk = w.shape
-    for i in range(0, Tq - 1, 2):
-        _add_rows2(out, i, w[i], w[i + 1], rows, 0, _key_end(i + 1, Tq, Tk, is_causal))
-    if Tq % 2:
-        _add_rows(out, Tq - 1, w[Tq - 1], rows, 0, _key_end(Tq - 1, Tq, Tk, is_causal))
+@njit
+def _group_key_end(i, Tq, Tk, is_causal, m):
+    """Keys the four queries [i, i + 4) see, as one range [0, end) rounded up to m."""
+    return _ceil(_key_end(min(i + 3, Tq - 1), Tq, Tk, is_causal), m)
 
 
 @njit(fastmath=_FAST)
-def _add_wt_rows(out, w, rows, is_causal):
-    """out (Tk, HS) += w^T (Tk, Tq) @ rows (Tq, HS), two rows of out at a time.
+def _rows_times_t(s, a, bt, i0, n, Tq, Tk, is_causal):
+    """s[:n] = a[i0:i0+n] @ bt, each group of 4 rows up to its last visible key (scores
+    q k^T with bt = k^T, or dout v^T with bt = v^T). s (BQ, Tkp); a (Tqp, HSp); bt (HSp, Tkp)"""
+    a = a[i0:]
+    for o in range(0, n, 4):
+        end = _group_key_end(i0 + o, Tq, Tk, is_causal, 16)
+        s[o:o + 4, :end] = 0
+        _add_products4(s, o, a, bt, 0, bt.shape[0], end)
 
-    Column j of w must be 0 above the first query that sees key j."""
-    Tq, Tk = w.shape
-    for j in range(0, Tk - 1, 2):
-        _add_rows2(out, j, w[:, j], w[:, j + 1], rows, _query_start(j, Tq, Tk, is_causal), Tq)
-    if Tk % 2:
-        _add_rows(out, Tk - 1, w[:, Tk - 1], rows, _query_start(Tk - 1, Tq, Tk, is_causal), Tq)
 
+@njit(fastmath=_FAST)
+def _weights_times(out, w, rows, i0, n, Tq, Tk, is_causal):
+    """out[:n] = w[:n] @ rows over each group's visible keys (p v, or ds k).
+    out (BQ, HSp); w (BQ, Tkp), 0 past each row's last key; rows (Tkp, HSp)"""
+    out[:n] = 0
+    for o in range(0, n, 4):
+        _add_products4(out, o, w, rows, 0, _group_key_end(i0 + o, Tq, Tk, is_causal, 4),
+                       out.shape[1])
+
+
+@njit(fastmath=_FAST)
+def _add_weights_t_times(out, w, rows, i0, n, k_end, Tq, Tk, is_causal):
+    """out[:k_end] += w[:n]^T @ rows[i0:i0+n], each group of 4 keys over the queries of
+    the block that see it (pd^T dout, or ds^T q). out (Tkp, HSp); w (BQ, Tkp), 0 where a
+    query does not see a key, up to k_end; rows (Tqp, HSp)"""
+    wt, rows = w.T, rows[i0:]
+    for j in range(0, k_end, 4):
+        r0 = max(0, _query_start(j, Tq, Tk, is_causal) - i0) // 4 * 4
+        if r0 < n:
+            _add_products4(out, j, wt, rows, r0, n, out.shape[1])
+
+
+@njit
+def _load(dst, src, scale):
+    """dst[:R, :C] = scale * src; src (R, C) any strides, dst larger and zero-padded."""
+    for r in range(src.shape[0]):
+        for c in range(src.shape[1]):
+            dst[r, c] = scale * src[r, c]
+
+
+@njit
+def _load_t(dst, src):
+    """dst[:C, :R] = src^T; src (R, C) any strides."""
+    for r in range(src.shape[0]):
+        for c in range(src.shape[1]):
+            dst[c, r] = src[r, c]
+
+
+_BQ = 64    # queries per block: scores (64, Tk) stay in L2 between the three passes
+
+
+# ---- Numba: forward ------------------------------------------------------------
 
 @njit(fastmath=_FAST)
 def _forward_head(qh, kh, vh, bh, has_bias, is_causal, scale, keeph, has_keep, dropout_scale,
-                  ph, oh):
-    Tq, Tk = ph.shape                               # ph: (Tq, Tk) zeros in, probabilities out
-    mTq = bh.shape[0]                               # bh: (mTq, Tk) bias; keeph: (Tq, Tk)
-    pd = np.zeros((Tq, Tk), dtype=qh.dtype) if has_keep else ph  # (Tq, Tk) p after dropout
-    for i in range(Tq):                             # qh, oh: (Tq, HS); kh, vh: (Tk, HS)
-        jend = _key_end(i, Tq, Tk, is_causal)
-        m = qh.dtype.type(-np.inf)                  # typed, so float32 math stays float32
-        for j in range(jend):                       # s = scale * q . k + bias
-            x = scale * _dot(qh[i], kh[j])
-            if has_bias:
-                x += bh[min(i, mTq - 1), j]
-            ph[i, j] = x
-            m = max(m, x)
-        if m == -np.inf:                            # no key left: p and out rows stay 0
-            ph[i, :] = 0
-            continue
-        l = qh.dtype.type(0)
-        for j in range(jend):                       # p = exp(s - max) / sum
-            e = exp(ph[i, j] - m)
-            ph[i, j] = e
-            l += e
-        inv_l = 1 / l
-        for j in range(jend):
-            ph[i, j] *= inv_l
-            if has_keep:
-                pd[i, j] = ph[i, j] * keeph[i, j] * dropout_scale
-    _add_w_rows(oh, pd, vh, is_causal)              # out = pd @ v
+                  oh, lseh):
+    """One head: qh, oh (Tq, HS) and kh, vh (Tk, HS) any strides; bh (mTq, Tk) bias;
+    keeph (Tq, Tk); lseh (Tq,) written."""
+    Tq, HS = qh.shape
+    Tk = kh.shape[0]
+    Tqp, Tkp, HSp = _ceil(Tq, 4), _ceil(Tk, 16), _ceil(HS, 4)
+    t = qh.dtype
+    qs = np.zeros((Tqp, HSp), t)                    # scale * q
+    kt = np.zeros((HSp, Tkp), t)                    # k^T
+    vv = np.zeros((Tkp, HSp), t)                    # v
+    _load(qs, qh, scale)
+    _load_t(kt, kh)
+    _load(vv, vh, t.type(1))
+    BQ = min(_BQ, Tqp)
+    s = np.empty((BQ, Tkp), t)                      # one block's scores, then exp(s - max)
+    ob = np.empty((BQ, HSp), t)                     # one block's exp(s - max) @ v
+    inv_l = np.empty(BQ, t)                         # 1 / sum_j exp(s_ij - max), 0 if no key
+    for i0 in range(0, Tqp, BQ):
+        n = min(BQ, Tqp - i0)
+        k_blk = _ceil(_key_end(min(i0 + n, Tq) - 1, Tq, Tk, is_causal), 16)
+        _rows_times_t(s, qs, kt, i0, n, Tq, Tk, is_causal)  # s = scale * q k^T
+        for o in range(n):
+            i = i0 + o
+            si = s[o]                               # (Tkp,)
+            jend = _key_end(i, Tq, Tk, is_causal) if i < Tq else 0
+            if has_bias:                            # s += bias
+                bi = bh[min(i, bh.shape[0] - 1)]
+                for j in range(jend):
+                    si[j] += bi[j]
+            m = row_max(si[:jend])
+            inv_l[o] = 0
+            if m == -np.inf:                        # no key (or a padding row): p = 0
+                si[:k_blk] = 0
+                if i < Tq:
+                    lseh[i] = np.inf
+                continue
+            l = t.type(0)
+            for j in range(jend):                   # e = exp(s - max); l = sum e
+                e = exp(si[j] - m)
+                si[j] = e
+                l += e
+            si[jend:k_blk] = 0                      # keys this row does not see
+            inv_l[o] = 1 / l
+            lseh[i] = m + math.log(l)
+            if has_keep:                            # pd = p * keep * dropout_scale
+                ki = keeph[i]
+                for j in range(jend):
+                    si[j] *= ki[j] * dropout_scale
+        _weights_times(ob, s, vv, i0, n, Tq, Tk, is_causal)  # out = (e @ v) / l
+        for o in range(min(n, Tq - i0)):
+            for d in range(HS):
+                oh[i0 + o, d] = ob[o, d] * inv_l[o]
 
 
 @njit
 def _forward_task(bh, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
-                  p, out):
-    """Head bh = b * NH + h: q, out (B, NH, Tq, HS); k, v (B, NH, Tk, HS); p (B, NH, Tq, Tk);
+                  out, lse):
+    """Head bh = b * NH + h: q, out (B, NH, Tq, HS); k, v (B, NH, Tk, HS); lse (B, NH, Tq);
     bias (mB, mNH, mTq, Tk) and keep (B, NH, Tq, Tk), or (1, 1, 1, 1) dummies."""
     b, h = bh // q.shape[1], bh % q.shape[1]
     keeph = keep[b, h] if has_keep else keep[0, 0]
-    bh_bias = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1)]
-    _forward_head(q[b, h], k[b, h], v[b, h], bh_bias, has_bias, is_causal, scale, keeph, has_keep,
-                  dropout_scale, p[b, h], out[b, h])
+    bias_h = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1)]
+    _forward_head(q[b, h], k[b, h], v[b, h], bias_h, has_bias, is_causal, scale, keeph, has_keep,
+                  dropout_scale, out[b, h], lse[b, h])
 
 
 @njit(parallel=True)
-def _forward_threads(*args):
-    for bh in prange(args[0].shape[0] * args[0].shape[1]):
-        _forward_task(np.int64(bh), *args)          # prange counts in uint64; int64 is the
-                                                    # type _forward_serial compiled already
+def _forward_threads(q, k, v, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
+                     out, lse):
+    for bh in prange(q.shape[0] * q.shape[1]):
+        _forward_task(np.int64(bh), q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                      dropout_scale, out, lse)  # prange counts in uint64; _forward_serial's is int64
 
 
 @njit
-def _forward_serial(*args):
-    for bh in range(args[0].shape[0] * args[0].shape[1]):
-        _forward_task(bh, *args)
+def _forward_serial(q, k, v, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
+                    out, lse):
+    for bh in range(q.shape[0] * q.shape[1]):
+        _forward_task(bh, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                      dropout_scale, out, lse)
 
+
+# ---- Numba: backward -----------------------------------------------------------
 
 @njit(fastmath=_FAST)
-def _backward_head(qh, kh, vh, is_causal, scale, keeph, has_keep, dropout_scale, ph, oh, doh,
-                   dqh, dkh, dvh):
-    Tq, Tk = ph.shape                               # ph, keeph: (Tq, Tk)
-    ds = np.zeros((Tq, Tk), dtype=qh.dtype)         # (Tq, Tk) d loss / d s; 0 where p is 0
-    pd = np.zeros((Tq, Tk), dtype=qh.dtype) if has_keep else ph  # (Tq, Tk) p after dropout
-    for i in range(Tq):                             # qh, oh, doh, dqh: (Tq, HS)
-        D = _dot(doh[i], oh[i])                     # sum_j p_ij dp_ij = dout_i . out_i
-        for j in range(_key_end(i, Tq, Tk, is_causal)):
-            dp = _dot(doh[i], vh[j])                # out = pd @ v: dpd_ij = dout_i . v_j
-            if has_keep:                            # pd = p * keep * dropout_scale
-                dp *= keeph[i, j] * dropout_scale
-                pd[i, j] = ph[i, j] * keeph[i, j] * dropout_scale
-            ds[i, j] = scale * ph[i, j] * (dp - D)  # p = softmax(s), s = scale * q . k + bias
-    _add_w_rows(dqh, ds, kh, is_causal)             # dq = ds @ k       kh, vh, dkh, dvh: (Tk, HS)
-    _add_wt_rows(dkh, ds, qh, is_causal)            # dk = ds^T @ q
-    _add_wt_rows(dvh, pd, doh, is_causal)           # dv = pd^T @ dout
+def _backward_head(qh, kh, vh, bh, has_bias, is_causal, scale, keeph, has_keep, dropout_scale,
+                   oh, lseh, doh, dqh, dkh, dvh):
+    """One head: qh, oh, doh, dqh (Tq, HS) and kh, vh, dkh, dvh (Tk, HS) any strides;
+    bh (mTq, Tk); keeph (Tq, Tk); lseh (Tq,). Writes every number of dqh, dkh, dvh."""
+    Tq, HS = qh.shape
+    Tk = kh.shape[0]
+    Tqp, Tkp, HSp = _ceil(Tq, 4), _ceil(Tk, 16), _ceil(HS, 4)
+    t = qh.dtype
+    qs = np.zeros((Tqp, HSp), t)                    # scale * q
+    kt = np.zeros((HSp, Tkp), t)                    # k^T
+    kk = np.zeros((Tkp, HSp), t)                    # k
+    vt = np.zeros((HSp, Tkp), t)                    # v^T
+    do = np.zeros((Tqp, HSp), t)                    # dout
+    _load(qs, qh, scale)
+    _load_t(kt, kh)
+    _load(kk, kh, t.type(1))
+    _load_t(vt, vh)
+    _load(do, doh, t.type(1))
+    D = np.zeros(Tqp, t)                            # sum_j p_ij dp_ij = dout_i . out_i
+    for i in range(Tq):
+        for d in range(HS):
+            D[i] += doh[i, d] * oh[i, d]
+    dk = np.zeros((Tkp, HSp), t)
+    dv = np.zeros((Tkp, HSp), t)
+    BQ = min(_BQ, Tqp)
+    s = np.empty((BQ, Tkp), t)                      # one block's scores, then p (or pd)
+    g = np.empty((BQ, Tkp), t)                      # one block's dpd = dout v^T, then ds
+    dqb = np.empty((BQ, HSp), t)                    # one block's ds @ k
+    for i0 in range(0, Tqp, BQ):
+        n = min(BQ, Tqp - i0)
+        k_blk = _ceil(_key_end(min(i0 + n, Tq) - 1, Tq, Tk, is_causal), 16)
+        _rows_times_t(s, qs, kt, i0, n, Tq, Tk, is_causal)  # s = scale * q k^T
+        _rows_times_t(g, do, vt, i0, n, Tq, Tk, is_causal)  # out = pd @ v: dpd = dout v^T
+        for o in range(n):
+            i = i0 + o
+            si, gi = s[o], g[o]                     # (Tkp,)
+            jend = _key_end(i, Tq, Tk, is_causal) if i < Tq else 0
+            if has_bias:
+                bi = bh[min(i, bh.shape[0] - 1)]
+                for j in range(jend):
+                    si[j] += bi[j]
+            lse_i = lseh[i] if i < Tq else t.type(0)
+            for j in range(jend):
+                p = exp(si[j] - lse_i)              # p = softmax(s), recomputed from lse
+                dp = gi[j]
+                if has_keep:                        # pd = p * keep * dropout_scale
+                    kd = keeph[i, j] * dropout_scale
+                    dp *= kd
+                    si[j] = p * kd
+                else:
+                    si[j] = p
+                gi[j] = p * (dp - D[i])             # ds = p (dp - sum_j p dp)
+            si[jend:k_blk] = 0                      # keys this row does not see
+            gi[jend:k_blk] = 0
+        _add_weights_t_times(dv, s, do, i0, n, k_blk, Tq, Tk, is_causal)  # dv += pd^T dout
+        # s = scale * q k^T + bias: dk = scale * ds^T q, dq = scale * ds k
+        _add_weights_t_times(dk, g, qs, i0, n, k_blk, Tq, Tk, is_causal)
+        _weights_times(dqb, g, kk, i0, n, Tq, Tk, is_causal)
+        for o in range(min(n, Tq - i0)):
+            for d in range(HS):
+                dqh[i0 + o, d] = scale * dqb[o, d]
+    for j in range(Tk):
+        for d in range(HS):
+            dkh[j, d] = dk[j, d]
+            dvh[j, d] = dv[j, d]
 
 
 @njit
-def _backward_task(bh, q, k, v, is_causal, scale, keep, has_keep, dropout_scale, p, out, dout,
-                   dq, dk, dv):
+def _backward_task(bh, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
+                   out, lse, dout, dq, dk, dv):
     """Head bh = b * NH + h: q, out, dout, dq (B, NH, Tq, HS); k, v, dk, dv (B, NH, Tk, HS)."""
     b, h = bh // q.shape[1], bh % q.shape[1]
     keeph = keep[b, h] if has_keep else keep[0, 0]
-    _backward_head(q[b, h], k[b, h], v[b, h], is_causal, scale, keeph, has_keep, dropout_scale,
-                   p[b, h], out[b, h], dout[b, h], dq[b, h], dk[b, h], dv[b, h])
+    bias_h = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1)]
+    _backward_head(q[b, h], k[b, h], v[b, h], bias_h, has_bias, is_causal, scale, keeph,
+                   has_keep, dropout_scale, out[b, h], lse[b, h], dout[b, h], dq[b, h], dk[b, h],
+                   dv[b, h])
 
 
 @njit(parallel=True)
-def _backward_threads(*args):
-    for bh in prange(args[0].shape[0] * args[0].shape[1]):
-        _backward_task(np.int64(bh), *args)         # (see _forward_threads)
+def _backward_threads(q, k, v, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
+                      out, lse, dout, dq, dk, dv):
+    for bh in prange(q.shape[0] * q.shape[1]):
+        _backward_task(np.int64(bh), q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                       dropout_scale, out, lse, dout, dq, dk, dv)
 
 
 @njit
-def _backward_serial(*args):
-    for bh in range(args[0].shape[0] * args[0].shape[1]):
-        _backward_task(bh, *args)
+def _backward_serial(q, k, v, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
+                     out, lse, dout, dq, dk, dv):
+    for bh in range(q.shape[0] * q.shape[1]):
+        _backward_task(bh, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                       dropout_scale, out, lse, dout, dq, dk, dv)
+
+
+# ---- Numba: one compiled signature per dtype -----------------------------------
+# The (B, NH, T, HS) arrays arrive with any strides: views of qkv, a transposed
+# output, a KV cache's first positions, or plain C-contiguous arrays. Numba's
+# dispatcher would compile the whole kernel again for each layout it meets; instead
+# each driver is compiled once per dtype for layout 'A' (any strides), and called
+# through that compiled entry point, which takes a C-contiguous array as an 'A' one.
+# The entry point checks dtypes but not ndim or contiguity, so only the two
+# functions below call it, with bias, keep and lse made C-contiguous here.
+
+def _signature(dtype, backward):
+    f = numba.from_dtype(dtype)
+    a4, c4 = types.Array(f, 4, "A"), types.Array(f, 4, "C")
+    head = (a4, a4, a4, c4, types.boolean, types.boolean, f, types.Array(types.boolean, 4, "C"),
+            types.boolean, f, a4, types.Array(f, 3, "C"))
+    return head + (a4, a4, a4, a4) if backward else head
+
+
+_COMPILED = {}
+
+
+def _compiled(driver, dtype, backward):
+    key = (driver, np.dtype(dtype))
+    if key not in _COMPILED:
+        compile_ = getattr(driver, "compile", None)  # absent under NUMBA_DISABLE_JIT
+        _COMPILED[key] = compile_(_signature(dtype, backward)) if compile_ else driver
+    return _COMPILED[key]
 
 
 # Threads pay from about 32M multiply-adds of q k^T up. Serial / threads time of
@@ -297,32 +468,32 @@ def _threads_pay(q, k):
     return B * NH > 1 and numba.get_num_threads() > 1 and muladds >= _THREADS_MIN_MULADDS
 
 
-def _cw(*arrays):
-    """The arrays as writable C-contiguous ones, copying only those that are not: a read-only
-    array (a broadcast view, say) is another type to Numba and would cost another compile."""
-    return [np.require(a, requirements="CW") for a in arrays]
+def _flags_and_dummies(q, bias, keep, scale, dropout_scale):
+    t = q.dtype.type
+    bias_arg = _NO_BIAS[q.dtype] if bias is None else np.ascontiguousarray(bias)
+    keep_arg = _NO_KEEP if keep is None else np.ascontiguousarray(keep)
+    return bias_arg, bias is not None, t(scale), keep_arg, keep is not None, t(dropout_scale)
 
 
-def attention_forward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scale):
+def attention_forward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scale, out):
     """The Numba kernel, with the twin's signature (None becomes a flag and a dummy)."""
-    t = q.dtype.type
-    q, k, v = _cw(q, k, v)
-    out = np.zeros_like(q)                          # (B, NH, Tq, HS)
-    p = np.zeros(q.shape[:3] + k.shape[2:3], dtype=q.dtype)  # (B, NH, Tq, Tk)
-    run = _forward_threads if _threads_pay(q, k) else _forward_serial
-    run(q, k, v, _NO_BIAS[q.dtype] if bias is None else bias, bias is not None, is_causal, t(scale),
-        _NO_KEEP if keep is None else keep, keep is not None, t(dropout_scale), p, out)
-    return out, p
+    bias, has_bias, scale, keep, has_keep, dropout_scale = _flags_and_dummies(
+        q, bias, keep, scale, dropout_scale)
+    lse = np.empty(q.shape[:3], q.dtype)            # (B, NH, Tq)
+    driver = _forward_threads if _threads_pay(q, k) else _forward_serial
+    _compiled(driver, q.dtype, False)(q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                                      dropout_scale, out, lse)
+    return lse
 
 
-def attention_backward_numba(q, k, v, is_causal, scale, keep, dropout_scale, p, out, dout):
-    t = q.dtype.type
-    q, k, v, p, out, dout = _cw(q, k, v, p, out, dout)
-    dq, dk, dv = np.zeros_like(q), np.zeros_like(k), np.zeros_like(v)
-    run = _backward_threads if _threads_pay(q, k) else _backward_serial
-    run(q, k, v, is_causal, t(scale), _NO_KEEP if keep is None else keep, keep is not None,
-        t(dropout_scale), p, out, dout, dq, dk, dv)
-    return dq, dk, dv
+def attention_backward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scale, out, lse, dout,
+                             dq, dk, dv):
+    bias, has_bias, scale, keep, has_keep, dropout_scale = _flags_and_dummies(
+        q, bias, keep, scale, dropout_scale)
+    driver = _backward_threads if _threads_pay(q, k) else _backward_serial
+    _compiled(driver, q.dtype, True)(q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                                     dropout_scale, out, np.ascontiguousarray(lse), dout, dq, dk,
+                                     dv)
 
 
 attention_forward = dispatch(attention_forward_numpy, attention_forward_numba)
@@ -358,28 +529,83 @@ def _bias_from_mask(mask, dtype, shape):
     return out
 
 
+def _attend(ctx, q, k, v, bias, is_causal, scale, dropout_p, out):
+    """The forward both Functions share: draws dropout, writes out (B, NH, Tq, HS) (a view
+    into the output the caller returns), saves what the backward needs."""
+    keep, dropout_scale = None, 1.0
+    if dropout_p > 0:
+        B, NH, Tq, _ = q.shape
+        u = default_generator().random((B, NH, Tq, k.shape[2]), dtype=np.float32)
+        keep = u >= dropout_p                       # (B, NH, Tq, Tk)
+        dropout_scale = 1 / (1 - dropout_p) if dropout_p < 1 else 0.0
+    lse = attention_forward(q, k, v, bias, is_causal, scale, keep, dropout_scale, out)
+    if is_grad_enabled() and any(ctx.needs_input_grad):
+        ctx.save_for_backward(q, k, v, bias, keep, out, lse)
+        ctx.is_causal, ctx.scale, ctx.dropout_scale = is_causal, scale, dropout_scale
+
+
+def _attend_backward(ctx, dout, dq, dk, dv):
+    """Writes dq, dk, dv (views into the gradients the caller returns) from dout."""
+    q, k, v, bias, keep, out, lse = ctx.saved_tensors
+    attention_backward(q, k, v, bias, ctx.is_causal, ctx.scale, keep, ctx.dropout_scale, out, lse,
+                       dout, dq, dk, dv)
+
+
+def _merged(B, T, NH, HS, dtype):
+    """A fresh (B, T, NH, HS) array seen as (B, NH, T, HS): heads written into it come
+    out already merged, as (B, T, C) needs no copy."""
+    return np.empty((B, T, NH, HS), dtype).transpose(0, 2, 1, 3)
+
+
 class ScaledDotProductAttention(Function):
     @staticmethod
     def forward(ctx, q, k, v, bias, is_causal, scale, dropout_p):
-        keep, dropout_scale = None, 1.0
-        if dropout_p > 0:
-            B, NH, Tq, _ = q.shape
-            u = default_generator().random((B, NH, Tq, k.shape[2]), dtype=np.float32)
-            keep = u >= dropout_p                   # (B, NH, Tq, Tk)
-            dropout_scale = 1 / (1 - dropout_p) if dropout_p < 1 else 0.0
-        out, p = attention_forward(q, k, v, bias, is_causal, scale, keep, dropout_scale)
-        if is_grad_enabled() and any(ctx.needs_input_grad):
-            ctx.save_for_backward(q, k, v, p, out, keep)
-            ctx.is_causal, ctx.scale, ctx.dropout_scale = is_causal, scale, dropout_scale
+        B, NH, Tq, HS = q.shape
+        out = _merged(B, Tq, NH, HS, q.dtype)       # (B, NH, Tq, HS)
+        _attend(ctx, q, k, v, bias, is_causal, scale, dropout_p, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, v, p, out, keep = ctx.saved_tensors
-        dout = np.ascontiguousarray(grad, dtype=q.dtype)  # (B, NH, Tq, HS)
-        dq, dk, dv = attention_backward(q, k, v, ctx.is_causal, ctx.scale, keep, ctx.dropout_scale,
-                                        p, out, dout)
+        q, k = ctx.saved_tensors[:2]
+        B, NH, Tq, HS = q.shape
+        Tk = k.shape[2]
+        dq = _merged(B, Tq, NH, HS, q.dtype)
+        dk, dv = _merged(B, Tk, NH, HS, q.dtype), _merged(B, Tk, NH, HS, q.dtype)
+        _attend_backward(ctx, grad.astype(q.dtype, copy=False), dq, dk, dv)
         return dq, dk, dv, None, None, None, None
+
+
+def _heads(x, NH, parts):
+    """x (B, T, parts * C) as `parts` views (B, NH, T, HS), one per C columns."""
+    B, T, W = x.shape
+    HS = W // (parts * NH)
+    return x.reshape(B, T, parts, NH, HS).transpose(2, 0, 3, 1, 4)
+
+
+class QKVAttention(Function):
+    @staticmethod
+    def forward(ctx, qkv, n_head, bias, is_causal, scale, dropout_p):
+        B, T, C3 = qkv.shape
+        q, k, v = _heads(qkv, n_head, 3)            # (B, NH, T, HS) views of qkv
+        y = np.empty((B, T, C3 // 3), qkv.dtype)    # (B, T, C)
+        _attend(ctx, q, k, v, bias, is_causal, scale, dropout_p, _heads(y, n_head, 1)[0])
+        ctx.n_head = n_head
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        q = ctx.saved_tensors[0]
+        B, NH, T, HS = q.shape
+        dqkv = np.empty((B, T, 3 * NH * HS), q.dtype)  # (B, T, 3C), every number written
+        dout = _heads(grad.astype(q.dtype, copy=False), NH, 1)[0]
+        _attend_backward(ctx, dout, *_heads(dqkv, NH, 3))
+        return dqkv, None, None, None, None, None
+
+
+def _check_dropout(dropout_p, name):
+    if not 0 <= dropout_p <= 1:
+        raise ValueError(f"{name}: dropout_p must be in [0, 1], got {dropout_p}")
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
@@ -394,12 +620,30 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     if not (q.dtype == k.dtype == v.dtype) or q.dtype not in (np.float32, np.float64):
         raise TypeError(f"scaled_dot_product_attention: q, k, v must share float32 or float64; "
                         f"got {q.dtype}, {k.dtype}, {v.dtype}")
-    if not 0 <= dropout_p <= 1:
-        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], "
-                         f"got {dropout_p}")
+    _check_dropout(dropout_p, "scaled_dot_product_attention")
     B, NH, Tq, HS = q.shape
     shape = (B, NH, Tq, k.shape[2])
     bias = None if attn_mask is None else _bias_from_mask(attn_mask, q.dtype, shape)
     scale = 1 / np.sqrt(HS) if scale is None else float(scale)
-    q, k, v = (contiguous(t) for t in (q, k, v))
     return ScaledDotProductAttention.apply(q, k, v, bias, bool(is_causal), scale, float(dropout_p))
+
+
+def qkv_attention(qkv, n_head, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """Self-attention over c_attn's fused output: qkv (B, T, 3C) -> y (B, T, C), heads merged.
+
+    The same as splitting qkv into q, k, v, splitting each into n_head heads, calling
+    scaled_dot_product_attention and merging the heads, without the copies: the kernel
+    reads the heads where they lie and writes y and dqkv in place.
+    """
+    x = qkv if isinstance(qkv, Tensor) else Tensor(qkv)
+    if x.ndim != 3 or n_head < 1 or x.shape[2] % (3 * n_head):
+        raise ValueError(f"qkv_attention: want qkv (B, T, 3C) with C divisible by n_head; got qkv "
+                         f"{x.shape} and n_head {n_head}")
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"qkv_attention: qkv must be float32 or float64, not {x.dtype}")
+    _check_dropout(dropout_p, "qkv_attention")
+    B, T, C3 = x.shape
+    HS = C3 // (3 * n_head)
+    bias = None if attn_mask is None else _bias_from_mask(attn_mask, x.dtype, (B, n_head, T, T))
+    scale = 1 / np.sqrt(HS) if scale is None else float(scale)
+    return QKVAttention.apply(x, int(n_head), bias, bool(is_causal), scale, float(dropout_p))

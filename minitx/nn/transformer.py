@@ -1,6 +1,7 @@
 """Transformer parts: multi-head self-attention (with a KV cache), the MLP, the block."""
 import numpy as np
 
+from ..kernels.attention import qkv_attention
 from ..tensor import Tensor
 from . import functional as F
 from .layers import GELU, Dropout, LayerNorm, Linear
@@ -65,15 +66,17 @@ class SelfAttention(Module):
         self.resid_dropout = Dropout(dropout)
 
     def forward(self, x, attn_mask=None, kv_cache=None):
-        C = self.n_embd
-        q, k, v = self.c_attn(x).split(C, dim=2)  # each (B, T, C)
-        q, k, v = (split_heads(t, self.n_head) for t in (q, k, v))  # (B, NH, T, HS)
-        if kv_cache is not None:
+        qkv = self.c_attn(x)  # (B, T, 3C)
+        dropout_p = self.dropout if self.training else 0.0
+        if kv_cache is None:  # the kernel reads the heads out of qkv and writes y merged
+            y = qkv_attention(qkv, self.n_head, attn_mask=attn_mask, dropout_p=dropout_p,
+                              is_causal=self.causal)  # (B, T, C)
+        else:
+            q, k, v = (split_heads(t, self.n_head) for t in qkv.split(self.n_embd, dim=2))
             k, v = kv_cache.update(k, v)  # (B, NH, T_past + T, HS)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, is_causal=self.causal,
-            dropout_p=self.dropout if self.training else 0.0)
-        return self.resid_dropout(self.c_proj(merge_heads(y)))
+            y = merge_heads(F.scaled_dot_product_attention(
+                q, k, v, attn_mask=attn_mask, is_causal=self.causal, dropout_p=dropout_p))
+        return self.resid_dropout(self.c_proj(y))
 
     def extra_repr(self):
         return f"n_embd={self.n_embd}, n_head={self.n_head}, causal={self.causal}"
