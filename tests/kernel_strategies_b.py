@@ -47,6 +47,30 @@ def attention_cases(draw, max_B=2, max_NH=2, max_T=5, max_HS=4, dtype=None):
 
 
 @st.composite
+def qkv_cases(draw, max_B=2, max_T=6, max_NH=3, max_HS=4, dtype=None):
+    """Inputs of qkv_attention as a dict: qkv (B, T, 3C), n_head, attn_mask (None, key
+    padding (B, 1, 1, T) with some batch row maybe all padding, a bool or an additive
+    mask broadcastable to (B, NH, T, T)), is_causal, scale."""
+    dtype = draw(float_dtypes) if dtype is None else dtype
+    B, T = draw(st.integers(1, max_B)), draw(st.integers(1, max_T))
+    NH, HS = draw(st.integers(1, max_NH)), draw(st.integers(1, max_HS))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    qkv = rng.standard_normal((B, T, 3 * NH * HS)).astype(dtype)
+    kind = draw(st.sampled_from(["none", "padding", "bool", "additive"]))
+    mask = None
+    if kind == "padding":                           # BERT's: True for real tokens
+        lengths = rng.integers(0, T + 1, B)
+        mask = (np.arange(T)[None, :] < lengths[:, None])[:, None, None, :]
+    elif kind != "none":
+        shape = draw(mask_shapes((B, NH, T, T)))
+        allowed = rng.random(shape) < draw(st.sampled_from([0.3, 0.7, 1.0]))
+        mask = allowed if kind == "bool" else np.where(
+            allowed, rng.standard_normal(shape), -np.inf).astype(dtype)
+    scale = draw(st.one_of(st.none(), st.floats(0.1, 2.0)))
+    return dict(qkv=qkv, n_head=NH, attn_mask=mask, is_causal=draw(st.booleans()), scale=scale)
+
+
+@st.composite
 def embedding_cases(draw, max_V=7, max_C=5):
     """ids (any shape, repeats likely), weight (V, C), padding_idx (None or in [-V, V))."""
     dtype = draw(float_dtypes)
