@@ -1,10 +1,12 @@
-"""scaled_dot_product_attention: Numba against the NumPy twin, against a plain loop,
-gradcheck, causal alignment for a KV cache, masked rows, dropout, determinism, errors.
+"""scaled_dot_product_attention and qkv_attention: Numba against the NumPy twin, against
+a plain loop, gradcheck, causal alignment for a KV cache, masked rows, dropout,
+determinism, what is saved, errors; qkv_attention against the split-heads composition.
 
 Tolerances, Numba vs twin: the Numba kernel sums dot products in SIMD lanes and
 uses a polynomial exp (within 2 ulp), the twin uses BLAS and NumPy's exp, so
 they agree to rounding: rtol 1e-4, atol 1e-5 in float32; rtol 1e-9, atol 1e-11
-in float64. Parity with torch is in test_kernels_parity_b.py.
+in float64. Parity with torch is in test_kernels_parity_b.py and
+test_kernels_attention_qkv.py.
 """
 import math
 
@@ -15,10 +17,11 @@ from hypothesis import strategies as st
 
 import minitx as mt
 from minitx.kernels import attention
-from minitx.kernels.attention import (attention_backward, attention_forward,
+from minitx.kernels.attention import (attention_backward, attention_forward, qkv_attention,
                                      scaled_dot_product_attention)
+from minitx.nn.transformer import KVCache, SelfAttention
 from minitx.testing import gradcheck
-from tests.kernel_strategies_b import attention_cases
+from tests.kernel_strategies_b import attention_cases, qkv_cases
 
 TOL = {np.float32: dict(rtol=1e-4, atol=1e-5), np.float64: dict(rtol=1e-9, atol=1e-11)}
 
@@ -234,3 +237,116 @@ def test_errors_name_the_bad_values(kwargs, error, words):
         scaled_dot_product_attention(q, k, v, attn_mask=kwargs.get("mask"),
                                      dropout_p=kwargs.get("dropout_p", 0.0))
     assert words in str(info.value)
+
+
+# ---- qkv_attention: c_attn's fused output in, merged heads out ------------------
+
+def _run_qkv(case, backend, dropout_p=0.0, seed=0, split=False):
+    """y and dqkv of one forward+backward, through qkv_attention or (split=True) through
+    split, split_heads, scaled_dot_product_attention and merge_heads."""
+    x = mt.Tensor(case["qkv"].copy(), requires_grad=True)
+    B, T, C3 = x.shape
+    NH, C = case["n_head"], C3 // 3
+    kwargs = dict(attn_mask=case["attn_mask"], dropout_p=dropout_p, is_causal=case["is_causal"],
+                  scale=case["scale"])
+    with mt.use_backend(backend):
+        mt.manual_seed(seed)
+        if split:
+            q, k, v = (t.reshape(B, T, NH, C // NH).transpose(1, 2) for t in x.split(C, dim=2))
+            y = scaled_dot_product_attention(q, k, v, **kwargs).transpose(1, 2).reshape(B, T, C)
+        else:
+            y = qkv_attention(x, NH, **kwargs)
+        y.backward(np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype))
+    return y.data, x.grad
+
+
+@given(case=qkv_cases(), p=st.sampled_from([0.0, 0.3]))
+def test_qkv_numba_matches_numpy_twin(case, p):
+    tol = TOL[case["qkv"].dtype.type]
+    for ours, ref, name in zip(_run_qkv(case, "numba", p), _run_qkv(case, "numpy", p),
+                               ["y", "dqkv"]):
+        assert ours.dtype == case["qkv"].dtype and ours.shape == ref.shape
+        np.testing.assert_allclose(ours, ref, err_msg=name, **tol)
+
+
+@given(case=qkv_cases(max_T=9, max_HS=6), p=st.sampled_from([0.0, 0.3]))
+def test_qkv_equals_split_heads_bit_for_bit(case, p):
+    # the same kernel reads the heads from qkv in place or from the split copies
+    for backend in ("numba", "numpy"):
+        for ours, ref in zip(_run_qkv(case, backend, p), _run_qkv(case, backend, p, split=True)):
+            np.testing.assert_array_equal(ours, ref)
+
+
+@settings(max_examples=8)
+@given(case=qkv_cases(max_T=4, max_NH=2, max_HS=3, dtype=np.float64),
+       p=st.sampled_from([0.0, 0.4]), backend=st.sampled_from(["numba", "numpy"]))
+def test_qkv_gradcheck(case, p, backend):
+    def fn(x):
+        mt.manual_seed(5)                           # the same dropout mask on every call
+        return qkv_attention(x, case["n_head"], attn_mask=case["attn_mask"], dropout_p=p,
+                             is_causal=case["is_causal"], scale=case["scale"])
+    with mt.use_backend(backend):
+        gradcheck(fn, mt.Tensor(case["qkv"], requires_grad=True))
+
+
+def test_qkv_runs_and_thread_counts_give_the_same_bits(monkeypatch):
+    # two query blocks, T and HS off the padding multiples, enough heads for both threads
+    qkv = np.random.default_rng(7).standard_normal((3, 70, 3 * 4 * 10)).astype(np.float32)
+    case = dict(qkv=qkv, n_head=4, attn_mask=None, is_causal=True, scale=None)
+    runs = []
+    for min_work in (0, 0, 1 << 60):                # threads twice, then serial
+        monkeypatch.setattr(attention, "_THREADS_MIN_MULADDS", min_work)
+        runs.append(_run_qkv(case, "numba", dropout_p=0.2, seed=3))
+    for run in runs[1:]:
+        for a, b in zip(runs[0], run):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("T, HS", [(5, 3), (66, 7)])
+def test_qkv_gradient_is_fresh_and_fully_written(T, HS):
+    # np.empty hands back the NaN-filled block just freed: an entry left unwritten shows
+    B, NH = 2, 3
+    x = mt.Tensor(np.random.default_rng(0).standard_normal((B, T, 3 * NH * HS)),
+                  requires_grad=True)
+    y = qkv_attention(x, NH, is_causal=True)
+    junk = np.full(x.shape, np.nan)
+    del junk
+    y.backward(np.ones(y.shape))
+    assert x.grad.shape == x.shape and x.grad.flags.c_contiguous and np.isfinite(x.grad).all()
+
+
+def test_qkv_saves_the_log_sum_exp_not_the_probabilities():
+    B, NH, T, HS = 1, 2, 64, 2                      # p would be (1, 2, 64, 64): 8192 numbers
+    x = mt.Tensor(np.zeros((B, T, 3 * NH * HS), np.float32), requires_grad=True)
+    saved = qkv_attention(x, NH, is_causal=True)._ctx.saved_tensors
+    assert max(a.size for a in saved if a is not None) < B * NH * T * T
+    assert any(a is not None and a.shape == (B, NH, T) for a in saved)    # lse
+
+
+def test_self_attention_without_cache_equals_with_cache():
+    # the fused path (training) and the KV-cache path (generation) agree on a prefill
+    mt.manual_seed(0)
+    attn = SelfAttention(12, 3, causal=True)
+    x = mt.Tensor(np.random.default_rng(2).standard_normal((2, 7, 12)).astype(np.float32))
+    with mt.no_grad():
+        np.testing.assert_array_equal(attn(x).data, attn(x, kv_cache=KVCache(9)).data)
+
+
+@pytest.mark.parametrize("shape, n_head, kwargs, error, words", [
+    ((2, 3), 1, {}, ValueError, "qkv (2, 3)"),
+    ((2, 3, 4, 6), 1, {}, ValueError, "(2, 3, 4, 6)"),
+    ((1, 2, 12), 3, {}, ValueError, "n_head 3"),      # C = 4 not divisible by 3 heads
+    ((1, 2, 10), 1, {}, ValueError, "(1, 2, 10)"),    # 10 columns are not 3C
+    ((1, 2, 12), 0, {}, ValueError, "n_head 0"),
+    ((1, 2, 12), 2, dict(dropout_p=-0.1), ValueError, "-0.1"),
+    ((1, 2, 12), 2, dict(attn_mask=np.ones((3, 2), bool)), ValueError, "(3, 2)"),
+])
+def test_qkv_errors_name_the_bad_values(shape, n_head, kwargs, error, words):
+    with pytest.raises(error) as info:
+        qkv_attention(np.zeros(shape), n_head, **kwargs)
+    assert words in str(info.value)
+
+
+def test_qkv_rejects_integer_input():
+    with pytest.raises(TypeError, match="int64"):
+        qkv_attention(np.zeros((1, 2, 6), np.int64), 1)
