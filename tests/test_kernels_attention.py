@@ -210,6 +210,33 @@ def test_threads_and_serial_driver_give_the_same_bits(monkeypatch):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("layout", ["every_other_column", "read_only", "cache_prefix",
+                                    "reversed_time", "merged_heads"])
+def test_kernel_reads_and_writes_any_layout(layout):
+    # rows the kernel can take in place (a prefix, merged heads) and ones it copies first
+    rng = np.random.default_rng(8)
+    B, NH, Tq, Tk, HS = 2, 3, 5, 7, 4
+
+    def array(T, writable=False):
+        a = rng.standard_normal((B, NH, T + 3, 2 * HS))
+        a = {"every_other_column": a[:, :, :T, ::2], "read_only": a[:, :, :T, :HS],
+             "cache_prefix": a[:, :, :T, :HS], "reversed_time": a[:, :, T - 1::-1, :HS],
+             "merged_heads": a[:, :, :T, :HS].transpose(0, 2, 1, 3).copy().transpose(0, 2, 1, 3)
+             }[layout]
+        a.flags.writeable = writable or layout != "read_only"
+        return a
+    q, k, v, dout = array(Tq), array(Tk), array(Tk), array(Tq)
+    results = []
+    for impl in ("numba", "numpy"):
+        out, dq, dk, dv = array(Tq, True), array(Tq, True), array(Tk, True), array(Tk, True)
+        lse = getattr(attention_forward, impl)(q, k, v, None, True, 0.5, None, 1.0, out)
+        getattr(attention_backward, impl)(q, k, v, None, True, 0.5, None, 1.0, out, lse, dout,
+                                          dq, dk, dv)
+        results.append((out, lse, dq, dk, dv))
+    for ours, ref in zip(*results):
+        np.testing.assert_allclose(ours, ref, **TOL[np.float64])
+
+
 def test_grad_does_not_flow_to_mask_and_no_grad_saves_nothing():
     q = mt.Tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
     mask = mt.Tensor(np.zeros((2, 2)), requires_grad=True)
