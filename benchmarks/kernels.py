@@ -158,6 +158,25 @@ def _attention_case(shape):
     return Case("attention", shape, setup, label="causal HS=C/NH")
 
 
+def _qkv_attention_case(shape):
+    """Causal self-attention as GPT's SelfAttention runs it: c_attn's output qkv (B, T, 3C)
+    in, merged heads y (B, T, C) out; torch splits, views, transposes and merges around
+    its scaled_dot_product_attention."""
+    def setup(rng, torch):
+        from minitx.kernels.attention import qkv_attention
+        B, T, C, NH = shape["B"], shape["T"], shape["C"], shape["NH"]
+        qkv, g = _params(rng, (B, T, 3 * C), (B, T, C))
+        F = torch.nn.functional
+
+        def theirs(x):
+            q, k, v = (t.view(B, T, NH, C // NH).transpose(1, 2) for t in x.split(C, dim=2))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            return y.transpose(1, 2).contiguous().view(B, T, C)
+        return (_minitx_step(lambda x: qkv_attention(x, NH, is_causal=True), [qkv], g),
+                _torch_step(torch, theirs, [qkv], g))
+    return Case("attention(qkv)", shape, setup, label="causal, qkv (B,T,3C)")
+
+
 def _embedding_case(shape, V, quick=True):
     """B*T ids into a (V, C) table; the backward builds the dense (V, C) gradient."""
     def setup(rng, torch):
@@ -180,7 +199,8 @@ for _shape in (SMALL, GPT):
               _cross_entropy_case(_shape, 65)]
 CASES.append(_cross_entropy_case(GPT, 50257, quick=False))
 CASES += [_adamw_case(SMALL), _adamw_case(GPT)]
-CASES += [_attention_case(SMALL), _attention_case(GPT), _embedding_case(SMALL, 65),
+CASES += [_attention_case(SMALL), _attention_case(GPT), _qkv_attention_case(SMALL),
+          _qkv_attention_case(GPT), _embedding_case(SMALL, 65),
           _embedding_case(GPT, 65), _embedding_case(GPT, 50257, quick=False)]
 
 
