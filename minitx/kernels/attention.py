@@ -290,6 +290,52 @@ def _row_dots(D, a, b, n):
         D[t] = acc
 
 
+@njit(fastmath=_FAST)
+def _softmax_row(si, jend, k_end, bi, has_bias, ki, has_keep, dropout_scale):
+    """One row of scores si (Tkp,) in place: e = exp(s + bias - max) on the keys [0, jend)
+    the row sees (times keep * dropout_scale), 0 on [jend, k_end). Returns lse = max +
+    log(sum e) and 1 / sum e; +inf and 0 for a row with no key. bi (Tk,) bias, ki (Tk,)."""
+    t = si.dtype.type
+    if has_bias:                                    # s += bias
+        for j in range(jend):
+            si[j] += bi[j]
+    m = row_max(si[:jend])
+    if m == -np.inf:                                # no key: p = 0
+        si[:k_end] = 0
+        return t(np.inf), t(0)
+    l = t(0)
+    for j in range(jend):                           # e = exp(s - max); l = sum e
+        e = exp(si[j] - m)
+        si[j] = e
+        l += e
+    si[jend:k_end] = 0                              # keys this row does not see
+    if has_keep:                                    # pd = p * keep * dropout_scale
+        for j in range(jend):
+            si[j] *= ki[j] * dropout_scale
+    return t(m + math.log(l)), t(1 / l)
+
+
+@njit(fastmath=_FAST)
+def _softmax_grad_row(si, gi, jend, k_end, lse, D, bi, has_bias, ki, has_keep, dropout_scale):
+    """One row in place: si (Tkp,) scores -> pd, gi (Tkp,) dpd -> ds, on the keys
+    [0, jend) the row sees; both 0 on [jend, k_end). D = sum_j p_j dp_j = dout . out."""
+    if has_bias:
+        for j in range(jend):
+            si[j] += bi[j]
+    for j in range(jend):
+        p = exp(si[j] - lse)                        # p = softmax(s), recomputed from lse
+        dp = gi[j]
+        if has_keep:                                # pd = p * keep * dropout_scale
+            kd = ki[j] * dropout_scale
+            dp *= kd
+            si[j] = p * kd
+        else:
+            si[j] = p
+        gi[j] = p * (dp - D)                        # ds = p (dp - sum_j p dp)
+    si[jend:k_end] = 0                              # keys this row does not see
+    gi[jend:k_end] = 0
+
+
 _BQ = 64    # queries per block: scores (64, Tk) stay in L2 between the three passes
 
 
@@ -317,33 +363,16 @@ def _forward_head(qh, kh, vh, Tq, Tk, bh, has_bias, is_causal, scale, keeph, has
         n = min(BQ, Tqp - i0)
         k_blk = _ceil(_key_end(min(i0 + n, Tq) - 1, Tq, Tk, is_causal), 16)
         _rows_times_t(s, qs, kt, i0, n, Tq, Tk, is_causal)  # s = scale * q k^T
-        for o in range(n):
+        for o in range(min(n, Tq - i0)):
             i = i0 + o
-            si = s[o]                               # (Tkp,)
-            jend = _key_end(i, Tq, Tk, is_causal) if i < Tq else 0
-            if has_bias:                            # s += bias
-                bi = bh[min(i, bh.shape[0] - 1)]
-                for j in range(jend):
-                    si[j] += bi[j]
-            m = row_max(si[:jend])
+            lse_i, inv_l[o] = _softmax_row(s[o], _key_end(i, Tq, Tk, is_causal), k_blk,
+                                           bh[min(i, bh.shape[0] - 1)], has_bias,
+                                           keeph[min(i, keeph.shape[0] - 1)], has_keep,
+                                           dropout_scale)
+            lseh[i] = lse_i
+        for o in range(min(n, Tq - i0), n):         # padding rows
+            s[o, :k_blk] = 0
             inv_l[o] = 0
-            if m == -np.inf:                        # no key (or a padding row): p = 0
-                si[:k_blk] = 0
-                if i < Tq:
-                    lseh[i] = np.inf
-                continue
-            l = t.type(0)
-            for j in range(jend):                   # e = exp(s - max); l = sum e
-                e = exp(si[j] - m)
-                si[j] = e
-                l += e
-            si[jend:k_blk] = 0                      # keys this row does not see
-            inv_l[o] = 1 / l
-            lseh[i] = m + math.log(l)
-            if has_keep:                            # pd = p * keep * dropout_scale
-                ki = keeph[i]
-                for j in range(jend):
-                    si[j] *= ki[j] * dropout_scale
         _weights_times(ob, s, vv, i0, n, Tq, Tk, is_causal)  # out = (e @ v) / l
         for o in range(n):
             ob[o] *= inv_l[o]
@@ -415,27 +444,14 @@ def _backward_head(qh, kh, vh, Tq, Tk, bh, has_bias, is_causal, scale, keeph, ha
         k_blk = _ceil(_key_end(min(i0 + n, Tq) - 1, Tq, Tk, is_causal), 16)
         _rows_times_t(s, qs, kt, i0, n, Tq, Tk, is_causal)  # s = scale * q k^T
         _rows_times_t(g, do, vt, i0, n, Tq, Tk, is_causal)  # out = pd @ v: dpd = dout v^T
-        for o in range(n):
+        for o in range(min(n, Tq - i0)):
             i = i0 + o
-            si, gi = s[o], g[o]                     # (Tkp,)
-            jend = _key_end(i, Tq, Tk, is_causal) if i < Tq else 0
-            if has_bias:
-                bi = bh[min(i, bh.shape[0] - 1)]
-                for j in range(jend):
-                    si[j] += bi[j]
-            lse_i = lseh[i] if i < Tq else t.type(0)
-            for j in range(jend):
-                p = exp(si[j] - lse_i)              # p = softmax(s), recomputed from lse
-                dp = gi[j]
-                if has_keep:                        # pd = p * keep * dropout_scale
-                    kd = keeph[i, j] * dropout_scale
-                    dp *= kd
-                    si[j] = p * kd
-                else:
-                    si[j] = p
-                gi[j] = p * (dp - D[i])             # ds = p (dp - sum_j p dp)
-            si[jend:k_blk] = 0                      # keys this row does not see
-            gi[jend:k_blk] = 0
+            _softmax_grad_row(s[o], g[o], _key_end(i, Tq, Tk, is_causal), k_blk, lseh[i], D[i],
+                              bh[min(i, bh.shape[0] - 1)], has_bias,
+                              keeph[min(i, keeph.shape[0] - 1)], has_keep, dropout_scale)
+        for o in range(min(n, Tq - i0), n):         # padding rows
+            s[o, :k_blk] = 0
+            g[o, :k_blk] = 0
         _add_weights_t_times(dv, s, do, i0, n, k_blk, Tq, Tk, is_causal)  # dv += pd^T dout
         # s = scale * q k^T + bias: dk = scale * ds^T q, dq = scale * ds k
         _add_weights_t_times(dk, g, qs, i0, n, k_blk, Tq, Tk, is_causal)
