@@ -28,7 +28,7 @@ What the forward saves for backward (FlashAttention's choice): the inputs, the
 output, and the row log-sum-exp lse = max + log(sum exp) (B, NH, Tq); the
 backward recomputes p = exp(scale q.k + bias - lse). Saving p instead would
 cost B*NH*Tq*Tk numbers, 12.6 MB per layer at B=8, NH=6, T=256 (float32), for
-a recompute that takes about a fifth of the backward. With dropout the keep
+a recompute that takes about 15% of the backward (one more q k^T product). With dropout the keep
 mask (B, NH, Tq, Tk) is saved too. Under no_grad nothing is kept. The
 derivation is in docs/kernels/attention.md.
 
@@ -39,8 +39,12 @@ scratch (q scaled, k and v also transposed), then walks blocks of 64 queries:
 the block's scores (64, Tk) stay in cache from q k^T through the softmax to
 p v. Every product is `_add_products4`, a 4 x 4 register block: four rows of
 the output, four rows of the right-hand matrix per pass, the inner loop along
-a contiguous row (SIMD). Causal rows stop at their last visible key, so the
-masked half of the (Tq, Tk) square costs nothing.
+a contiguous row (SIMD), compiled without LLVM's alias checks. Causal rows
+stop at their last visible key, so the masked half of the (Tq, Tk) square
+costs nothing. Operands of any layout arrive as contiguous rows with row
+steps, one Numba type per dtype. docs/kernels/attention.md has the design and
+the measurements: at the GPT benchmark's shape forward and backward take about
+0.6 and 0.5 times PyTorch's.
 """
 import math
 
