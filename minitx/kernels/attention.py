@@ -519,7 +519,7 @@ def _rows(a):
     if ((HS > 1 and sc != a.itemsize) or sb % row or sh % row or st % row
             or min(sb, sh, st) < 0 or not a.flags.writeable or base.dtype != a.dtype
             or not base.flags.c_contiguous):
-        a = base = np.ascontiguousarray(a)
+        a = base = np.array(a, order="C")         # a copy, writable even if a was not
         sb, sh, st = (a.strides[0] if B > 1 else 0), (a.strides[1] if NH > 1 else 0), row
     sb, sh, st = sb // row, sh // row, st // row
     first = (_address(a) - _address(base)) // a.itemsize
