@@ -199,11 +199,11 @@ def test_numba_kernel_twice_bit_identical_at_a_wide_shape():
         np.testing.assert_array_equal(a, b)
 
 
-def test_threads_and_serial_driver_give_the_same_bits(monkeypatch):
+def test_one_and_two_threads_give_the_same_bits(monkeypatch):
     rng = np.random.default_rng(6)
     q, k, v, dout = (rng.standard_normal((2, 3, 9, 8)).astype(np.float32) for _ in range(4))
     runs = []
-    for min_work in (0, 1 << 60):                   # always threads, never threads
+    for min_work in (0, 1 << 60):                   # always two threads, always one
         monkeypatch.setattr(attention, "_THREADS_MIN_MULADDS", min_work)
         runs.append(_kernel_run(q, k, v, dout, scale=0.3))
     for a, b in zip(*runs):
@@ -236,7 +236,7 @@ def test_kernel_reads_and_writes_any_layout(layout):
     for ours, ref in zip(*results):
         np.testing.assert_allclose(ours, ref, **TOL[np.float64])
     # every layout reaches Numba as the same types: one compile per dtype, whatever ran before
-    for driver in (attention._forward_serial, attention._backward_serial):
+    for driver in (attention._forward_heads, attention._backward_heads):
         assert len(driver.signatures) <= 2, driver.signatures
 
 
@@ -324,7 +324,7 @@ def test_qkv_runs_and_thread_counts_give_the_same_bits(monkeypatch):
     qkv = np.random.default_rng(7).standard_normal((3, 70, 3 * 4 * 10)).astype(np.float32)
     case = dict(qkv=qkv, n_head=4, attn_mask=None, is_causal=True, scale=None)
     runs = []
-    for min_work in (0, 0, 1 << 60):                # threads twice, then serial
+    for min_work in (0, 0, 1 << 60):                # two threads twice, then one
         monkeypatch.setattr(attention, "_THREADS_MIN_MULADDS", min_work)
         runs.append(_run_qkv(case, "numba", dropout_p=0.2, seed=3))
     for run in runs[1:]:

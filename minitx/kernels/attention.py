@@ -46,6 +46,7 @@ steps, one Numba type per dtype. docs/kernels/attention.md has the design and
 the measurements: at the GPT benchmark's shape forward and backward take about
 0.6 and 0.5 times PyTorch's.
 """
+import contextlib
 import math
 
 import numba
@@ -272,13 +273,13 @@ def _load_t(dst, head, n):
 
 
 @njit(fastmath=_FAST, **_NOALIAS)
-def _store(head, t0, src, n, scale):
-    """Rows t0 .. t0+n-1 of head = scale * src[:n, :HS]."""
+def _store(head, t0, src, n, scales):
+    """Rows t0 .. t0+n-1 of head = scales[t] * src[t, :HS]; scales (n,)."""
     rows, first, step = head
     for t in range(n):
-        dst = rows[first + (t0 + t) * step]         # (HS,)
+        dst, w = rows[first + (t0 + t) * step], scales[t]  # (HS,)
         for c in range(dst.shape[0]):
-            dst[c] = scale * src[t, c]
+            dst[c] = w * src[t, c]
 
 
 @njit(fastmath=_FAST)
@@ -346,13 +347,21 @@ _BQ = 64    # queries per block: scores (64, Tk) stay in L2 between the three pa
 # ---- Numba: forward ------------------------------------------------------------
 
 @njit(fastmath=_FAST)
-def _forward_head(qh, kh, vh, Tq, Tk, bh, has_bias, is_causal, scale, keeph, has_keep,
-                  dropout_scale, oh, lseh):
-    """One head: qh, oh (Tq rows) and kh, vh (Tk rows) as (rows, first, step), HS wide;
-    bh (mTq, Tk) bias; keeph (Tq, Tk); lseh (Tq,) written."""
-    HS = qh[0].shape[1]
+def _forward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                  dropout_scale, out, lse):
+    """Head bh = b * NH + h. dims (B, NH, Tq, Tk); q, k, v, out as rows (N, HS) with their
+    steps (4, 3); lse (B, NH, Tq) written; bias (mB, mNH, mTq, Tk) and keep (B, NH, Tq, Tk),
+    or (1, 1, 1, 1) dummies. (The head's own work and its unpacking in one function: each
+    level of calls costs compile time, as Numba optimizes all the callees again for it.)"""
+    b, h = bh // dims[1], bh % dims[1]
+    Tq, Tk = dims[2], dims[3]
+    qh, kh, vh = _head(q, steps[0], b, h), _head(k, steps[1], b, h), _head(v, steps[2], b, h)
+    oh, lseh = _head(out, steps[3], b, h), lse[b, h]  # qh, oh: Tq rows; kh, vh: Tk rows
+    bh = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1)]  # (mTq, Tk)
+    keeph = keep[b, h] if has_keep else keep[0, 0]  # (Tq, Tk)
+    HS = q.shape[1]
     Tqp, Tkp, HSp = _ceil(Tq, 4), _ceil(Tk, 16), _ceil(HS, 4)
-    t = qh[0].dtype
+    t = q.dtype
     qs = np.zeros((Tqp, HSp), t)                    # scale * q
     kt = np.zeros((HSp, Tkp), t)                    # k^T
     vv = np.zeros((Tkp, HSp), t)                    # v
@@ -378,53 +387,35 @@ def _forward_head(qh, kh, vh, Tq, Tk, bh, has_bias, is_causal, scale, keeph, has
             s[o, :k_blk] = 0
             inv_l[o] = 0
         _weights_times(ob, s, vv, i0, n, Tq, Tk, is_causal)  # out = (e @ v) / l
-        for o in range(n):
-            ob[o] *= inv_l[o]
-        _store(oh, i0, ob, min(n, Tq - i0), t.type(1))
-
-
-@njit
-def _forward_task(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                  dropout_scale, out, lse):
-    """Head bh = b * NH + h; dims (B, NH, Tq, Tk); q, k, v, out as rows (N, HS) with their
-    steps (4, 3); lse (B, NH, Tq); bias (mB, mNH, mTq, Tk) and keep (B, NH, Tq, Tk), or
-    (1, 1, 1, 1) dummies."""
-    b, h = bh // dims[1], bh % dims[1]
-    keeph = keep[b, h] if has_keep else keep[0, 0]
-    bias_h = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1)]
-    _forward_head(_head(q, steps[0], b, h), _head(k, steps[1], b, h), _head(v, steps[2], b, h),
-                  dims[2], dims[3], bias_h, has_bias, is_causal, scale, keeph, has_keep,
-                  dropout_scale, _head(out, steps[3], b, h), lse[b, h])
+        _store(oh, i0, ob, min(n, Tq - i0), inv_l)
 
 
 @njit(parallel=True)
-def _forward_threads(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                     dropout_scale, out, lse):
+def _forward_heads(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                   dropout_scale, out, lse):
     for bh in prange(dims[0] * dims[1]):
-        # prange counts in uint64; int64 is the type _forward_serial compiled already
-        _forward_task(np.int64(bh), dims, steps, q, k, v, bias, has_bias, is_causal, scale,
-                      keep, has_keep, dropout_scale, out, lse)
-
-
-@njit
-def _forward_serial(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                    dropout_scale, out, lse):
-    for bh in range(dims[0] * dims[1]):
-        _forward_task(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep,
+        # prange counts in uint64, and uint64 // int64 is a float in Numba: the index as int64
+        _forward_head(np.int64(bh), dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep,
                       has_keep, dropout_scale, out, lse)
 
 
 # ---- Numba: backward -----------------------------------------------------------
 
 @njit(fastmath=_FAST)
-def _backward_head(qh, kh, vh, Tq, Tk, bh, has_bias, is_causal, scale, keeph, has_keep,
-                   dropout_scale, oh, lseh, doh, dqh, dkh, dvh):
-    """One head: qh, oh, doh, dqh (Tq rows) and kh, vh, dkh, dvh (Tk rows) as (rows, first,
-    step), HS wide; bh (mTq, Tk); keeph (Tq, Tk); lseh (Tq,). Writes every row of dqh,
-    dkh, dvh."""
-    HS = qh[0].shape[1]
+def _backward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                   dropout_scale, out, lse, dout, dq, dk, dv):
+    """Head bh = b * NH + h, as _forward_head; q, k, v, out, dout, dq, dk, dv as rows with
+    their steps (8, 3). Writes every row of the head in dq, dk, dv."""
+    b, h = bh // dims[1], bh % dims[1]
+    Tq, Tk = dims[2], dims[3]
+    qh, kh, vh = _head(q, steps[0], b, h), _head(k, steps[1], b, h), _head(v, steps[2], b, h)
+    oh, doh, lseh = _head(out, steps[3], b, h), _head(dout, steps[4], b, h), lse[b, h]
+    dqh, dkh, dvh = _head(dq, steps[5], b, h), _head(dk, steps[6], b, h), _head(dv, steps[7], b, h)
+    bh = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1)]  # (mTq, Tk)
+    keeph = keep[b, h] if has_keep else keep[0, 0]  # (Tq, Tk)
+    HS = q.shape[1]
     Tqp, Tkp, HSp = _ceil(Tq, 4), _ceil(Tk, 16), _ceil(HS, 4)
-    t = qh[0].dtype
+    t = q.dtype
     qs = np.zeros((Tqp, HSp), t)                    # scale * q
     kt = np.zeros((HSp, Tkp), t)                    # k^T
     kk = np.zeros((Tkp, HSp), t)                    # k
@@ -443,6 +434,7 @@ def _backward_head(qh, kh, vh, Tq, Tk, bh, has_bias, is_causal, scale, keeph, ha
     s = np.empty((BQ, Tkp), t)                      # one block's scores, then p (or pd)
     g = np.empty((BQ, Tkp), t)                      # one block's dpd = dout v^T, then ds
     dqb = np.empty((BQ, HSp), t)                    # one block's ds @ k
+    scales = np.full(BQ, scale, t)                  # dq = scale * ds @ k, row by row
     for i0 in range(0, Tqp, BQ):
         n = min(BQ, Tqp - i0)
         k_blk = _ceil(_key_end(min(i0 + n, Tq) - 1, Tq, Tk, is_causal), 16)
@@ -460,38 +452,17 @@ def _backward_head(qh, kh, vh, Tq, Tk, bh, has_bias, is_causal, scale, keeph, ha
         # s = scale * q k^T + bias: dk = scale * ds^T q, dq = scale * ds k
         _add_weights_t_times(dk, g, qs, i0, n, k_blk, Tq, Tk, is_causal)
         _weights_times(dqb, g, kk, i0, n, Tq, Tk, is_causal)
-        _store(dqh, i0, dqb, min(n, Tq - i0), scale)
-    _store(dkh, 0, dk, Tk, t.type(1))
-    _store(dvh, 0, dv, Tk, t.type(1))
-
-
-@njit
-def _backward_task(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                   dropout_scale, out, lse, dout, dq, dk, dv):
-    """Head bh = b * NH + h: q, k, v, out, dout, dq, dk, dv as rows with their steps (8, 3)."""
-    b, h = bh // dims[1], bh % dims[1]
-    keeph = keep[b, h] if has_keep else keep[0, 0]
-    bias_h = bias[min(b, bias.shape[0] - 1), min(h, bias.shape[1] - 1)]
-    _backward_head(_head(q, steps[0], b, h), _head(k, steps[1], b, h), _head(v, steps[2], b, h),
-                   dims[2], dims[3], bias_h, has_bias, is_causal, scale, keeph, has_keep,
-                   dropout_scale, _head(out, steps[3], b, h), lse[b, h],
-                   _head(dout, steps[4], b, h), _head(dq, steps[5], b, h),
-                   _head(dk, steps[6], b, h), _head(dv, steps[7], b, h))
+        _store(dqh, i0, dqb, min(n, Tq - i0), scales)
+    ones = np.ones(Tk, t)
+    _store(dkh, 0, dk, Tk, ones)
+    _store(dvh, 0, dv, Tk, ones)
 
 
 @njit(parallel=True)
-def _backward_threads(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                      dropout_scale, out, lse, dout, dq, dk, dv):
+def _backward_heads(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                    dropout_scale, out, lse, dout, dq, dk, dv):
     for bh in prange(dims[0] * dims[1]):
-        _backward_task(np.int64(bh), dims, steps, q, k, v, bias, has_bias, is_causal, scale,
-                       keep, has_keep, dropout_scale, out, lse, dout, dq, dk, dv)
-
-
-@njit
-def _backward_serial(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                     dropout_scale, out, lse, dout, dq, dk, dv):
-    for bh in range(dims[0] * dims[1]):
-        _backward_task(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep,
+        _backward_head(np.int64(bh), dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep,
                        has_keep, dropout_scale, out, lse, dout, dq, dk, dv)
 
 
@@ -537,10 +508,21 @@ def _rows(a):
 _THREADS_MIN_MULADDS = 1 << 20
 
 
-def _threads_pay(q, k):
+@contextlib.contextmanager
+def _threads_for(q, k):
+    """Runs the block on one thread when more do not pay. A parallel loop set to one
+    thread runs on the caller with no launch (measured: as fast as a plain loop), so
+    each direction needs one compiled driver, not a parallel and a serial one (which
+    cost 4 to 7 s more to compile per dtype, cold)."""
     B, NH, Tq, HS = q.shape
     muladds = B * NH * Tq * k.shape[2] * HS         # of q k^T alone
-    return B * NH > 1 and numba.get_num_threads() > 1 and muladds >= _THREADS_MIN_MULADDS
+    threads = numba.get_num_threads()
+    if threads > 1 and (B * NH == 1 or muladds < _THREADS_MIN_MULADDS):
+        numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(threads)
 
 
 def _flags(q, bias, keep, scale, dropout_scale):
@@ -570,9 +552,9 @@ def attention_forward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scale
     (q_, k_, v_, out_), steps = _operands(q, k, v, out)
     dims = np.array(q.shape[:3] + k.shape[2:3], np.int64)  # B, NH, Tq, Tk
     lse = np.empty(q.shape[:3], q.dtype)            # (B, NH, Tq)
-    run = _forward_threads if _threads_pay(q, k) else _forward_serial
-    run(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
-        out_, lse)
+    with _threads_for(q, k):
+        _forward_heads(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep,
+                       dropout_scale, out_, lse)
     _written_back(out, out_)
     return lse
 
@@ -583,9 +565,10 @@ def attention_backward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scal
                                                                   dropout_scale)
     (q_, k_, v_, out_, dout_, dq_, dk_, dv_), steps = _operands(q, k, v, out, dout, dq, dk, dv)
     dims = np.array(q.shape[:3] + k.shape[2:3], np.int64)
-    run = _backward_threads if _threads_pay(q, k) else _backward_serial
-    run(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
-        out_, np.ascontiguousarray(lse), dout_, dq_, dk_, dv_)
+    with _threads_for(q, k):
+        _backward_heads(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep,
+                        has_keep, dropout_scale, out_, np.ascontiguousarray(lse), dout_, dq_, dk_,
+                        dv_)
     for g, g_ in ((dq, dq_), (dk, dk_), (dv, dv_)):
         _written_back(g, g_)
 
