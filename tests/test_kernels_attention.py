@@ -369,7 +369,8 @@ def test_self_attention_without_cache_equals_with_cache():
     ((1, 2, 10), 1, {}, ValueError, "(1, 2, 10)"),    # 10 columns are not 3C
     ((1, 2, 12), 0, {}, ValueError, "n_head 0"),
     ((1, 2, 12), 2, dict(dropout_p=-0.1), ValueError, "-0.1"),
-    ((1, 2, 12), 2, dict(attn_mask=np.ones((3, 2), bool)), ValueError, "(3, 2)"),
+    ((1, 2, 12), 2, dict(attn_mask=np.ones((3, 2), bool)), ValueError, "qkv_attention: attn_mask"),
+    ((1, 2, 12), 2, dict(attn_mask=np.ones((2, 2), np.int8)), TypeError, "int8"),
 ])
 def test_qkv_errors_name_the_bad_values(shape, n_head, kwargs, error, words):
     with pytest.raises(error) as info:

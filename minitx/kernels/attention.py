@@ -579,8 +579,9 @@ attention_backward = dispatch(attention_backward_numpy, attention_backward_numba
 
 # ---- autograd --------------------------------------------------------------------
 
-def _bias_from_mask(mask, dtype, shape):
-    """A boolean or additive mask as an additive (mB, mNH, mTq, Tk) array of `dtype`.
+def _bias_from_mask(mask, dtype, shape, name):
+    """A boolean or additive mask as an additive (mB, mNH, mTq, Tk) array of `dtype`;
+    name: the public function, for errors.
 
     Broadcast dims of size 1 stay 1 (the kernel reuses that slice); the key dim is
     filled out to Tk so that a row of the bias is a plain contiguous row.
@@ -591,16 +592,15 @@ def _bias_from_mask(mask, dtype, shape):
     except ValueError:
         fits = False
     if not fits:
-        raise ValueError(f"scaled_dot_product_attention: attn_mask of shape {mask.shape} does not "
-                         f"broadcast to (B, NH, Tq, Tk) = {shape}")
+        raise ValueError(f"{name}: attn_mask of shape {mask.shape} does not broadcast to "
+                         f"(B, NH, Tq, Tk) = {shape}")
     mask = mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
     if mask.dtype == np.bool_:
         bias = np.where(mask, 0, -np.inf).astype(dtype)  # True = the key takes part
     elif np.issubdtype(mask.dtype, np.floating):
         bias = mask.astype(dtype)
     else:
-        raise TypeError(f"scaled_dot_product_attention: attn_mask must be bool or float, "
-                        f"not {mask.dtype}")
+        raise TypeError(f"{name}: attn_mask must be bool or float, not {mask.dtype}")
     out = np.empty(mask.shape[:3] + (shape[3],), dtype=dtype)  # (mB, mNH, mTq, Tk), writable
     out[...] = bias
     return out
@@ -667,7 +667,6 @@ class QKVAttention(Function):
         q, k, v = _heads(qkv, n_head, 3)            # (B, NH, T, HS) views of qkv
         y = np.empty((B, T, C3 // 3), qkv.dtype)    # (B, T, C)
         _attend(ctx, q, k, v, bias, is_causal, scale, dropout_p, _heads(y, n_head, 1)[0])
-        ctx.n_head = n_head
         return y
 
     @staticmethod
@@ -700,7 +699,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     _check_dropout(dropout_p, "scaled_dot_product_attention")
     B, NH, Tq, HS = q.shape
     shape = (B, NH, Tq, k.shape[2])
-    bias = None if attn_mask is None else _bias_from_mask(attn_mask, q.dtype, shape)
+    bias = None if attn_mask is None else _bias_from_mask(attn_mask, q.dtype, shape,
+                                                          "scaled_dot_product_attention")
     scale = 1 / np.sqrt(HS) if scale is None else float(scale)
     return ScaledDotProductAttention.apply(q, k, v, bias, bool(is_causal), scale, float(dropout_p))
 
@@ -721,6 +721,7 @@ def qkv_attention(qkv, n_head, attn_mask=None, dropout_p=0.0, is_causal=False, s
     _check_dropout(dropout_p, "qkv_attention")
     B, T, C3 = x.shape
     HS = C3 // (3 * n_head)
-    bias = None if attn_mask is None else _bias_from_mask(attn_mask, x.dtype, (B, n_head, T, T))
+    bias = None if attn_mask is None else _bias_from_mask(attn_mask, x.dtype, (B, n_head, T, T),
+                                                          "qkv_attention")
     scale = 1 / np.sqrt(HS) if scale is None else float(scale)
     return QKVAttention.apply(x, int(n_head), bias, bool(is_causal), scale, float(dropout_p))
