@@ -153,6 +153,7 @@ def setup(framework, s, threads, weights=None):
         torch.set_num_threads(threads)
         model, opt = TorchGPT.build(s, None if weights is None else load_file(weights))
         return step_torch, (model, opt, torch.from_numpy(x), torch.from_numpy(y))
+    import minitx  # noqa: F401  (before Numba starts its threads: minitx picks their layer)
     import numba
     numba.set_num_threads(threads)
     model, opt = build_minitx(s)
@@ -214,9 +215,8 @@ def gen_child(framework, new_tokens, repeats, threads, folder):
                 return hf.generate(torch.from_numpy(prompt), max_new_tokens=n, min_new_tokens=n,
                                    do_sample=False, use_cache=True, pad_token_id=0).numpy()
     else:
+        from minitx.models.gpt import GPT  # first: minitx picks Numba's threading layer
         import numba
-
-        from minitx.models.gpt import GPT
         numba.set_num_threads(threads)
         model = GPT.from_pretrained(folder).eval()
 

@@ -498,14 +498,16 @@ def _rows(a):
     return base.reshape(-1)[first:first + N * HS].reshape(N, HS), (sb, sh, st)
 
 
-# Threads pay from about 1M multiply-adds of q k^T up. Forward / backward ms per call,
-# serial against 2 threads, causal, through autograd as a training step calls it
-# (2 cores, load average 0.8): B*NH=4 T=32 HS=32 (130K) 0.035/0.049 against
-# 0.030/0.035; B*NH=8 T=64 HS=32 (1M) 0.110/0.184 against 0.085/0.130; B=12 NH=4
-# T=64 HS=32 (6.3M) 0.570/1.038 against 0.296/0.531. Called back to back with no
-# other work between, the threads paid less (workqueue's launch, 60 to 100 us, see
-# docs/kernels/threads.md), and a busy second core costs more on small calls.
-_THREADS_MIN_MULADDS = 1 << 20
+# Threads pay from about 32M multiply-adds of q k^T up, inside a training step. Alone,
+# through autograd (2 cores, load average 0.8), forward / backward ms per call serial
+# against 2 threads were: B*NH=8 T=64 HS=32 (1M) 0.110/0.184 against 0.085/0.130;
+# B=12 NH=4 T=64 HS=32 (6.3M) 0.570/1.038 against 0.296/0.531. But in a step, each
+# call comes right after a matmul, whose OpenBLAS threads keep spinning on the cores
+# for a while: the small GPT benchmark step (B=12 T=64 L=4 C=128) took 49 and 63 ms
+# with threads from 1M, 41 and 50 ms with attention serial (two alternated runs).
+# At the GPT shape (50M) the two were within noise (about 1 s a step either way),
+# and the threads help when a core is free, so they start at 32M.
+_THREADS_MIN_MULADDS = 1 << 25
 
 
 @contextlib.contextmanager
