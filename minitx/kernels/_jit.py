@@ -8,6 +8,7 @@ folder, before Numba is imported.
 import math
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -65,6 +66,18 @@ if os.environ.get("NUMBA_CACHE_DIR"):
 # See docs/kernels/threads.md.
 if not os.environ.get("NUMBA_THREADING_LAYER"):
     numba.config.THREADING_LAYER = "workqueue"
+    try:
+        _started = numba.threading_layer()
+    except ValueError:  # not started yet: the setting above applies
+        _started = "workqueue"
+    if _started != "workqueue":
+        # Numba's threads started before minitx was imported (numba.set_num_threads or a
+        # parallel function), with its default layer; that cannot change any more.
+        warnings.warn(f"minitx: Numba's threads were started before minitx was imported, with "
+                      f"the '{_started}' threading layer; its spinning threads can make minitx's "
+                      f"kernels 2x slower beside OpenBLAS. Import minitx first, or set "
+                      f"NUMBA_THREADING_LAYER=workqueue (docs/kernels/threads.md).",
+                      RuntimeWarning, stacklevel=2)
 
 
 def njit(*args, **kwargs):

@@ -1,0 +1,38 @@
+"""minitx runs Numba's kernels on the workqueue threading layer (docs/kernels/threads.md),
+and says so when Numba's threads were started with another one before it was imported."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _python(code, **env):
+    environ = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**environ, **env})
+
+
+def test_minitx_starts_numba_on_workqueue():
+    out = _python("import minitx, numba; numba.set_num_threads(1); print(numba.threading_layer())")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "workqueue"
+
+
+def test_threads_started_before_import_get_a_warning():
+    out = _python("import numba; numba.set_num_threads(1); layer = numba.threading_layer()\n"
+                  "import warnings; warnings.simplefilter('error')\n"
+                  "try:\n    import minitx\nexcept RuntimeWarning as w:\n    print(layer, w)\n")
+    assert out.returncode == 0, out.stderr
+    layer, message = out.stdout.split(" ", 1)
+    if layer == "workqueue":
+        pytest.skip("this Numba has only the workqueue layer")
+    assert f"'{layer}' threading layer" in message and "Import minitx first" in message
+
+
+def test_a_layer_chosen_in_the_environment_is_respected_silently():
+    out = _python("import numba; numba.set_num_threads(1)\n"
+                  "import warnings; warnings.simplefilter('error')\n"
+                  "import minitx; print(numba.threading_layer())", NUMBA_THREADING_LAYER="workqueue")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "workqueue"
