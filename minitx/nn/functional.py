@@ -1,5 +1,5 @@
 """torch.nn.functional's names for minitx's fused kernels (see minitx/kernels/)."""
-from ..kernels.attention import scaled_dot_product_attention
+from ..kernels.attention import qkv_attention, scaled_dot_product_attention
 from ..kernels.cross_entropy import cross_entropy
 from ..kernels.dropout import dropout
 from ..kernels.embedding import embedding
@@ -12,6 +12,6 @@ from ..ops import relu, sigmoid, tanh
 
 __all__ = [
     "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear", "log_softmax",
-    "relu", "scaled_dot_product_attention", "sigmoid", "sinusoidal_position_encoding",
+    "qkv_attention", "relu", "scaled_dot_product_attention", "sigmoid", "sinusoidal_position_encoding",
     "softmax", "tanh",
 ]

@@ -1,7 +1,6 @@
 """Transformer parts: multi-head self-attention (with a KV cache), the MLP, the block."""
 import numpy as np
 
-from ..kernels.attention import qkv_attention
 from ..tensor import Tensor
 from . import functional as F
 from .layers import GELU, Dropout, LayerNorm, Linear
@@ -69,8 +68,8 @@ class SelfAttention(Module):
         qkv = self.c_attn(x)  # (B, T, 3C)
         dropout_p = self.dropout if self.training else 0.0
         if kv_cache is None:  # the kernel reads the heads out of qkv and writes y merged
-            y = qkv_attention(qkv, self.n_head, attn_mask=attn_mask, dropout_p=dropout_p,
-                              is_causal=self.causal)  # (B, T, C)
+            y = F.qkv_attention(qkv, self.n_head, attn_mask=attn_mask, dropout_p=dropout_p,
+                                is_causal=self.causal)  # (B, T, C)
         else:
             q, k, v = (split_heads(t, self.n_head) for t in qkv.split(self.n_embd, dim=2))
             k, v = kv_cache.update(k, v)  # (B, NH, T_past + T, HS)
