@@ -283,6 +283,7 @@ def main():
             framework, what, n, threads, path = given
             return fn(framework, int(what) if kind == "--gen-child" else what, int(n), int(threads),
                       path)
+    import minitx  # noqa: F401  (before Numba starts its threads: minitx picks their layer)
     import numba
     n = numba.get_num_threads()
     steps = 3 if args.quick else args.steps
