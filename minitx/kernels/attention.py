@@ -505,9 +505,11 @@ def _rows(a):
 # call comes right after a matmul, whose OpenBLAS threads keep spinning on the cores
 # for a while: the small GPT benchmark step (B=12 T=64 L=4 C=128) took 49 and 63 ms
 # with threads from 1M, 41 and 50 ms with attention serial (two alternated runs).
-# At the GPT shape (50M) the two were within noise (about 1 s a step either way),
-# and the threads help when a core is free, so they start at 32M.
-_THREADS_MIN_MULADDS = 1 << 25
+# At the GPT shape (50M), with gelu serial as well, the step took 952, 934 and
+# 941 ms against 975, 970 and 957 ms with threads (three alternated runs; see
+# _jit.py). So threads start at 256M multiply-adds, where a head's work dwarfs
+# whatever the second core is doing.
+_THREADS_MIN_MULADDS = 1 << 28
 
 
 @contextlib.contextmanager
