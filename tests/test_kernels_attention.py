@@ -136,6 +136,33 @@ def test_causal_with_kv_cache_matches_full_sequence():
         np.testing.assert_allclose(last, full[:, :, -Tq:], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("Tq", [1, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_decode_path_equals_blocked_kernel_and_twin(Tq, dtype, monkeypatch):
+    # Few queries against a KV cache's prefix (a strided view): the decode kernel reads
+    # the cache rows in place; it must agree with the blocked kernel and the twin.
+    rng = np.random.default_rng(3)
+    B, NH, HS, Tk = 2, 3, 7, 37
+    cache_k, cache_v = (rng.standard_normal((B, NH, 64, HS)).astype(dtype) for _ in range(2))
+    q = rng.standard_normal((B, NH, Tq, HS)).astype(dtype)
+    mask = rng.random((B, 1, Tq, Tk)) > 0.3
+    k, v = cache_k[:, :, :Tk], cache_v[:, :, :Tk]
+
+    def run(backend, dropout_p):
+        with mt.use_backend(backend):
+            mt.manual_seed(5)
+            return scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=True,
+                                                dropout_p=dropout_p).data
+
+    tol = TOL[dtype]
+    for p in (0.0, 0.4):
+        decoded = run("numba", p)
+        np.testing.assert_allclose(decoded, run("numpy", p), **tol)
+        monkeypatch.setattr(attention, "DECODE_MAX_QUERIES", 0)
+        np.testing.assert_allclose(decoded, run("numba", p), **tol)
+        monkeypatch.undo()
+
+
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("kind", ["bool", "additive", "causal"])
 def test_fully_masked_rows_give_zeros_and_zero_grads(backend, kind):
