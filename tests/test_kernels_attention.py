@@ -263,7 +263,7 @@ def test_kernel_reads_and_writes_any_layout(layout):
     for ours, ref in zip(*results):
         np.testing.assert_allclose(ours, ref, **TOL[np.float64])
     # every layout reaches Numba as the same types: one compile per dtype, whatever ran before
-    for driver in (attention._forward_heads, attention._backward_heads):
+    for driver in (attention._forward_heads_serial, attention._backward_heads_serial):
         assert len(driver.signatures) <= 2, driver.signatures
 
 

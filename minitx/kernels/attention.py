@@ -46,7 +46,6 @@ steps, one Numba type per dtype. docs/kernels/attention.md has the design and
 the measurements: at the GPT benchmark's shape forward and backward take about
 0.6 and 0.5 times PyTorch's.
 """
-import contextlib
 import math
 
 import numba
@@ -399,6 +398,14 @@ def _forward_heads(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep,
                       has_keep, dropout_scale, out, lse)
 
 
+@njit
+def _forward_heads_serial(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                          dropout_scale, out, lse):
+    for bh in range(dims[0] * dims[1]):
+        _forward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                      dropout_scale, out, lse)
+
+
 # Decoding with a KV cache asks for a few queries against the whole cache. The blocked
 # kernel would copy every cached key and value of a head into scratch for that, more
 # work than the products themselves: 376 us a call at B=1 NH=6 Tq=1 Tk=200 HS=64,
@@ -519,6 +526,14 @@ def _backward_heads(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep
                        has_keep, dropout_scale, out, lse, dout, dq, dk, dv)
 
 
+@njit
+def _backward_heads_serial(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                           dropout_scale, out, lse, dout, dq, dk, dv):
+    for bh in range(dims[0] * dims[1]):
+        _backward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                       dropout_scale, out, lse, dout, dq, dk, dv)
+
+
 # ---- Numba: the Python side ----------------------------------------------------
 
 def _address(a):
@@ -565,21 +580,13 @@ def _rows(a):
 _THREADS_MIN_MULADDS = 1 << 28
 
 
-@contextlib.contextmanager
-def _threads_for(q, k):
-    """Runs the block on one thread when more do not pay. A parallel loop set to one
-    thread runs on the caller with no launch (measured: as fast as a plain loop), so
-    each direction needs one compiled driver, not a parallel and a serial one (which
-    cost 4 to 7 s more to compile per dtype, cold)."""
+def _threads_pay(q, k):
+    """Whether the threaded driver runs. Below the threshold the serial one does: a
+    parallel loop merely set to one thread still hands its work to a worker thread and
+    waits (8 context switches a call, measured), and in a VM each costs tens of us."""
     B, NH, Tq, HS = q.shape
     muladds = B * NH * Tq * k.shape[2] * HS         # of q k^T alone
-    threads = numba.get_num_threads()
-    if threads > 1 and (B * NH == 1 or muladds < _THREADS_MIN_MULADDS):
-        numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(threads)
+    return numba.get_num_threads() > 1 and B * NH > 1 and muladds >= _THREADS_MIN_MULADDS
 
 
 def _flags(q, bias, keep, scale, dropout_scale):
@@ -613,9 +620,9 @@ def attention_forward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scale
         _decode_heads(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep,
                       dropout_scale, out_, lse)
     else:
-        with _threads_for(q, k):
-            _forward_heads(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep,
-                           has_keep, dropout_scale, out_, lse)
+        run = _forward_heads if _threads_pay(q, k) else _forward_heads_serial
+        run(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep,
+            dropout_scale, out_, lse)
     _written_back(out, out_)
     return lse
 
@@ -626,10 +633,9 @@ def attention_backward_numba(q, k, v, bias, is_causal, scale, keep, dropout_scal
                                                                   dropout_scale)
     (q_, k_, v_, out_, dout_, dq_, dk_, dv_), steps = _operands(q, k, v, out, dout, dq, dk, dv)
     dims = np.array(q.shape[:3] + k.shape[2:3], np.int64)
-    with _threads_for(q, k):
-        _backward_heads(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep,
-                        has_keep, dropout_scale, out_, np.ascontiguousarray(lse), dout_, dq_, dk_,
-                        dv_)
+    run = _backward_heads if _threads_pay(q, k) else _backward_heads_serial
+    run(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
+        out_, np.ascontiguousarray(lse), dout_, dq_, dk_, dv_)
     for g, g_ in ((dq, dq_), (dk, dk_), (dv, dv_)):
         _written_back(g, g_)
 
