@@ -14,13 +14,19 @@ from tests.kernel_strategies import PATHS, arrays, class_targets, kernel_path, r
 SMOOTHING = st.sampled_from([0.0, 0.1, 1.0])
 
 
-@pytest.mark.parametrize("path", PATHS)
-@given(x=rows(max_rows=30, max_cols=70), eps=SMOOTHING, data=st.data())
-def test_numba_matches_numpy_twin(path, x, eps, data):
+def _targets_and_grad(x, data):
+    """Targets t (N,) for logits x (N, V), some -100; valid = t != -100; upstream
+    gradient g (N,) of the per-row losses, 0 where ignored."""
     N, V = x.shape
     t = data.draw(class_targets(N, V))
     valid = t != -100
-    g = np.where(valid, data.draw(arrays((N,), np.float64)), 0.0)
+    return t, valid, np.where(valid, data.draw(arrays((N,), np.float64)), 0.0)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@given(x=rows(max_rows=30, max_cols=70), eps=SMOOTHING, data=st.data())
+def test_numba_matches_numpy_twin(path, x, eps, data):
+    t, valid, g = _targets_and_grad(x, data)
     tol = twin_tol(x.dtype)
     loss0, m0, s0 = ce.cross_entropy_forward_numpy(x, t, valid, eps)
     with kernel_path(path):
@@ -129,10 +135,7 @@ def test_shape_and_argument_errors():
 @pytest.mark.parametrize("path", PATHS)
 @given(x=rows(max_rows=30, max_cols=70), eps=SMOOTHING, data=st.data())
 def test_kept_kernels_match_numpy_twin_and_the_recomputing_ones(path, x, eps, data):
-    N, V = x.shape
-    t = data.draw(class_targets(N, V))
-    valid = t != -100
-    g = np.where(valid, data.draw(arrays((N,), np.float64)), 0.0)
+    t, valid, g = _targets_and_grad(x, data)
     tol = twin_tol(x.dtype)
     loss0, m0, s0, e0 = ce.cross_entropy_forward_keep_numpy(x, t, valid, eps)
     with kernel_path(path):
