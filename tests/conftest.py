@@ -1,5 +1,7 @@
 import os
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # quick: the default, keeps the whole suite under a few minutes on 2 cores.
@@ -9,3 +11,16 @@ settings.register_profile("quick", max_examples=15, deadline=None,
 settings.register_profile("thorough", max_examples=300, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "quick"))
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def own_working_directory(tmp_path, monkeypatch):
+    """Each test runs in its own empty folder: nothing in the folder pytest was started
+    from (a runs/ left by `minitx train`, say) is read or written. Subprocesses find
+    this checkout's minitx through PYTHONPATH, as the tests themselves do."""
+    monkeypatch.chdir(tmp_path)
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT)] + ([path] if path else [])))
+
