@@ -24,3 +24,9 @@ def own_working_directory(tmp_path, monkeypatch):
     path = os.environ.get("PYTHONPATH")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT)] + ([path] if path else [])))
 
+
+@pytest.fixture(scope="session")
+def cli_runs(tmp_path_factory):
+    """A tiny GPT run and a tiny BERT run, trained once by the CLI (tests/cli_harness.py)."""
+    from tests.cli_harness import build_runs
+    return build_runs(tmp_path_factory.mktemp("cli-runs"))
