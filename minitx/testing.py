@@ -23,6 +23,8 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     perturbs every element of every checked input by +-eps (central differences).
     Inputs must be float64 so that eps is far above rounding. Raises
     GradcheckError naming the input, the element and both values; returns True.
+    The inputs' .grad are left as they were found, so a later backward adds onto the
+    caller's gradient, not onto the checker's.
     """
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
@@ -30,8 +32,18 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; use float64")
-        inputs[i].grad = None
+    saved = {i: inputs[i].grad for i in checked}
+    try:
+        _check(fn, inputs, checked, eps, atol, rtol, seed)
+    finally:
+        for i, grad in saved.items():
+            inputs[i].grad = grad
+    return True
 
+
+def _check(fn, inputs, checked, eps, atol, rtol, seed):
+    for i in checked:
+        inputs[i].grad = None
     out = _as_tensor(fn(*inputs))
     v = np.random.default_rng(seed).standard_normal(out.shape)
     if not out.requires_grad:
@@ -62,4 +74,3 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
                 f"{float(analytic[pos])!r}, finite differences give {float(numeric[pos])!r} "
                 f"({int(bad.sum())} of {x.size} elements differ; max abs error "
                 f"{np.max(np.abs(analytic - numeric)):.3g})")
-    return True
