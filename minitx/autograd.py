@@ -24,6 +24,7 @@ import contextlib
 
 import numpy as np
 
+from .grad_buffers import GradBuffers, add_to_leaf_grad
 from .tensor import Tensor
 
 _grad_enabled = True
@@ -150,23 +151,6 @@ def _topological_order(root):
     return order
 
 
-def _accumulate_leaf(t, g, owned=False):
-    """Add g into t.grad. An `owned` g (fresh, referenced nowhere else) becomes
-    t.grad as it is; any other is copied, since t.grad is later updated in place."""
-    if t.grad is None:
-        t.grad = g if owned else np.array(g, dtype=t.dtype, copy=True)
-    else:
-        t.grad += g
-
-
-def _is_fresh(gi, node, handed):
-    """True when no one else can hold gi: a writeable array that owns its memory,
-    not handed to another input in this walk, and not kept by the node itself."""
-    return (gi.base is None and gi.flags.writeable and id(gi) not in handed
-            and not any(gi is s for s in node.saved_tensors)
-            and not any(gi is v for v in vars(node).values()))
-
-
 def backward(tensor, grad=None, retain_graph=False):
     """Accumulate d tensor / d leaf into `.grad` of every leaf that requires grad."""
     if not tensor.requires_grad:
@@ -182,32 +166,34 @@ def backward(tensor, grad=None, retain_graph=False):
         if grad.shape != tensor.shape:
             raise ValueError(f"backward: grad of shape {grad.shape} for a tensor of shape {tensor.shape}")
     if tensor._ctx is None:
-        _accumulate_leaf(tensor, grad)
+        add_to_leaf_grad(tensor, grad)
         return
     order = _topological_order(tensor._ctx)
     if any(node._freed for node in order):
         raise RuntimeError(
             "backward: trying to backward through the graph a second time; its saved "
             "arrays were freed. Pass retain_graph=True to the first backward call.")
-    grads = {id(tensor._ctx): grad}
-    # ids of the arrays already given to an input, and of the arrays behind the views
-    # given: a gradient among them is shared (Add hands one array to both of its
-    # inputs), so a leaf must copy it and a node's sum must not be formed in it. With
-    # retain_graph a backward may hand out the same array again, so nothing is reused.
-    handed = {id(grad)}
-    owned = set()  # ids of sums in `grads` that no one else sees: added to in place
+    # The algorithm: outputs before inputs, each node's backward run once on the sum of
+    # the gradients its users pushed to it. `buffers` decides where sums may be formed
+    # in place (minitx/grad_buffers.py); the walk itself does not depend on it.
+    pending = {id(tensor._ctx): grad}
+    buffers = GradBuffers(grad, reuse=not retain_graph)
     for node in reversed(order):
-        g = grads.pop(id(node), None)
+        g = pending.pop(id(node), None)
         if g is not None:  # None: every path into this node carried no gradient
-            owned.discard(id(g))  # owned holds only the sums still in grads
-            _push_back(node, g, grads, None if retain_graph else handed, owned)
+            buffers.taken(g)
+            for edge, gi in _input_grads(node, g, buffers):
+                if isinstance(edge, Tensor):
+                    buffers.add_to_leaf(edge, gi, node)
+                else:
+                    buffers.add_to_pending(pending, id(edge), gi, node)
         if not retain_graph:
             node._release()
 
 
-def _push_back(node, g, grads, handed, owned):
-    """Run one node's backward and hand each input gradient to its edge.
-    `handed` and `owned`: see backward; handed None means nothing is reused."""
+def _input_grads(node, g, buffers):
+    """Run one node's backward: (edge, gradient) for each input that takes one,
+    checked against the input's shape and cast to its dtype."""
     input_grads = node._fn.backward(node, g)
     if not isinstance(input_grads, tuple):
         input_grads = (input_grads,)
@@ -216,47 +202,17 @@ def _push_back(node, g, grads, handed, owned):
             f"{node._fn.__name__}.backward returned {len(input_grads)} gradients "
             f"for {len(node._edges)} inputs")
     input_grads = [None if gi is None else np.asarray(gi) for gi in input_grads]
-    if handed is not None:  # an array returned for two inputs, or with a view of it, is shared
-        ids = [id(gi) for gi in input_grads if gi is not None]
-        ids += [id(gi.base) for gi in input_grads if gi is not None and gi.base is not None]
-        if len(set(ids)) < len(ids):
-            handed.update(i for i in ids if ids.count(i) > 1)
+    buffers.note_siblings(input_grads)
+    out = []
     for e, gi in zip(node._edges, input_grads):
         if e is None or gi is None:
             continue
-        leaf = isinstance(e, Tensor)
-        shape, dtype = (e.shape, e.dtype) if leaf else (e._out_shape, e._out_dtype)
+        shape, dtype = (e.shape, e.dtype) if isinstance(e, Tensor) else (e._out_shape, e._out_dtype)
         if gi.shape != shape:
             raise RuntimeError(
                 f"{node._fn.__name__}.backward returned a gradient of shape {gi.shape} "
                 f"for an input of shape {shape}")
         if gi.dtype != dtype:  # as in PyTorch, a gradient has the dtype of its input
             gi = gi.astype(dtype)
-        fresh = handed is not None and _is_fresh(gi, node, handed)
-        if leaf:
-            _accumulate_leaf(e, gi, owned=fresh)
-        else:
-            _accumulate_node(grads, owned, id(e), gi, fresh, handed is not None)
-        if handed is not None:
-            handed.add(id(gi))
-            if gi.base is not None:
-                handed.add(id(gi.base))
-
-
-def _accumulate_node(grads, owned, key, gi, fresh, reuse):
-    """Add gi into the pending gradient grads[key] of a node not yet run. A sum this
-    walk made, or a fresh gi, is seen by no one else: later terms go into it in place
-    (the residual stream of a transformer gets one term per layer)."""
-    acc = grads.get(key)
-    if acc is None:
-        grads[key] = gi
-        if fresh:
-            owned.add(id(gi))
-        else:  # (an id is reused once its array is gone)
-            owned.discard(id(gi))
-    elif id(acc) in owned:
-        acc += gi
-    else:
-        grads[key] = acc + gi
-        if reuse:
-            owned.add(id(grads[key]))
+        out.append((e, gi))
+    return out
