@@ -1,4 +1,5 @@
 """minitx: a readable transformer engine on NumPy, with Numba kernels."""
+__version__ = "0.1.0"  # first: the kernel cache is keyed by it
 from . import allocator  # noqa: F401  (first: it sets how freed memory is kept for reuse)
 # tensor first: it pulls in autograd and ops, which need the Tensor class.
 from .tensor import Tensor, bool_, float32, float64, int32, int64  # isort: skip
@@ -13,4 +14,3 @@ from .ops import (abs, add, argmax, argmin, cat, chunk, clone, div, eq, exp, exp
 from .random import manual_seed
 from . import nn, optim, testing  # noqa: E402  (as torch.nn, torch.optim, torch.testing)
 
-__version__ = "0.1.0"

@@ -321,9 +321,10 @@ def _start_id(tokenizer):
 
 # ---- the registry -----------------------------------------------------------------
 from .bert_cli import add_embed, add_finetune, add_train_bert  # noqa: E402  (it uses the helpers above)
+from .cache_cli import add_cache  # noqa: E402
 
 TRAIN_MODELS = [add_train_gpt, add_train_bert]
-COMMANDS = [add_train, add_sample, add_finetune, add_embed]
+COMMANDS = [add_train, add_sample, add_finetune, add_embed, add_cache]
 
 
 def build_parser():

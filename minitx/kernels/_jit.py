@@ -1,47 +1,16 @@
-"""How every kernel is compiled: `njit` with an on-disk cache that always works.
-
-Numba caches compiled kernels beside the source (__pycache__). When minitx is
-installed read-only (a system site-packages, a container layer) Numba would
-fail to write there, so we point NUMBA_CACHE_DIR at a user cache, or a temp
-folder, before Numba is imported.
-"""
+"""How every kernel is compiled: `njit` with an on-disk cache in a per-user folder
+(minitx/kernel_cache.py says where and how it is keyed)."""
 import math
 import os
-import tempfile
 import warnings
 
+import numba
 import numpy as np
 
+from .. import __version__
+from ..kernel_cache import install
 
-def _writable(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path)
-        probe.close()
-        return True
-    except OSError:
-        return False
-
-
-def _choose_cache_dir():
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return
-    here = os.path.dirname(os.path.abspath(__file__))
-    if _writable(os.path.join(here, "__pycache__")):
-        return  # Numba's default place works
-    for candidate in (os.path.join(os.path.expanduser("~"), ".cache", "minitx", "numba"),
-                      os.path.join(tempfile.gettempdir(), f"minitx-numba-{os.getuid()}")):
-        if _writable(candidate):
-            os.environ["NUMBA_CACHE_DIR"] = candidate
-            return
-
-
-_choose_cache_dir()
-
-import numba  # noqa: E402  (after the cache dir is settled)
-
-if os.environ.get("NUMBA_CACHE_DIR"):
-    numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+CACHE_DIR = install(__version__)  # before the first @njit below: Numba picks a kernel's folder then
 
 # Threading layer: 'workqueue', Numba's own small pool, unless NUMBA_THREADING_LAYER
 # says otherwise. Its idle threads sleep at once; OpenMP's (the default 'omp')
