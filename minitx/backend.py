@@ -10,13 +10,15 @@ import os
 BACKENDS = ("numba", "numpy")
 
 
-def _check(name):
+def _check(name, source="backend"):
     if name not in BACKENDS:
-        raise ValueError(f"unknown backend {name!r}; choose one of {BACKENDS}")
+        raise ValueError(f"unknown {source} {name!r}; choose one of {', '.join(BACKENDS)}")
     return name
 
 
-_current = _check(os.environ.get("MINITX_BACKEND", "numba").strip().lower() or "numba")
+# MINITX_BACKEND is checked on first use, not at import: a bad value is then an
+# error a command can report in one line, not a traceback from `import minitx`.
+_current = os.environ.get("MINITX_BACKEND", "numba").strip().lower() or "numba"
 
 
 def set_backend(name):
@@ -26,7 +28,7 @@ def set_backend(name):
 
 
 def get_backend():
-    return _current
+    return _check(_current, "MINITX_BACKEND")  # set_backend checked its own names
 
 
 @contextlib.contextmanager
@@ -43,8 +45,11 @@ def use_backend(name):
 def dispatch(numpy_impl, numba_impl):
     """One callable that runs `numba_impl` or `numpy_impl` by the current backend."""
     def run(*args, **kwargs):
-        impl = numba_impl if _current == "numba" else numpy_impl
-        return impl(*args, **kwargs)
+        if _current == "numba":
+            return numba_impl(*args, **kwargs)
+        if _current == "numpy":
+            return numpy_impl(*args, **kwargs)
+        return get_backend()  # raises: MINITX_BACKEND holds an unknown name
 
     run.__name__ = numpy_impl.__name__.removesuffix("_numpy")
     run.__doc__ = numpy_impl.__doc__

@@ -7,12 +7,18 @@ import pytest
 
 import minitx
 from minitx.backend import use_backend
-from minitx.bert_train import best_span, pretraining_loss, tag_metrics
 from minitx.cli import main
 from minitx.data.bert import PretrainingData
-from minitx.data.finetune import FinetuneData, encode, label_vocab, read_jsonl, split_examples
+from minitx.data.finetune import (
+    FinetuneData,
+    encode,
+    label_vocab,
+    read_jsonl,
+    split_examples,
+)
 from minitx.models.bert import BertConfig, BertForPreTraining
 from minitx.tokenizers import WordPieceTokenizer
+from minitx.training.metrics import best_span, pretraining_loss, tag_metrics
 
 WORDS = ("the cat sat on a mat while rain fell over paris and london . dogs ran far "
          "because summer came early , then winter stayed long in berlin").split()
@@ -193,8 +199,7 @@ def test_finetune_names_a_malformed_line(pretrained, tmp_path, capsys):
 
 
 def test_embed_prints_or_saves_mean_pooled_vectors(pretrained, tmp_path, capsys):
-    from minitx.bert_cli import embed_texts
-    from minitx.bert_train import load_bert
+    from minitx.cli.bert import embed_texts, load_bert
     from minitx.models.bert import BertModel
     texts = ["the cat sat on a mat", "rain fell over paris"]
     assert main(["embed", "--model", str(pretrained / "hf"), *texts]) == 0
@@ -211,8 +216,8 @@ def test_embed_prints_or_saves_mean_pooled_vectors(pretrained, tmp_path, capsys)
 
 
 def test_checkpoints_rebuild_with_build_model(pretrained):
-    from minitx.checkpoint import build_model, find_checkpoint, load_checkpoint
     from minitx.models.bert import BertForPreTraining
+    from minitx.training.checkpoint import build_model, find_checkpoint, load_checkpoint
     ckpt = load_checkpoint(find_checkpoint(str(pretrained)))
     model = build_model(ckpt)
     assert isinstance(model, BertForPreTraining)
@@ -224,8 +229,9 @@ def test_checkpoints_rebuild_with_build_model(pretrained):
 def test_pretraining_resumes_exactly(tmp_path, tokenizer):
     """4 steps, or 2 steps, stop, resume, 2 more: the same weights bit for bit (the pair
     sampler's and the masking's generators are in the checkpoint, dropout's too)."""
-    from minitx.bert_train import BertTrainer, pretraining_metrics
-    from minitx.train import TrainConfig
+    from minitx.training import Trainer
+    from minitx.training.metrics import pretraining_metrics
+    from minitx.training.trainer import TrainConfig
 
     def trainer(out):
         minitx.manual_seed(0)
@@ -233,10 +239,10 @@ def test_pretraining_resumes_exactly(tmp_path, tokenizer):
                                               num_attention_heads=2, intermediate_size=8,
                                               max_position_embeddings=24))
         data = PretrainingData(documents(), tokenizer, max_length=24, val_every=5, seed=3)
-        return BertTrainer(model, data, TrainConfig(max_iters=4, batch_size=3, eval_interval=2, eval_iters=1),
-                           str(out), {"model_type": "bert", "model": model.config.to_dict()},
-                           tokenizer=tokenizer, compute_loss=pretraining_loss, metrics=pretraining_metrics,
-                           progress=False)
+        return Trainer(model, data, TrainConfig(max_iters=4, batch_size=3, eval_interval=2, eval_iters=1),
+                       str(out), {"model_type": "bert", "model": model.config.to_dict()},
+                       tokenizer=tokenizer, compute_loss=pretraining_loss, metrics=pretraining_metrics,
+                       progress=False)
     whole = trainer(tmp_path / "a")
     whole.fit()
     first = trainer(tmp_path / "b")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from minitx.backend import use_backend
-from minitx import checkpoint as ckpt_mod
-from minitx.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
+from minitx.training import checkpoint as ckpt_mod
+from minitx.training.checkpoint import CheckpointError, find_checkpoint, load_checkpoint, save_checkpoint
 from minitx.optim import AdamW
 from minitx.tensor import Tensor
 from minitx.tokenizers import CharTokenizer
@@ -187,7 +187,7 @@ def test_find_checkpoint_prefers_best(tmp_path):
 
 
 def test_build_model_restores_a_gpt_with_tied_weights(tmp_path):
-    from minitx.checkpoint import build_model
+    from minitx.training.checkpoint import build_model
     from minitx.models.gpt import GPT, GPTConfig
     cfg = GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=2, n_embd=8)
     model = GPT(cfg).double()

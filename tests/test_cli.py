@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from minitx.backend import use_backend
-from minitx.checkpoint import load_checkpoint
+from minitx.training.checkpoint import load_checkpoint
 from minitx.cli import main
 
 
@@ -69,7 +69,7 @@ def test_bad_values_are_one_line_exit_1(capsys, tmp_path):
     cases = [
         (["train", "gpt", "--n-embd", "30", "--n-head", "4"], "--n-embd 30 is not divisible by --n-head 4"),
         (["train", "gpt", "--data", str(tmp_path / "missing.txt")], "missing.txt: no such file"),
-        (["train", "gpt", "--data", str(bad), "--out", str(tmp_path / "o")], "not valid UTF-8 at byte offset 10"),
+        (["train", "gpt", "--data", str(bad), "--out", str(tmp_path / "o")], "bad.txt:1: invalid UTF-8 (byte 0xc3 at offset 10"),
         (["train", "gpt", "--max-iters", "5", "--warmup", "5"], "--warmup 5 must be less than --max-iters 5"),
         (["train", "gpt", "--resume", "--out", str(tmp_path / "none")], "holds no checkpoint to continue"),
         (["sample", "--ckpt", str(tmp_path / "none")], "no such checkpoint folder"),
@@ -110,7 +110,7 @@ def test_train_sample_resume(capsys, tmp_path):
 
 
 def test_loss_chart_places_points():
-    from minitx.plot import loss_chart
+    from minitx.training.plot import loss_chart
     records = [{"event": "eval", "step": 0, "val_loss": 4.0}, {"event": "train", "step": 5, "loss": 3.0},
                {"event": "eval", "step": 10, "val_loss": 2.0}]
     lines = loss_chart(records, width=11, height=3).splitlines()

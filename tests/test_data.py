@@ -24,7 +24,7 @@ def test_read_text_utf8_and_bom(tmp_path):
 def test_read_text_invalid_utf8_names_file_and_offset(tmp_path):
     path = tmp_path / "bad.txt"
     path.write_bytes(b"ok\nfine \xff here")
-    with pytest.raises(ValueError, match=r"bad\.txt: not valid UTF-8 at byte offset 8 \(line 2"):
+    with pytest.raises(ValueError, match=r"bad\.txt:2: invalid UTF-8 \(byte 0x.. at offset 8"):
         read_text(path)
 
 

@@ -58,7 +58,6 @@ def _finetune(runs, init, *args, data=None, task="classify"):
             "--max-iters", "1", "--batch-size", "2", "--no-progress", *args]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 5")
 @pytest.mark.parametrize("target", ["embed", "finetune", "from_pretrained"])
 @pytest.mark.parametrize("case, key, value", _BERT_CONFIGS, ids=[c[0] for c in _BERT_CONFIGS])
 def test_a_bad_bert_config_json_is_one_error_naming_file_and_key(cli_runs, tmp_path, target, case, key, value):
@@ -78,7 +77,6 @@ def test_a_bad_bert_config_json_is_one_error_naming_file_and_key(cli_runs, tmp_p
     assert not (tmp_path / "ft").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 5")
 @pytest.mark.parametrize("case, key, value", _GPT_CONFIGS, ids=[c[0] for c in _GPT_CONFIGS])
 def test_a_bad_gpt2_config_json_is_one_error_naming_file_and_key(tmp_path, case, key, value):
     """Issue 11 item 5, for GPT.from_pretrained on a GPT-2 folder."""
@@ -98,7 +96,6 @@ def _vocab_only(runs, folder):
     return hf
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 6")
 @pytest.mark.parametrize("command", ["embed", "finetune"])
 def test_a_vocab_larger_than_the_model_is_refused_when_loading(cli_runs, tmp_path, command):
     """Issue 11 item 6: a vocab.txt with more tokens than the model's vocab_size gave an
@@ -111,7 +108,6 @@ def test_a_vocab_larger_than_the_model_is_refused_when_loading(cli_runs, tmp_pat
     assert not (tmp_path / "ft").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 9")
 def test_a_bogus_backend_is_one_line(cli_runs, tmp_path):
     """Issue 11 item 9: MINITX_BACKEND=bogus gave a traceback at import."""
     done = minitx("sample", "--ckpt", cli_runs.gpt, "--max-new-tokens", "2", cwd=tmp_path,
@@ -121,7 +117,6 @@ def test_a_bogus_backend_is_one_line(cli_runs, tmp_path):
 
 # ---- options that were silently ignored ---------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 10")
 @pytest.mark.parametrize("command", ["train gpt", "train bert", "finetune bert"])
 def test_val_fraction_zero_is_refused_up_front(cli_runs, tmp_path, command):
     """Issue 11 item 10: --val-fraction 0 still held out 10% (BERT, fine-tuning) or failed
@@ -138,7 +133,6 @@ def test_val_fraction_zero_is_refused_up_front(cli_runs, tmp_path, command):
     assert not (tmp_path / "ft").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 10")
 @pytest.mark.parametrize("task, max_length", [("tag", 1), ("qa", 2)])
 def test_a_max_length_too_short_for_the_task_is_refused_up_front(cli_runs, tmp_path, task, max_length):
     """Issue 11 item 10: `--task tag --max-length 1` trained with loss 0 and exited 0;
@@ -157,7 +151,6 @@ def test_a_max_length_too_short_for_the_task_is_refused_up_front(cli_runs, tmp_p
     assert not (tmp_path / "ft").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 10")
 def test_a_qa_answer_ending_mid_word_is_refused(cli_runs, tmp_path):
     """Issue 11 item 10: an answer that ends inside a word ("cat" in "cats") was accepted,
     though docs/bert.md says answers begin and end on word boundaries."""
@@ -171,7 +164,6 @@ def test_a_qa_answer_ending_mid_word_is_refused(cli_runs, tmp_path):
     assert not (tmp_path / "ft").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 10")
 @pytest.mark.parametrize("tokenizer_json, text", [
     (True, "{not json"),
     (False, "{not json"),
@@ -187,7 +179,6 @@ def test_a_malformed_tokenizer_config_is_an_error_naming_it(cli_runs, tmp_path, 
 
 # ---- messages that did not say what was wrong ---------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 13")
 @pytest.mark.parametrize("command", ["gpt", "bert"])
 def test_an_empty_data_file_is_named_as_empty(cli_runs, tmp_path, command):
     """Issue 11 item 13: an empty --data file reported "vocab_size must be positive"."""
@@ -198,7 +189,6 @@ def test_an_empty_data_file_is_named_as_empty(cli_runs, tmp_path, command):
     assert not (tmp_path / "ft").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 13")
 @pytest.mark.parametrize("command", ["train gpt", "train bert", "finetune bert"])
 def test_data_that_is_a_folder_is_named_as_a_folder(cli_runs, tmp_path, command):
     """Issue 11 item 13: `--data FOLDER` reported "no such file"."""
@@ -212,7 +202,6 @@ def test_data_that_is_a_folder_is_named_as_a_folder(cli_runs, tmp_path, command)
     assert not (tmp_path / "ft").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 13")
 def test_a_negative_sample_seed_is_refused_up_front(tmp_path):
     """Issue 11 item 13: `sample --seed -5` failed late (after loading the checkpoint):
     it is refused before the checkpoint is looked at."""
@@ -220,7 +209,6 @@ def test_a_negative_sample_seed_is_refused_up_front(tmp_path):
     error_line(done, "--seed", usage=True)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 13")
 def test_a_jsonl_file_that_is_not_utf8_is_named(cli_runs, tmp_path):
     """Issue 11 item 13: a latin-1 JSONL file gave the codec's message without the file."""
     (tmp_path / "latin1.jsonl").write_bytes('{"text": "caf\u00e9", "label": "a"}\n'.encode("latin-1"))
@@ -228,7 +216,6 @@ def test_a_jsonl_file_that_is_not_utf8_is_named(cli_runs, tmp_path):
     assert not (tmp_path / "ft").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 13")
 def test_a_label_only_in_the_held_out_split_is_named(cli_runs, tmp_path):
     """Issue 11 item 13: when the automatic split holds out every example of a label, the
     run aborted without saying which label."""

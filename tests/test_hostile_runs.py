@@ -26,7 +26,6 @@ def _resume_gpt(cwd, *args):
 
 # ---- a fresh run never replaces what it cannot see --------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 1")
 @pytest.mark.parametrize("left", [(".last.old",), (".best.old",), (".last.old", ".best.old")],
                          ids=[".last.old", ".best.old", "both"])
 def test_a_save_cut_between_its_renames_still_holds_a_run(cli_runs, tmp_path, left):
@@ -43,7 +42,6 @@ def test_a_save_cut_between_its_renames_still_holds_a_run(cli_runs, tmp_path, le
     assert snapshot(run) == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 2")
 @pytest.mark.parametrize("layout", ["foreign best", "no manifest"])
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 def test_a_folder_minitx_did_not_write_is_refused_before_writing(cli_runs, tmp_path, layout, overwrite):
@@ -65,7 +63,6 @@ def test_a_folder_minitx_did_not_write_is_refused_before_writing(cli_runs, tmp_p
     assert snapshot(run) == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 3")
 def test_resume_and_overwrite_together_are_refused(cli_runs, tmp_path):
     """Issue 11 item 3: --resume --overwrite silently resumed."""
     run = copy(cli_runs.gpt, tmp_path / "run")
@@ -75,7 +72,6 @@ def test_resume_and_overwrite_together_are_refused(cli_runs, tmp_path):
     assert snapshot(run) == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 4")
 @pytest.mark.parametrize("command, stored", [("gpt", "bert"), ("bert", "gpt")])
 def test_resuming_a_run_of_the_other_model_is_refused(cli_runs, tmp_path, command, stored):
     """Issue 11 item 4: `train gpt --resume` on a BERT run (and the reverse) gave a TypeError."""
@@ -86,7 +82,6 @@ def test_resuming_a_run_of_the_other_model_is_refused(cli_runs, tmp_path, comman
     assert snapshot(run) == before
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: arguments are validated before the state of --out")
 @pytest.mark.parametrize("command", ["gpt", "bert", "finetune"])
 def test_arguments_are_checked_before_the_state_of_out(cli_runs, tmp_path, command):
     """Issue 11, "Arguments are validated before the state of --out is examined": a bad
@@ -123,7 +118,6 @@ def _entry_removed(manifest):
     del manifest["files"]["model.safetensors"]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 7")
 @pytest.mark.parametrize("damage, named", [(_no_bytes, "checkpoint.json"), (_files_as_a_list, "checkpoint.json"),
                                            (_no_files, "checkpoint.json"), (_entry_removed, "model.safetensors")],
                          ids=["no bytes", "files a list", "no files", "entry removed"])
@@ -179,7 +173,6 @@ _EDITS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 8")
 @pytest.mark.parametrize("case", list(_EDITS))
 def test_an_edited_and_rehashed_checkpoint_is_one_line_on_resume(cli_runs, tmp_path, case):
     """Issue 11 item 8: config.json or trainer_state.json edited and re-hashed (so the
@@ -200,7 +193,6 @@ def test_an_edited_and_rehashed_checkpoint_is_one_line_on_resume(cli_runs, tmp_p
 
 # ---- best/ and last/ ----------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 11")
 def test_best_ahead_of_last_after_a_crash_between_the_saves(cli_runs, tmp_path):
     """Issue 11 item 11: a run extended to step 3 saved best/ and crashed before last/,
     so best/ holds step 3 while last/ holds step 2. The resumed run (nothing left to do
@@ -221,7 +213,6 @@ def test_best_ahead_of_last_after_a_crash_between_the_saves(cli_runs, tmp_path):
     assert snapshot(run / "best") == kept
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 12")
 def test_last_linked_outside_out_survives_two_resumes(cli_runs, tmp_path):
     """Issue 11 item 12: with last/ a symbolic link to a folder outside --out, a resume
     left a dangling .last.old and the next resume failed after training ("Cannot call

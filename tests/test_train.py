@@ -8,11 +8,11 @@ import pytest
 
 import minitx
 from minitx.backend import use_backend
-from minitx.checkpoint import load_checkpoint
+from minitx.training.checkpoint import load_checkpoint
 from minitx.data import TokenDataset, builtin_text
 from minitx.models.gpt import GPT, GPTConfig
 from minitx.tokenizers import CharTokenizer
-from minitx.train import TrainConfig, Trainer, TrainingDiverged, lm_loss
+from minitx.training.trainer import TrainConfig, Trainer, TrainingDiverged, lm_loss
 
 
 @pytest.fixture(autouse=True)

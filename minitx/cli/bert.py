@@ -1,21 +1,31 @@
-"""BERT's commands: `minitx train bert`, `minitx finetune bert`, `minitx embed`.
-
-Registered in minitx/cli.py's lists; the shared options, errors and checks are
-cli.py's. Heavy imports wait inside the run functions, so --help stays fast.
-"""
+"""BERT's commands: `minitx train bert`, `minitx finetune bert`, `minitx embed`."""
 import os
 import sys
 import warnings
+
+from .app import CLIError, note
+from .options import add_training_args, fraction, positive_int
+from .training import (
+    check_file,
+    check_model_options,
+    check_out,
+    clear_out,
+    exit_code,
+    resume,
+    resumed_run,
+    train_config,
+)
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "max_length", "vocab_size")
 _TASK_CLASSES = {"classify": "BertForSequenceClassification", "tag": "BertForTokenClassification",
                  "qa": "BertForQuestionAnswering"}
+# Tokens an example needs at least: [CLS] a piece [SEP]; for qa [CLS] question [SEP] context [SEP].
+_MIN_LENGTH = {"classify": 3, "tag": 3, "qa": 5}
 
 
 # ---- minitx train bert --------------------------------------------------------------
 def add_train_bert(models):
-    from .cli import add_training_args, fraction, positive_int
     p = models.add_parser("bert", help="pretrain a small BERT (masked LM + next sentence)",
                           description="Pretrain a small BERT with masked-LM and next-sentence "
                                       "prediction, with a WordPiece vocab trained on the same text. With no "
@@ -38,40 +48,39 @@ def add_train_bert(models):
 
 
 def train_bert(args):
-    from . import manual_seed
-    from .bert_train import BertTrainer, export_hf, pretraining_loss, pretraining_metrics
-    from .checkpoint import load_checkpoint
-    from .cli import CLIError, check_out_dir, given, note, train_config
-    from .data import builtin_documents, read_text
-    from .data.bert import PretrainingData, split_documents, split_segments
-    from .data.corpus import NAME as CORPUS
-    from .models.bert import BertConfig, BertForPreTraining
-    from .tokenizers import WordPieceTokenizer
-
     if args.hidden_size % args.num_attention_heads:
         raise CLIError(f"--hidden-size {args.hidden_size} is not divisible by --num-attention-heads "
                        f"{args.num_attention_heads}")
-    if args.data is not None and not os.path.isfile(args.data):
-        raise CLIError(f"--data {args.data}: no such file")
-    check_out_dir(args)
-    stored = load_checkpoint(os.path.join(args.out, "last")) if args.resume else None
+    check_file("data", args.data)
+    cfg = train_config(args)
+    found = check_out(args)
+    stored = resumed_run(args, ("bert",), "train bert")
+
+    from .. import manual_seed
+    from ..data import builtin_documents, read_text
+    from ..data.bert import PretrainingData, split_documents, split_segments
+    from ..data.corpus import NAME as CORPUS
+    from ..models.bert import BertConfig, BertForPreTraining
+    from ..tokenizers import WordPieceTokenizer
+    from ..training import Trainer
+    from ..training.checkpoint import data_section, model_config
+    from ..training.metrics import pretraining_loss, pretraining_metrics
+
     if stored is not None:
-        for name in _MODEL_OPTIONS:
-            if given(args, name) and getattr(args, name) != stored.config["cli"][name]:
-                raise CLIError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the "
-                               f"checkpoint's {stored.config['cli'][name]}; a resumed run keeps its model")
-        data = stored.config["data"]
+        check_model_options(args, stored, _MODEL_OPTIONS)
+        data = data_section(stored)
         data_path, seed, val_fraction = data["path"], data["seed"], data["val_fraction"]
-        cfg = train_config(args, stored.config["train"])
+        cfg = train_config(args, stored.config["train"], where=stored.config_file)
     else:
         data_path, seed, val_fraction = args.data, args.seed, args.val_fraction
-        cfg = train_config(args)
     if data_path is None:
         docs = [split_segments(d) for d in builtin_documents()]
     else:
         docs = split_documents(read_text(data_path))
+        if not docs:
+            raise CLIError(f"--data {data_path}: is empty (no text to train on)")
     if stored is not None:
-        tokenizer, config = stored.tokenizer, BertConfig(**stored.config["model"])
+        tokenizer, config = stored.tokenizer, model_config(stored, BertConfig)
     else:
         tokenizer = WordPieceTokenizer.train(["\n".join(d) for d in docs], args.vocab_size)
         config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=args.hidden_size,
@@ -80,33 +89,33 @@ def train_bert(args):
                             intermediate_size=args.intermediate_size,
                             max_position_embeddings=args.max_length, hidden_dropout_prob=args.dropout,
                             attention_probs_dropout_prob=args.dropout, pad_token_id=tokenizer.pad_id)
-    val_every = max(2, round(1 / val_fraction)) if val_fraction > 0 else 10
-    data = PretrainingData(docs, tokenizer, config.max_position_embeddings, val_every=val_every, seed=seed)
+    data = PretrainingData(docs, tokenizer, config.max_position_embeddings,
+                           val_every=max(2, round(1 / val_fraction)), seed=seed)
     manual_seed(seed)
     model = BertForPreTraining(config)
-    options = {name: getattr(args, name) for name in _MODEL_OPTIONS}
-    trainer = BertTrainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
-                          compute_loss=pretraining_loss, metrics=pretraining_metrics,
-                          checkpoint_config={"model_type": "bert", "model": config.to_dict(),
-                                             "cli": stored.config["cli"] if stored else options,
-                                             "data": {"path": data_path and os.path.abspath(data_path),
-                                                      "seed": seed, "val_fraction": val_fraction}})
+    options = stored.config["options"] if stored else {name: getattr(args, name) for name in _MODEL_OPTIONS}
+    trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
+                      compute_loss=pretraining_loss, metrics=pretraining_metrics,
+                      checkpoint_config={"model_type": "bert", "model": config.to_dict(), "options": options,
+                                         "data": {"path": data_path and os.path.abspath(data_path),
+                                                  "seed": seed, "val_fraction": val_fraction}})
     if stored is not None:
-        trainer.resume()
-        note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}")
+        resume(trainer, args, cfg)
+    clear_out(found)
     note(f"data: {data_path or CORPUS}, {len(docs)} documents ({len(data.splits['val'].documents)} held out), "
          f"WordPiece vocab {tokenizer.vocab_size}; model: BERT {config.num_hidden_layers} layers, "
          f"{config.num_attention_heads} heads, {config.hidden_size} channels, {model.num_parameters():,} "
          f"parameters; {cfg.max_iters} steps of {cfg.batch_size * cfg.grad_accum} pairs x "
          f"{config.max_position_embeddings} tokens")
     summary = trainer.fit()
-    _finish(trainer, summary, model, tokenizer, export_hf)
-    return 130 if summary["interrupted"] else 0
+    _finish(trainer, summary, model, tokenizer)
+    return exit_code(summary)
 
 
-def _finish(trainer, summary, model, tokenizer, export_hf):
+def _finish(trainer, summary, model, tokenizer):
     """Print the last evaluation; export the best weights as a Hugging Face folder in --out/hf."""
-    from .checkpoint import load_checkpoint
+    from ..models.bert import export_hf
+    from ..training.checkpoint import load_checkpoint
     best = os.path.join(trainer.out_dir, "best")
     shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in trainer.last_metrics.items())
     print(f"step {summary['step']}: {shown}; {summary['seconds']:.0f} s, "
@@ -127,7 +136,6 @@ def add_finetune(commands):
 
 
 def add_finetune_bert(models):
-    from .cli import add_training_args, positive_int
     p = models.add_parser("bert", help="fine-tune BERT: classify, tag or qa",
                           description="Fine-tune BERT from a checkpoint (minitx's, or a Hugging Face "
                                       "folder) on a JSONL file; reports accuracy (classify), token F1 "
@@ -149,39 +157,46 @@ def add_finetune_bert(models):
 
 
 def finetune_bert(args):
-    from . import manual_seed
-    from .bert_train import (TASK_MODEL_TYPES, BertTrainer, classify_metrics, export_hf, load_bert,
-                             qa_metrics, tag_metrics)
-    from .checkpoint import load_checkpoint
-    from .cli import CLIError, check_out_dir, note, train_config
-    from .data.finetune import FinetuneData, encode, label_vocab, read_jsonl, split_examples
-    from .models import bert
+    check_file("data", args.data)
+    check_file("val-data", args.val_data)
+    if args.max_length is not None and args.max_length < _MIN_LENGTH[args.task]:
+        raise CLIError(f"--max-length {args.max_length}: a {args.task} example needs at least "
+                       f"{_MIN_LENGTH[args.task]} tokens ({'[CLS] question [SEP] context [SEP]' if args.task == 'qa' else '[CLS] text [SEP]'})")
+    cfg = train_config(args)
+    found = check_out(args)
+    model_type = "bert-" + args.task
+    stored = resumed_run(args, (model_type,), "finetune bert")
 
-    for opt in ("data", "val_data"):
-        path = getattr(args, opt)
-        if path is not None and not os.path.isfile(path):
-            raise CLIError(f"--{opt.replace('_', '-')} {path}: no such file")
-    check_out_dir(args)
+    from .. import manual_seed
+    from ..data.finetune import (
+        FinetuneData,
+        encode,
+        label_vocab,
+        read_jsonl,
+        split_examples,
+    )
+    from ..models import bert
+    from ..training import Trainer
+    from ..training.checkpoint import model_config
+    from ..training.metrics import task_metrics
+
     cls = getattr(bert, _TASK_CLASSES[args.task])
     examples = read_jsonl(args.data, args.task)
     if args.val_data is not None:
         train, val = examples, read_jsonl(args.val_data, args.task)
     else:
-        train, val = split_examples(examples, args.val_fraction or 0.1, seed=args.seed)
-    stored = load_checkpoint(os.path.join(args.out, "last")) if args.resume else None
+        train, val = split_examples(examples, args.val_fraction, seed=args.seed)
     if stored is not None:
-        if stored.config.get("task") != args.task:
-            raise CLIError(f"--task {args.task}: {args.out} holds a {stored.config.get('task')} run")
-        config = bert.BertConfig(**stored.config["model"])
+        config = model_config(stored, bert.BertConfig)
         model, tokenizer = cls(config), stored.tokenizer
         labels = [config.id2label[i] for i in range(config.num_labels)] if args.task != "qa" else []
-        cfg = train_config(args, stored.config["train"])
+        cfg = train_config(args, stored.config["train"], where=stored.config_file)
     else:
         labels = label_vocab(train, args.task)
-        overrides = {} if args.task == "qa" else {"num_labels": len(labels),
-                                                  "id2label": dict(enumerate(labels))}
+        _check_held_out_labels(args, labels, val)
         if args.task == "classify" and len(labels) < 2:
             raise CLIError(f"--data {args.data}: classification needs at least two labels, found {labels}")
+        overrides = {} if args.task == "qa" else {"num_labels": len(labels), "id2label": dict(enumerate(labels))}
         manual_seed(args.seed)
         with warnings.catch_warnings(record=True) as caught:  # a fresh head is expected: one line
             warnings.simplefilter("always")
@@ -189,7 +204,6 @@ def finetune_bert(args):
         for w in caught:
             note(f"note: {w.message}")
         config = model.config
-        cfg = train_config(args)
     if args.max_length is None:
         args.max_length = min(128, config.max_position_embeddings)
     elif args.max_length > config.max_position_embeddings:
@@ -198,31 +212,59 @@ def finetune_bert(args):
     train_f = encode(train, args.task, tokenizer, args.max_length, labels)
     val_f = encode(val, args.task, tokenizer, args.max_length, labels)
     data = FinetuneData(train_f, val_f, seed=args.seed)
-    if args.task == "classify":
-        metrics = classify_metrics
-    elif args.task == "tag":
-        def metrics(model, batches):
-            return tag_metrics(model, batches, outside=labels.index("O") if "O" in labels else None)
-    else:
-        def metrics(model, batches):
-            return qa_metrics(model, batches, val_f.extra["context_span"], val_f.extra["answer"], tokenizer)
-    trainer = BertTrainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
-                          metrics=metrics,
-                          checkpoint_config={"model_type": TASK_MODEL_TYPES[args.task], "task": args.task,
-                                             "model": config.to_dict(), "init": os.path.abspath(args.init)})
+    trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
+                      metrics=task_metrics(args.task, labels, val_f, tokenizer),
+                      checkpoint_config={"model_type": model_type, "task": args.task, "model": config.to_dict(),
+                                         "options": {"max_length": args.max_length},
+                                         "init": os.path.abspath(args.init)})
     if stored is not None:
-        trainer.resume()
-        note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}")
+        resume(trainer, args, cfg)
+    clear_out(found)
     note(f"task {args.task}: {len(train)} training and {len(val)} validation examples"
          + (f", {len(labels)} labels" if labels else "") + f"; from {args.init}")
     summary = trainer.fit()
-    _finish(trainer, summary, model, tokenizer, export_hf)
-    return 130 if summary["interrupted"] else 0
+    _finish(trainer, summary, model, tokenizer)
+    return exit_code(summary)
+
+
+def _check_held_out_labels(args, labels, val):
+    """A label seen only in the validation split cannot be learnt: name it."""
+    if args.task == "qa":
+        return
+    seen = set(labels)
+    unseen = sorted({tag for ex in val for tag in ([ex["label"]] if args.task == "classify" else ex["tags"])}
+                    - seen)
+    if unseen:
+        where = f"--val-data {args.val_data}" if args.val_data else \
+            f"the validation examples held out of --data {args.data} (--val-fraction {args.val_fraction})"
+        raise CLIError(f"label(s) {', '.join(map(repr, unseen))} appear only in {where}, never in training; "
+                       f"add training examples of them" + ("" if args.val_data else " or pass --val-data"))
+
+
+def load_bert(path, cls, **config_overrides):
+    """(model of class `cls`, tokenizer) from a Hugging Face BERT folder or a minitx
+    checkpoint (a checkpoint folder, or a training --out folder: its best/)."""
+    from ..models.bert import MODEL_TYPES, hf_tokenizer
+    from ..training.checkpoint import CheckpointError, find_checkpoint, load_model
+    is_hf = os.path.exists(os.path.join(path, "config.json")) and not os.path.exists(
+        os.path.join(path, "checkpoint.json"))
+    if is_hf:
+        model, tokenizer = cls.from_pretrained(path, **config_overrides), hf_tokenizer(path)
+        if tokenizer.vocab_size > model.config.vocab_size:
+            vocab = "tokenizer.json" if os.path.exists(os.path.join(path, "tokenizer.json")) else "vocab.txt"
+            raise CLIError(f"{os.path.join(path, vocab)}: {tokenizer.vocab_size} tokens, more than the model's "
+                           f"vocab_size {model.config.vocab_size} ({os.path.join(path, 'config.json')})")
+        return model, tokenizer
+    try:
+        folder = find_checkpoint(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: neither a Hugging Face BERT folder (config.json) nor a "
+                              f"minitx checkpoint ({e})") from None
+    return load_model(folder, model_types=tuple(MODEL_TYPES), cls=cls, **config_overrides)
 
 
 # ---- minitx embed -------------------------------------------------------------------
 def add_embed(commands):
-    from .cli import positive_int
     p = commands.add_parser("embed", help="sentence embeddings from a BERT",
                             description="Mean-pooled sentence embeddings (the mean of the last hidden "
                                         "states of each text's tokens, [CLS] and [SEP] included, as "
@@ -242,9 +284,7 @@ def add_embed(commands):
 def embed(args):
     import numpy as np
 
-    from .bert_train import load_bert
-    from .cli import CLIError
-    from .models.bert import BertModel
+    from ..models.bert import BertModel
 
     if args.out is not None and not args.out.endswith(".npy"):
         raise CLIError(f"--out {args.out}: must end in .npy")
@@ -263,8 +303,8 @@ def embed_texts(model, tokenizer, texts, max_length=None, batch_size=32):
     """(N, C) mean-pooled embeddings of `texts` as a NumPy array."""
     import numpy as np
 
-    from .autograd import no_grad
-    from .models.bert import mean_pool
+    from ..autograd import no_grad
+    from ..models.bert import mean_pool
 
     limit = model.config.max_position_embeddings
     max_length = min(max_length or limit, limit)

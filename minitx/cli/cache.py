@@ -13,8 +13,8 @@ def add_cache(commands):
 def info(args):
     import numba
 
-    from . import __version__
-    from .kernel_cache import cache_info, cache_key
+    from .. import __version__
+    from ..kernel_cache import cache_info, cache_key
     found = cache_info()
     mine = cache_key(__version__, numba.__version__)
     print(f"kernel cache: {found['root']}")
@@ -24,7 +24,7 @@ def info(args):
 
 
 def clear(args):
-    from .kernel_cache import cache_root, clear_cache
+    from ..kernel_cache import cache_root, clear_cache
     removed = clear_cache()
     print(f"kernel cache: {cache_root()}: deleted {removed} build(s)")
     return 0

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..tokenizers._files import read_lines
+
 TASKS = ("classify", "tag", "qa")
 _FIELDS = {
     "classify": {"text": str, "label": (str, int)},
@@ -27,27 +29,26 @@ def read_jsonl(path, task):
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     examples = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                ex = json.loads(line.rstrip("\r\n"))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-            if not isinstance(ex, dict):
-                raise ValueError(f"{where}: expected a JSON object, got {type(ex).__name__}")
-            for name, kind in _FIELDS[task].items():
-                if name not in ex:
-                    raise ValueError(f"{where}: missing field {name!r} (a {task} line needs "
-                                     f"{', '.join(_FIELDS[task])})")
-                if not isinstance(ex[name], kind) or isinstance(ex[name], bool):
-                    raise ValueError(f"{where}: field {name!r} is {type(ex[name]).__name__}, "
-                                     f"expected {getattr(kind, '__name__', 'str or int')}")
-            _check(task, ex, where)
-            ex["line"] = where
-            examples.append(ex)
+    for n, line in read_lines(path):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            ex = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
+        if not isinstance(ex, dict):
+            raise ValueError(f"{where}: expected a JSON object, got {type(ex).__name__}")
+        for name, kind in _FIELDS[task].items():
+            if name not in ex:
+                raise ValueError(f"{where}: missing field {name!r} (a {task} line needs "
+                                 f"{', '.join(_FIELDS[task])})")
+            if not isinstance(ex[name], kind) or isinstance(ex[name], bool):
+                raise ValueError(f"{where}: field {name!r} is {type(ex[name]).__name__}, "
+                                 f"expected {getattr(kind, '__name__', 'str or int')}")
+        _check(task, ex, where)
+        ex["line"] = where
+        examples.append(ex)
     if not examples:
         raise ValueError(f"{path}: no examples")
     return examples
@@ -64,11 +65,17 @@ def _check(task, ex, where):
         if not all(isinstance(t, str) for t in ex["tokens"] + ex["tags"]):
             raise ValueError(f"{where}: tokens and tags must be strings")
     if task == "qa":
-        start = ex.get("answer_start", ex["context"].find(ex["answer"]))
-        if not isinstance(start, int) or ex["context"][start:start + len(ex["answer"])] != ex["answer"] \
-                or not ex["answer"] or start < 0:
-            raise ValueError(f"{where}: the answer {ex['answer']!r} is not in the context"
+        ctx, answer = ex["context"], ex["answer"]
+        start = ex.get("answer_start", ctx.find(answer))
+        if not isinstance(start, int) or isinstance(start, bool) or ctx[start:start + len(answer)] != answer \
+                or not answer or start < 0:
+            raise ValueError(f"{where}: the answer {answer!r} is not in the context"
                              + (f" at answer_start {start}" if "answer_start" in ex else ""))
+        starts = [start] if "answer_start" in ex else [i for i in range(len(ctx)) if ctx.startswith(answer, i)]
+        if not any(_on_word_boundaries(ctx, i, i + len(answer)) for i in starts):
+            raise ValueError(f"{where}: the answer {answer!r} begins or ends inside a word of the context"
+                             + (f" at answer_start {start}" if "answer_start" in ex else "")
+                             + "; answers sit on word boundaries (docs/bert.md)")
 
 
 @dataclass
@@ -223,7 +230,14 @@ def _answer_offset(ex, tok, context, answer):
         starts = [i for i in range(len(ctx)) if ctx.startswith(text, i)]
     for s in starts:
         n = len(tok(ctx[:s]))
-        if answer and context[n:n + len(answer)] == answer:
+        if answer and context[n:n + len(answer)] == answer and _on_word_boundaries(ctx, s, s + len(text)):
             return n
     raise ValueError(f"{ex['line']}: the answer {text!r} does not begin and end on word boundaries "
                      f"of the context" + (f" at answer_start {starts[0]}" if "answer_start" in ex else ""))
+
+
+def _on_word_boundaries(text, start, end):
+    """Whether text[start:end] neither begins nor ends inside a word ("cat" in "cats" does)."""
+    def inside(i):  # between two letters or digits
+        return 0 < i < len(text) and text[i - 1].isalnum() and text[i].isalnum()
+    return not inside(start) and not inside(end)

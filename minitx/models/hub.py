@@ -10,6 +10,8 @@ import tempfile
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
+from ..config import check_value
+
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 
@@ -23,11 +25,43 @@ def read_config(path):
         raise FileNotFoundError(f"{path}: not a folder (expected {CONFIG} and {WEIGHTS} inside)")
     try:
         with open(file, encoding="utf-8") as f:
-            return json.load(f)
+            config = json.load(f)
     except FileNotFoundError:
         raise FileNotFoundError(f"{file}: missing; a model folder needs {CONFIG} and {WEIGHTS}") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{file}: not valid JSON ({e})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{file}: expected a JSON object, got {type(config).__name__}")
+    return config
+
+
+_REQUIRED = object()
+
+
+def value(hf, key, kind, file, default=_REQUIRED):
+    """hf[key] checked to be of type `kind` (config.check_value); `default` when absent,
+    or an error naming the file and key when it is required."""
+    if key not in hf:
+        if default is _REQUIRED:
+            raise ValueError(f"{file}: {key} is missing")
+        return default
+    return check_value(hf[key], kind, f"{file}: {key}")
+
+
+def check_sizes(file, weights_file, weights, sizes):
+    """Each (config key, its value, weight name, axis) must agree with the weights'
+    shape, so a wrong size in config.json names the key rather than a parameter."""
+    for key, size, name, axis in sizes:
+        w = weights.get(name)
+        if w is not None and w.ndim > axis and w.shape[axis] != size:
+            raise ValueError(f"{file}: {key} is {size}, but {weights_file} has {w.shape[axis]} "
+                             f"({name} of shape {w.shape})")
+
+
+def count_layers(weights, marker):
+    """How many layers the weights hold: 1 + the largest index after `marker` in a name."""
+    found = [int(k[k.index(marker) + len(marker):].split(".")[0]) for k in weights if marker in k]
+    return max(found) + 1 if found else 0
 
 
 def read_weights(path):

@@ -97,25 +97,17 @@ class MLP(Module):
 
 
 class Block(Module):
-    """One transformer layer: attention then MLP, each with a residual and a LayerNorm.
+    """One pre-LN transformer layer (GPT-2): x + attn(ln_1(x)), then x + mlp(ln_2(x)).
+    BERT's post-LN layer keeps Hugging Face's module names, so it lives in models/bert."""
 
-    norm_first=True is pre-LN (GPT-2): x + attn(ln_1(x)), then x + mlp(ln_2(x)).
-    norm_first=False is post-LN (BERT, the original Transformer): ln_1(x + attn(x)),
-    then ln_2(x + mlp(x)).
-    """
-
-    def __init__(self, n_embd, n_head, bias=True, dropout=0.0, causal=True, norm_first=True,
-                 layer_norm_eps=1e-5, hidden=None, approximate="tanh"):
+    def __init__(self, n_embd, n_head, bias=True, dropout=0.0, causal=True, layer_norm_eps=1e-5, hidden=None,
+                 approximate="tanh"):
         super().__init__()
-        self.norm_first = norm_first
         self.ln_1 = LayerNorm(n_embd, eps=layer_norm_eps, bias=bias)
         self.attn = SelfAttention(n_embd, n_head, bias=bias, dropout=dropout, causal=causal)
         self.ln_2 = LayerNorm(n_embd, eps=layer_norm_eps, bias=bias)
         self.mlp = MLP(n_embd, hidden=hidden, bias=bias, dropout=dropout, approximate=approximate)
 
     def forward(self, x, attn_mask=None, kv_cache=None):
-        if self.norm_first:
-            x = x + self.attn(self.ln_1(x), attn_mask, kv_cache)
-            return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x, attn_mask, kv_cache))
-        return self.ln_2(x + self.mlp(x))
+        x = x + self.attn(self.ln_1(x), attn_mask, kv_cache)
+        return x + self.mlp(self.ln_2(x))

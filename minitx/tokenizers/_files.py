@@ -9,11 +9,17 @@ from .base import VocabError
 
 
 def read_text(path, errors="strict", hint=""):
-    """The UTF-8 text of `path`; `errors` as in bytes.decode ('strict', 'replace', 'ignore').
-    Invalid UTF-8 under 'strict' names the line and byte, then `hint`."""
-    data = Path(path).read_bytes()
+    """The UTF-8 text of `path`, a leading byte-order mark dropped; `errors` as in
+    bytes.decode ('strict', 'replace', 'ignore'). Invalid UTF-8 under 'strict' names
+    the line and byte, then `hint`."""
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a folder, not a text file")
     try:
-        return data.decode("utf-8", errors)
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file") from None
+    try:
+        return data.decode("utf-8", errors).removeprefix("\ufeff")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         raise ValueError(

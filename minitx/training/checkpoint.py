@@ -11,7 +11,12 @@ A save writes a temporary folder beside the target, then swaps it in with two
 renames (target -> .NAME.old, temporary -> target) and deletes the old one. At
 every moment one complete checkpoint exists: the target, or, between the two
 renames, .NAME.old, which loading falls back to and the next save restores.
-No pickle is ever written or read.
+No pickle is ever written or read. Loading verifies every file it reads against
+the manifest, and the parts a command relies on are checked (`require`), so a
+damaged or hand-edited checkpoint is one CheckpointError naming the file and key.
+
+This module imports no model: models.registry maps a config's model_type to its
+classes.
 """
 import glob
 import hashlib
@@ -26,7 +31,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from .tensor import Tensor
+from ..tensor import Tensor
 
 FORMAT, VERSION = "minitx-checkpoint", 1
 MANIFEST, CONFIG, MODEL = "checkpoint.json", "config.json", "model.safetensors"
@@ -45,6 +50,52 @@ class Checkpoint:
     optimizer: Optional[dict] = None       # the optimizer's state_dict
     tokenizer: Optional[object] = None
     trainer_state: Optional[dict] = None
+
+    @property
+    def config_file(self):
+        return os.path.join(self.path, CONFIG)
+
+    def load_weights_into(self, model):
+        """model.load_state_dict(weights); weights that do not fit name the weights file."""
+        try:
+            model.load_state_dict(self.weights)
+        except RuntimeError as e:
+            raise CheckpointError(f"{os.path.join(self.path, MODEL)}: does not fit the model that "
+                                  f"{CONFIG} describes ({e})") from None
+
+
+def require(obj, key, kind, where):
+    """obj[key], checked to be of type `kind` (bool is not an int here); else a
+    CheckpointError naming `where` and the key."""
+    if not isinstance(obj, dict) or key not in obj:
+        raise CheckpointError(f"{where}: {key!r} is missing")
+    value = obj[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise CheckpointError(f"{where}: {key!r} must be {names}, got {value!r}")
+    return value
+
+
+def data_section(ckpt):
+    """The checked "data" section of a training run's config: path, seed, val_fraction."""
+    where = f"{ckpt.config_file}: data"
+    data = require(ckpt.config, "data", dict, ckpt.config_file)
+    require(data, "path", (str, type(None)), where)
+    if require(data, "seed", int, where) < 0:
+        raise CheckpointError(f"{where}: 'seed' must be >= 0, got {data['seed']}")
+    if not 0 < require(data, "val_fraction", (float, int), where) < 1:
+        raise CheckpointError(f"{where}: 'val_fraction' must be in (0, 1), got {data['val_fraction']}")
+    return data
+
+
+def model_config(ckpt, config_cls, **overrides):
+    """config_cls from the checkpoint's "model" section (plus overrides), checked."""
+    section = require(ckpt.config, "model", dict, ckpt.config_file)
+    try:
+        return config_cls.from_dict({**section, **overrides}, where=f"{ckpt.config_file}: model")
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
 
 
 # ---- saving ---------------------------------------------------------------------
@@ -215,25 +266,48 @@ def load_checkpoint(path):
         path = _old(path)  # a save was cut between its two renames; this is the complete copy
     if not os.path.isdir(path):
         raise CheckpointError(f"{path}: no such checkpoint folder")
-    manifest = _read_json(os.path.join(path, MANIFEST), what="the manifest (the save did not finish?)")
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{os.path.join(path, MANIFEST)}: not a {FORMAT} manifest")
-    for file, info in manifest.get("files", {}).items():
-        _verify(os.path.join(path, file), info)
-    files = manifest["files"]
+    files, tokenizer_class = _read_manifest(path)
     weights, meta = _read_safetensors(os.path.join(path, MODEL))
     for alias, name in _parse_meta(meta, "tied", os.path.join(path, MODEL)).items():
         weights[alias] = weights[name]
-    ckpt = Checkpoint(path, _read_json(os.path.join(path, CONFIG)), weights)
+    config = _read_json(os.path.join(path, CONFIG))
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{os.path.join(path, CONFIG)}: expected a JSON object, got {type(config).__name__}")
+    ckpt = Checkpoint(path, config, weights)
     if OPTIMIZER in files:
         file = os.path.join(path, OPTIMIZER)
         arrays, meta = _read_safetensors(file)
         ckpt.optimizer = _join_arrays(_parse_meta(meta, "state", file), arrays)
     if TOKENIZER in files:
-        ckpt.tokenizer = _load_tokenizer(os.path.join(path, TOKENIZER), manifest.get("tokenizer_class"))
+        ckpt.tokenizer = _load_tokenizer(os.path.join(path, TOKENIZER), tokenizer_class)
     if TRAINER in files:
         ckpt.trainer_state = _read_json(os.path.join(path, TRAINER))
     return ckpt
+
+
+def _read_manifest(path):
+    """({file: info}, tokenizer class name) of the manifest, each listed file verified.
+    The files a checkpoint always has (config, weights) must be listed; any other
+    file is read only if it is listed too."""
+    file = os.path.join(path, MANIFEST)
+    manifest = _read_json(file, what="the manifest (the save did not finish?)")
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CheckpointError(f"{file}: not a {FORMAT} manifest")
+    files = require(manifest, "files", dict, file)
+    for name in (CONFIG, MODEL):
+        if name not in files:
+            raise CheckpointError(f"{os.path.join(path, name)}: not listed in {file}, so it cannot be verified")
+    for name, info in files.items():
+        if os.path.basename(name) != name or name in (".", "..", MANIFEST):
+            raise CheckpointError(f"{file}: lists {name!r}, not a file of the checkpoint")
+        where = f"{file}: files: {name}"
+        require(info, "bytes", int, where)
+        require(info, "sha256", str, where)
+        _verify(os.path.join(path, name), info)
+    tokenizer_class = manifest.get("tokenizer_class")
+    if TOKENIZER in files and not isinstance(tokenizer_class, str):
+        raise CheckpointError(f"{file}: 'tokenizer_class' must name the tokenizer's class, got {tokenizer_class!r}")
+    return files, tokenizer_class
 
 
 def _verify(file, info):
@@ -272,7 +346,7 @@ def _parse_meta(meta, key, file):
 
 
 def _load_tokenizer(file, class_name):
-    from . import tokenizers
+    from .. import tokenizers
     cls = getattr(tokenizers, class_name or "", None)
     if class_name not in tokenizers.__all__ or cls is None:
         raise CheckpointError(f"{file}: unknown tokenizer class {class_name!r}")
@@ -283,30 +357,40 @@ def _load_tokenizer(file, class_name):
 
 
 # ---- rebuilding a model -----------------------------------------------------------
-def _model_types():
-    """model_type -> (model class, config class); each family adds its line."""
-    from .models.bert import MODEL_TYPES, BertConfig
-    from .models.gpt import GPT, GPTConfig
-    return {"gpt": (GPT, GPTConfig), **{kind: (cls, BertConfig) for kind, cls in MODEL_TYPES.items()}}
-
-
-def build_model(ckpt):
-    """The model a checkpoint describes, with its weights loaded (in their saved dtype)."""
-    file = os.path.join(ckpt.path, CONFIG)
+def build_model(ckpt, cls=None, **config_overrides):
+    """The model a checkpoint describes, with its weights loaded (in their saved dtype).
+    cls: another class of the same family (a BERT checkpoint into a BertModel, say),
+    with config_overrides (num_labels for a new head)."""
+    from ..models.registry import lookup
     kind = ckpt.config.get("model_type")
-    types = _model_types()
-    if kind not in types:
-        raise CheckpointError(f"{file}: unknown model_type {kind!r} (known: {', '.join(types)})")
-    model_cls, config_cls = types[kind]
     try:
-        model = model_cls(config_cls(**ckpt.config["model"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise CheckpointError(f"{file}: bad model config ({e})") from None
+        model_cls, config_cls = lookup(kind)
+    except KeyError as e:
+        raise CheckpointError(f"{ckpt.config_file}: {e.args[0]}") from None
+    config = model_config(ckpt, config_cls, **config_overrides)
     dtypes = {w.dtype for w in ckpt.weights.values() if np.issubdtype(w.dtype, np.floating)}
-    if len(dtypes) == 1:
-        model.to(dtypes.pop())
+    dtype = dtypes.pop() if len(dtypes) == 1 else np.float32
+    if cls is None:
+        model = model_cls(config).to(dtype)
+        ckpt.load_weights_into(model)
+        return model
     try:
-        model.load_state_dict(ckpt.weights)
-    except RuntimeError as e:
-        raise CheckpointError(f"{os.path.join(ckpt.path, MODEL)}: {e}") from None
-    return model
+        return cls.from_state_dict(config, ckpt.weights, where=os.path.join(ckpt.path, MODEL), dtype=dtype)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def load_model(path, model_types, cls=None, **config_overrides):
+    """(model, tokenizer) of the checkpoint folder `path`, which must hold one of `model_types`."""
+    ckpt = load_checkpoint(path)
+    kind = ckpt.config.get("model_type")
+    if kind not in model_types:
+        raise CheckpointError(f"{ckpt.path}: a {kind} checkpoint, not one of {', '.join(model_types)}")
+    if ckpt.tokenizer is None:
+        raise CheckpointError(f"{ckpt.path}: holds no tokenizer")
+    model = build_model(ckpt, cls, **config_overrides)
+    vocab = getattr(model.config, "vocab_size", None)
+    if vocab is not None and ckpt.tokenizer.vocab_size > vocab:
+        raise CheckpointError(f"{os.path.join(ckpt.path, TOKENIZER)}: {ckpt.tokenizer.vocab_size} tokens, more "
+                              f"than the model's vocab_size {vocab}")
+    return model, ckpt.tokenizer

@@ -1,25 +1,13 @@
-"""Training BERT with the Trainer: the pretraining loss, the metrics each task
-reports, and loading and exporting BERT weights with their tokenizer.
+"""What each BERT task reports at an evaluation (the Trainer's `metrics` hook), and
+the pretraining loss.
 
 The pretraining loss runs the MLM head only at the masked positions: it is the
 same loss as BertForPreTraining's (a test checks), at about 15% of the cost of
 the (B, T, V) logits, which at a small hidden size cost more than the encoder.
 """
-import json
-import os
-
 import numpy as np
 
-from .autograd import no_grad
-from .checkpoint import CheckpointError, find_checkpoint, load_checkpoint
-from .models.bert import BertConfig
-from .nn import functional as F
-from .tokenizers import WordPieceTokenizer
-from .train import Trainer
-
-# task -> model_type in its checkpoints' config.json (models.bert.MODEL_TYPES has their classes)
-TASK_MODEL_TYPES = {"pretrain": "bert", "classify": "bert-classify", "tag": "bert-tag", "qa": "bert-qa"}
-
+from ..nn import functional as F
 
 # ---- pretraining ------------------------------------------------------------------
 
@@ -117,82 +105,12 @@ def qa_metrics(model, batches, spans, answers, tokenizer):
     return {"exact_match": em / max(k, 1), "f1": f1 / max(k, 1)}
 
 
-class BertTrainer(Trainer):
-    """The Trainer, with `metrics(model, val_batches)` reported at each evaluation
-    beside the validation loss (printed, and written to metrics.jsonl)."""
-
-    def __init__(self, *args, metrics=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.metrics, self.last_metrics = metrics, {}
-
-    @no_grad()
-    def evaluate(self):
-        self.model.eval()
-        try:
-            batches = self.data.eval_batches(self.config.batch_size, self.config.eval_iters)
-            result = {"val_loss": float(np.mean([self.compute_loss(self.model, b).item() for b in batches]))}
-            if self.metrics is not None:
-                result.update(self.metrics(self.model, batches))
-        finally:
-            self.model.train()
-        return result
-
-    def _evaluate(self, log, train_loss=None):
-        result = self.last_metrics = self.evaluate()
-        log.write(event="eval", step=self.step, train_loss=train_loss, **result)
-        train = f"train loss {train_loss:.4f}, " if train_loss is not None else ""
-        shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in result.items())
-        log.bar.write(f"step {self.step}: {train}{shown}")
-        return result["val_loss"]
-
-
-# ---- weights and tokenizers in and out ----------------------------------------------
-
-def hf_tokenizer(folder):
-    """The WordPieceTokenizer of a Hugging Face BERT folder (tokenizer.json, else vocab.txt)."""
-    if os.path.exists(os.path.join(folder, "tokenizer.json")):
-        return WordPieceTokenizer.load(os.path.join(folder, "tokenizer.json"))
-    vocab = os.path.join(folder, "vocab.txt")
-    if not os.path.exists(vocab):
-        raise FileNotFoundError(f"{folder}: no tokenizer.json or vocab.txt to read the text with")
-    lowercase = True
-    config = os.path.join(folder, "tokenizer_config.json")
-    if os.path.exists(config):
-        with open(config, encoding="utf-8") as f:
-            lowercase = json.load(f).get("do_lower_case", True)
-    return WordPieceTokenizer.from_vocab_file(vocab, lowercase=lowercase)
-
-
-def load_bert(path, cls, **config_overrides):
-    """(model of class `cls`, tokenizer) from a Hugging Face BERT folder or a minitx
-    checkpoint (a checkpoint folder, or a training --out folder: its best/)."""
-    is_hf = os.path.exists(os.path.join(path, "config.json")) and not os.path.exists(
-        os.path.join(path, "checkpoint.json"))
-    if is_hf:
-        return cls.from_pretrained(path, **config_overrides), hf_tokenizer(path)
-    try:
-        ckpt = load_checkpoint(find_checkpoint(path))
-    except CheckpointError as e:
-        raise CheckpointError(f"{path}: neither a Hugging Face BERT folder (config.json) nor a "
-                              f"minitx checkpoint ({e})") from None
-    kind = ckpt.config.get("model_type")
-    if kind not in TASK_MODEL_TYPES.values():
-        raise CheckpointError(f"{ckpt.path}: a {kind} checkpoint, not a BERT one")
-    if ckpt.tokenizer is None:
-        raise CheckpointError(f"{ckpt.path}: holds no tokenizer")
-    config = BertConfig(**{**ckpt.config["model"], **config_overrides})
-    if "num_labels" in config_overrides and "id2label" not in config_overrides:
-        config.id2label = None
-    dtype = next(v.dtype for v in ckpt.weights.values() if np.issubdtype(v.dtype, np.floating))
-    return cls.from_state_dict(config, ckpt.weights, where=ckpt.path, dtype=dtype), ckpt.tokenizer
-
-
-def export_hf(model, tokenizer, path):
-    """A Hugging Face folder transformers loads: config.json, model.safetensors,
-    vocab.txt, tokenizer.json and tokenizer_config.json."""
-    model.save_pretrained(path)
-    tokenizer.save_vocab_file(os.path.join(path, "vocab.txt"))
-    tokenizer.save(os.path.join(path, "tokenizer.json"))
-    with open(os.path.join(path, "tokenizer_config.json"), "w", encoding="utf-8") as f:
-        json.dump({"tokenizer_class": "BertTokenizer", "do_lower_case": tokenizer.lowercase,
-                   "model_max_length": model.config.max_position_embeddings}, f, indent=2)
+def task_metrics(task, labels, val, tokenizer):
+    """The Trainer's `metrics` hook for a fine-tuning task on the encoded validation split `val`."""
+    if task == "classify":
+        return classify_metrics
+    if task == "tag":
+        outside = labels.index("O") if "O" in labels else None
+        return lambda model, batches: tag_metrics(model, batches, outside)
+    return lambda model, batches: qa_metrics(model, batches, val.extra["context_span"], val.extra["answer"],
+                                             tokenizer)

@@ -23,11 +23,18 @@ from typing import Optional
 import numpy as np
 from tqdm import tqdm
 
-from . import random as mrandom
-from .autograd import no_grad
-from .checkpoint import load_checkpoint, save_checkpoint
-from .optim import AdamW, clip_grad_norm_
-from .optim.lr_scheduler import warmup_cosine_lr
+from .. import random as mrandom
+from ..autograd import no_grad
+from ..config import check_fields, from_dict
+from ..optim import AdamW, clip_grad_norm_
+from ..optim.lr_scheduler import warmup_cosine_lr
+from .checkpoint import (
+    TRAINER,
+    CheckpointError,
+    load_checkpoint,
+    require,
+    save_checkpoint,
+)
 
 METRICS = "metrics.jsonl"
 
@@ -53,6 +60,7 @@ class TrainConfig:
     log_interval: int = 10            # steps between lines of metrics.jsonl
 
     def __post_init__(self):
+        check_fields(self)
         for name in ("max_iters", "batch_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig: {name} must be a positive integer, got {getattr(self, name)}")
@@ -62,6 +70,13 @@ class TrainConfig:
         if self.warmup_iters is not None and not 0 <= self.warmup_iters < self.max_iters:
             raise ValueError(f"TrainConfig: warmup_iters must be in [0, max_iters = {self.max_iters}), "
                              f"got {self.warmup_iters}")
+
+    @classmethod
+    def from_dict(cls, data, where):
+        return from_dict(cls, data, where)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
 
     @property
     def warmup(self):
@@ -97,12 +112,15 @@ class Trainer:
 
     checkpoint_config: the JSON the checkpoints carry so the model can be rebuilt,
     e.g. {"model_type": "gpt", "model": GPTConfig(...).to_dict()}.
+    metrics: optional `metrics(model, val_batches) -> {name: value}`, reported at each
+    evaluation beside the validation loss (printed, and written to metrics.jsonl).
     """
 
     def __init__(self, model, data, config, out_dir, checkpoint_config, tokenizer=None,
-                 compute_loss=lm_loss, progress=True):
+                 compute_loss=lm_loss, progress=True, metrics=None):
         self.model, self.data, self.config = model, data, config
         self.out_dir, self.tokenizer, self.compute_loss = out_dir, tokenizer, compute_loss
+        self.metrics, self.last_metrics = metrics, {}
         self.checkpoint_config = {**checkpoint_config, "train": dataclasses.asdict(config)}
         self.progress = progress
         self.optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
@@ -123,16 +141,42 @@ class Trainer:
                                trainer_state=self.trainer_state())
 
     def resume(self, path=None):
-        """Continue from a checkpoint (default: out_dir/last): weights, optimizer, RNGs, step."""
+        """Continue from a checkpoint (default: out_dir/last): weights, optimizer, RNGs, step.
+        Every part is checked before any is applied; a bad one is a CheckpointError naming it."""
         ckpt = load_checkpoint(path or os.path.join(self.out_dir, "last"))
-        self.model.load_state_dict(ckpt.weights)
-        self.optimizer.load_state_dict(ckpt.optimizer)
-        state = ckpt.trainer_state
-        self.step, self.best_val_loss = state["step"], state["best_val_loss"]
-        self.tokens_seen = state["tokens_seen"]
-        mrandom.set_rng_state(state["rng"])
-        self.data.load_state_dict(state["data"])
+        file = os.path.join(ckpt.path, TRAINER)
+        state = require({"trainer_state.json": ckpt.trainer_state}, "trainer_state.json", dict, ckpt.path)
+        step = require(state, "step", int, file)
+        best = require(state, "best_val_loss", (float, int, type(None)), file)
+        tokens = require(state, "tokens_seen", int, file)
+        rng, data = require(state, "rng", dict, file), require(state, "data", dict, file)
+        if step < 0 or tokens < 0:
+            raise CheckpointError(f"{file}: step {step} and tokens_seen {tokens} must be >= 0")
+        ckpt.load_weights_into(self.model)
+        _apply(self.optimizer.load_state_dict, ckpt.optimizer, os.path.join(ckpt.path, "optimizer.safetensors"),
+               "the optimizer state")
+        rng_before = mrandom.get_rng_state()
+        _apply(mrandom.set_rng_state, rng, file, "'rng'")
+        try:
+            _apply(self.data.load_state_dict, data, file, "'data'")
+        except CheckpointError:
+            mrandom.set_rng_state(rng_before)
+            raise
+        self.step, self.best_val_loss, self.tokens_seen = step, best, tokens
+        self._adopt_best()
         return ckpt
+
+    def _adopt_best(self):
+        """A crash between the saves of best/ and last/ leaves best/ a step ahead: its
+        validation loss is then the run's best, and it stays the best/ on record."""
+        best = os.path.join(self.out_dir, "best")
+        try:
+            state = load_checkpoint(best).trainer_state or {}
+        except CheckpointError:
+            return
+        val = state.get("best_val_loss")
+        if isinstance(val, (int, float)) and (self.best_val_loss is None or val < self.best_val_loss):
+            self.best_val_loss = float(val)
 
     # ---- the loop -------------------------------------------------------------
     def train_step(self):
@@ -169,14 +213,17 @@ class Trainer:
 
     @no_grad()
     def evaluate(self):
-        """Mean loss over the fixed validation batches, in eval mode (no dropout)."""
+        """Mean loss over the fixed validation batches, in eval mode (no dropout), and the
+        `metrics` hook's values on the same batches."""
         self.model.eval()
         try:
-            losses = [self.compute_loss(self.model, b).item()
-                      for b in self.data.eval_batches(self.config.batch_size, self.config.eval_iters)]
+            batches = self.data.eval_batches(self.config.batch_size, self.config.eval_iters)
+            result = {"val_loss": float(np.mean([self.compute_loss(self.model, b).item() for b in batches]))}
+            if self.metrics is not None:
+                result.update(self.metrics(self.model, batches))
         finally:
             self.model.train()
-        return {"val_loss": float(np.mean(losses))}
+        return result
 
     def fit(self, until=None):
         """Train to max_iters (or stop after step `until`); returns a summary dict.
@@ -226,11 +273,12 @@ class Trainer:
                 "tokens_per_sec": (self.tokens_seen - start_tokens) / seconds if seconds else 0.0}
 
     def _evaluate(self, log, train_loss=None):
-        val = self.evaluate()["val_loss"]
-        log.write(event="eval", step=self.step, val_loss=val, train_loss=train_loss)
+        result = self.last_metrics = self.evaluate()
+        log.write(event="eval", step=self.step, train_loss=train_loss, **result)
         train = f"train loss {train_loss:.4f}, " if train_loss is not None else ""
-        log.bar.write(f"step {self.step}: {train}val loss {val:.4f}", file=sys.stderr)
-        return val
+        shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in result.items())
+        log.bar.write(f"step {self.step}: {train}{shown}", file=sys.stderr)
+        return result["val_loss"]
 
     def _save_after_eval(self, val):
         if self.best_val_loss is None or val < self.best_val_loss:
@@ -258,6 +306,14 @@ class Trainer:
             yield
         finally:
             signal.signal(signal.SIGINT, previous)
+
+
+def _apply(load, state, file, what):
+    """load(state), a malformed state being a CheckpointError that names the file."""
+    try:
+        load(state)
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        raise CheckpointError(f"{file}: {what} does not fit this run ({type(e).__name__}: {e})") from None
 
 
 class _Log:

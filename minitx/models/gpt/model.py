@@ -5,17 +5,21 @@ Names follow GPT-2 (transformer.wte, transformer.h.0.attn.c_attn, ...), as nanoG
 """
 import dataclasses
 import math
+import os
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
-from .. import nn
-from ..autograd import no_grad
-from ..nn import functional as F
-from ..random import default_generator
-from ..tensor import Tensor
-from . import hub
+from ... import nn
+from ...autograd import no_grad
+from ...config import check_fields, from_dict
+from ...nn import functional as F
+from ...nn.init import transformer_init_
+from ...random import default_generator
+from ...tensor import Tensor
+from .. import hub
+from ..inputs import as_ids
 from .sampling import check_sampling_args, next_token
 
 ACTIVATIONS = {"gelu_tanh": "tanh", "gelu": "none"}
@@ -41,6 +45,7 @@ class GPTConfig:
     n_inner: Optional[int] = None  # MLP width; None means 4 * n_embd
 
     def __post_init__(self):
+        check_fields(self)
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"GPTConfig: {name} must be positive, got {getattr(self, name)}")
@@ -50,6 +55,10 @@ class GPTConfig:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"GPTConfig: activation {self.activation!r} is not one of {sorted(ACTIVATIONS)}")
+
+    @classmethod
+    def from_dict(cls, data, where):
+        return from_dict(cls, data, where)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -61,15 +70,6 @@ class GPTOutput:
     loss: Optional[Tensor] = None
 
 
-def _as_ids(input_ids, name="input_ids"):
-    ids = input_ids.data if isinstance(input_ids, Tensor) else np.asarray(input_ids)
-    if ids.ndim == 1:
-        ids = ids[None, :]
-    if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(f"{name}: expected integer ids of shape (B, T), got {ids.dtype} {ids.shape}")
-    return ids.astype(np.int64, copy=False)
-
-
 class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -79,7 +79,7 @@ class GPT(nn.Module):
             wpe=nn.Embedding(c.block_size, c.n_embd),
             drop=nn.Dropout(c.dropout),
             h=nn.ModuleList(nn.Block(c.n_embd, c.n_head, bias=c.bias, dropout=c.dropout, causal=True,
-                                     norm_first=True, layer_norm_eps=c.layer_norm_eps, hidden=c.n_inner,
+                                     layer_norm_eps=c.layer_norm_eps, hidden=c.n_inner,
                                      approximate=ACTIVATIONS[c.activation])
                             for _ in range(c.n_layer)),
             ln_f=nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias),
@@ -90,23 +90,15 @@ class GPT(nn.Module):
         self._init_weights()
 
     def _init_weights(self):
-        # GPT-2: N(0, 0.02) everywhere, zero biases, and the projections that write
-        # into the residual stream scaled by 1/sqrt(2 n_layer) (two per block).
-        rng = default_generator()
+        # GPT-2: N(0, 0.02), and the projections that write into the residual stream
+        # scaled by 1/sqrt(2 n_layer) (two per block).
         std_resid = 0.02 / math.sqrt(2 * self.config.n_layer)
-        for name, p in self.named_parameters():
-            if name.endswith("bias"):
-                p.data[...] = 0
-            elif ".ln_" in name or name.startswith("transformer.ln_f"):
-                p.data[...] = 1
-            else:
-                std = std_resid if name.endswith("c_proj.weight") else 0.02
-                p.data[...] = rng.normal(0.0, std, size=p.shape)
+        transformer_init_(self, 0.02, std_of=lambda name: std_resid if name.endswith("c_proj.weight") else 0.02)
 
     def forward(self, input_ids, targets=None, kv_caches=None, last_only=False):
         """input_ids (B, T) -> logits (B, T, V); with targets (B, T) (the next tokens,
         -100 to skip a position) also the mean cross-entropy loss."""
-        ids = _as_ids(input_ids)
+        ids = as_ids(input_ids, "input_ids")
         B, T = ids.shape
         past = kv_caches[0].length if kv_caches else 0
         if past + T > self.config.block_size:
@@ -123,7 +115,7 @@ class GPT(nn.Module):
         logits = self.lm_head(x)  # (B, T, V)
         loss = None
         if targets is not None:
-            tgt = _as_ids(targets, "targets")
+            tgt = as_ids(targets, "targets")
             if tgt.shape != (B, T):
                 raise ValueError(f"GPT: targets of shape {tgt.shape} do not match input_ids {ids.shape}")
             loss = F.cross_entropy(logits.reshape(B * T, -1), tgt.reshape(-1), ignore_index=-100)
@@ -140,7 +132,7 @@ class GPT(nn.Module):
         restart, as the model never saw positions past block_size in training).
         Sampling draws from a generator seeded by `seed` (the global one if None).
         """
-        ids = _as_ids(input_ids)
+        ids = as_ids(input_ids, "input_ids")
         if do_sample:
             check_sampling_args(temperature, top_k, top_p)
         rng = np.random.default_rng(seed) if seed is not None else default_generator()
@@ -176,36 +168,45 @@ class GPT(nn.Module):
     # ---- Hugging Face layout ----------------------------------------------
     @classmethod
     def from_pretrained(cls, path, dtype=np.float32):
-        """Load a GPT-2 folder in the Hugging Face layout (config.json + model.safetensors)."""
+        """Load a GPT-2 folder in the Hugging Face layout (config.json + model.safetensors).
+        A config.json of wrong types, or sizes unlike the weights, is a ValueError naming
+        the file and key."""
+        file, weights_file = os.path.join(path, hub.CONFIG), os.path.join(path, hub.WEIGHTS)
         hf = hub.read_config(path)
         if hf.get("model_type", "gpt2") != "gpt2":
-            raise ValueError(f"{path}: model_type {hf.get('model_type')!r} is not gpt2")
-        act = hf.get("activation_function", "gelu_new")
+            raise ValueError(f"{file}: model_type {hf.get('model_type')!r} is not gpt2")
+        act = hub.value(hf, "activation_function", str, file, "gelu_new")
         if act not in _FROM_HF_ACT:
-            raise ValueError(f"{path}: activation_function {act!r} is not supported")
-        config = GPTConfig(
-            vocab_size=hf["vocab_size"], block_size=hf.get("n_positions", hf.get("n_ctx", 1024)),
-            n_layer=hf["n_layer"], n_head=hf["n_head"], n_embd=hf["n_embd"],
-            dropout=hf.get("resid_pdrop", 0.0), bias=True,
-            tie_word_embeddings=hf.get("tie_word_embeddings", True),
-            activation=_FROM_HF_ACT[act], layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
-            n_inner=hf.get("n_inner"))
+            raise ValueError(f"{file}: activation_function {act!r} is not supported")
+        fields = dict(
+            vocab_size=hub.value(hf, "vocab_size", int, file),
+            block_size=hub.value(hf, "n_positions", int, file, hub.value(hf, "n_ctx", int, file, 1024)),
+            n_layer=hub.value(hf, "n_layer", int, file), n_head=hub.value(hf, "n_head", int, file),
+            n_embd=hub.value(hf, "n_embd", int, file), dropout=hub.value(hf, "resid_pdrop", float, file, 0.0),
+            tie_word_embeddings=hub.value(hf, "tie_word_embeddings", bool, file, True),
+            activation=_FROM_HF_ACT[act], layer_norm_eps=hub.value(hf, "layer_norm_epsilon", float, file, 1e-5),
+            n_inner=hub.value(hf, "n_inner", Optional[int], file, None))
+        state = _state_from_hf(hub.read_weights(path))
+        hub.check_sizes(file, weights_file, state, [
+            ("vocab_size", fields["vocab_size"], "transformer.wte.weight", 0),
+            ("n_positions", fields["block_size"], "transformer.wpe.weight", 0),
+            ("n_embd", fields["n_embd"], "transformer.wte.weight", 1)])
+        layers = hub.count_layers(state, "transformer.h.")
+        if layers != fields["n_layer"]:
+            raise ValueError(f"{file}: n_layer is {fields['n_layer']}, but {weights_file} holds {layers} layers")
+        try:
+            config = GPTConfig(**fields)
+        except ValueError as e:
+            raise ValueError(f"{file}: {e}") from None
         model = cls(config)
-        weights = hub.read_weights(path)
-        state = {}
-        for key, value in weights.items():
-            if key.endswith((".attn.bias", ".attn.masked_bias")):
-                continue  # the causal mask buffers of older transformers
-            name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
-            if name.endswith(_CONV1D):
-                value = value.T
-            state[name] = value
         if config.tie_word_embeddings:
-            state.pop("lm_head.weight", None)
             state["lm_head.weight"] = state.get("transformer.wte.weight")
             if state["lm_head.weight"] is None:
                 state.pop("lm_head.weight")
-        model.load_state_dict(state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as e:
+            raise ValueError(f"{weights_file}: {e}") from None
         return model.to(dtype)
 
     def save_pretrained(self, path):
@@ -228,3 +229,14 @@ class GPT(nn.Module):
                 continue  # shared with transformer.wte.weight
             weights[name] = value.T if name.endswith(_CONV1D) else value
         hub.write_folder(path, hf, weights)
+
+
+def _state_from_hf(weights):
+    """GPT-2's Hugging Face names and Conv1D layout -> this model's state_dict."""
+    state = {}
+    for key, value in weights.items():
+        if key.endswith((".attn.bias", ".attn.masked_bias")):
+            continue  # the causal mask buffers of older transformers
+        name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
+        state[name] = value.T if name.endswith(_CONV1D) else value
+    return state

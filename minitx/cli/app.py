@@ -1,0 +1,91 @@
+"""`minitx`: the parser, the list of commands, and how errors reach the user.
+
+Each command module has `add_*` functions that add a parser to a subparsers
+object and set `run` (a function of the parsed args returning an exit code).
+COMMANDS lists the top-level ones. Command modules import heavy things (models,
+kernels) inside `run`, so `--help` stays fast.
+
+Errors a user can fix (a missing file, a bad size, a damaged checkpoint) print
+one line on stderr and exit with 1 (2 for a malformed command line); no traceback.
+MINITX_DEBUG=1 shows the traceback.
+"""
+import argparse
+import os
+import sys
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+class CLIError(Exception):
+    """An error the user can fix; main prints its message as one line."""
+
+
+class _Store(argparse._StoreAction):
+    """store, remembering which options were typed (args._given), so --resume can
+    tell an explicit --lr from the default."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        super().__call__(parser, namespace, values, option_string)
+        given = set(getattr(namespace, "_given", ()))
+        namespace._given = given | {self.dest}
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Adds "(default: ...)" to each option's help, unless the help already tells
+    it or there is nothing to tell (None, a flag that is off, an empty string)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, "") or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class Parser(argparse.ArgumentParser):
+    """Shows defaults in --help; a bad argument is one line on stderr, exit 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _Store)
+        self.register("action", "store", _Store)
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def note(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def _commands():
+    from . import bert, cache, gpt, training
+    return [training.add_train, gpt.add_sample, bert.add_finetune, bert.add_embed, cache.add_cache]
+
+
+def build_parser():
+    parser = Parser(prog="minitx", description="minitx: a readable transformer engine (NumPy + Numba).")
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"minitx {__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
+    for add in _commands():
+        add(commands)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        from ..backend import get_backend
+        get_backend()  # a bad MINITX_BACKEND is one line here, not a traceback in a kernel
+        return args.run(args)
+    except KeyboardInterrupt:
+        note("minitx: interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as e:
+        from ..training.checkpoint import CheckpointError
+        from ..training.trainer import TrainingDiverged
+        if os.environ.get("MINITX_DEBUG") or not isinstance(
+                e, (CLIError, CheckpointError, TrainingDiverged, OSError, ValueError)):
+            raise
+        note(f"minitx: error: {e}")
+        return EXIT_ERROR

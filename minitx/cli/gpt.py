@@ -1,0 +1,159 @@
+"""GPT's commands: `minitx train gpt` and `minitx sample`."""
+import os
+import secrets
+
+from .app import CLIError, note
+from .options import (
+    add_training_args,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
+from .training import (
+    check_file,
+    check_model_options,
+    check_out,
+    clear_out,
+    exit_code,
+    resume,
+    resumed_run,
+    train_config,
+)
+
+_MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
+
+
+def add_train_gpt(models):
+    p = models.add_parser("gpt", help="train a character-level GPT",
+                          description="Train a character-level GPT. With no options: a small model on "
+                                      "the built-in corpus, a few minutes on 2 cores, then a sample.")
+    p.add_argument("--n-layer", type=positive_int, default=4, help="transformer blocks")
+    p.add_argument("--n-head", type=positive_int, default=4, help="attention heads (must divide --n-embd)")
+    p.add_argument("--n-embd", type=positive_int, default=128, help="channels C")
+    p.add_argument("--block-size", type=positive_int, default=64, help="context length T")
+    p.add_argument("--dropout", type=fraction, default=0.0, help="dropout probability")
+    add_training_args(p, out=os.path.join("runs", "gpt"), max_iters=800, batch_size=32, lr=2e-3,
+                      eval_interval=100)
+    p.add_argument("--sample-tokens", type=non_negative_int, default=300,
+                   help="characters to sample when training ends (0: none)")
+    p.set_defaults(run=train_gpt)
+
+
+def train_gpt(args):
+    if args.n_embd % args.n_head:
+        raise CLIError(f"--n-embd {args.n_embd} is not divisible by --n-head {args.n_head}")
+    check_file("data", args.data)
+    cfg = train_config(args)
+    found = check_out(args)
+    stored = resumed_run(args, ("gpt",), "train gpt")
+
+    from .. import manual_seed
+    from ..data import TokenDataset, builtin_text, read_text
+    from ..data.corpus import NAME as CORPUS
+    from ..models.gpt import GPT, GPTConfig
+    from ..tokenizers import CharTokenizer
+    from ..training import Trainer
+    from ..training.checkpoint import data_section, model_config
+
+    if stored is not None:
+        check_model_options(args, stored, _MODEL_OPTIONS)
+        data = data_section(stored)
+        data_path = args.data if args.data is not None else data["path"]
+        tokenizer, seed, val_fraction = stored.tokenizer, data["seed"], data["val_fraction"]
+        cfg = train_config(args, stored.config["train"], where=stored.config_file)
+        gpt = model_config(stored, GPTConfig)
+    else:
+        data_path, tokenizer, seed, val_fraction = args.data, None, args.seed, args.val_fraction
+    text = read_text(data_path) if data_path is not None else builtin_text()
+    if not text:
+        raise CLIError(f"--data {data_path}: is empty (no text to train on)")
+    tokenizer = tokenizer or CharTokenizer.train(text)
+    if stored is None:
+        gpt = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
+                        n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
+    data = TokenDataset(tokenizer.encode(text), gpt.block_size, val_fraction=val_fraction, seed=seed)
+    manual_seed(seed)
+    model = GPT(gpt)
+    options = stored.config["options"] if stored else {name: getattr(args, name) for name in _MODEL_OPTIONS}
+    trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
+                      checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
+                                         "data": {"path": data_path and os.path.abspath(data_path),
+                                                  "seed": seed, "val_fraction": val_fraction}})
+    if stored is not None:
+        resume(trainer, args, cfg)
+    clear_out(found)
+    note(f"data: {data_path or CORPUS}, {len(text):,} characters, vocab {tokenizer.vocab_size}; "
+         f"model: GPT n_layer {gpt.n_layer}, n_head {gpt.n_head}, n_embd {gpt.n_embd}, "
+         f"{model.num_parameters():,} parameters; {cfg.max_iters} steps of "
+         f"{cfg.batch_size * cfg.grad_accum} x {gpt.block_size} tokens")
+    summary = trainer.fit()
+    _report(args.out, summary)
+    if args.sample_tokens and not summary["interrupted"]:
+        print("---- sample ----")
+        print(generate_text(model, tokenizer, "", args.sample_tokens, temperature=0.8, seed=args.seed))
+    return exit_code(summary)
+
+
+def _report(out, summary):
+    """The loss chart of the run, then one line: where it ended and how fast."""
+    from ..training.plot import loss_chart, read_metrics
+    from ..training.trainer import METRICS
+    print(loss_chart(read_metrics(os.path.join(out, METRICS))))
+    val, best, step = summary["val_loss"], summary["best_val_loss"], summary["step"]
+    val_at = "" if summary["val_step"] == step else f" at step {summary['val_step']}"
+    print(f"step {step}: " + (f"val loss {val:.4f}{val_at}, " if val is not None else "")
+          + (f"best {best:.4f}, " if best is not None else "")
+          + f"{summary['seconds']:.0f} s, {summary['tokens_per_sec']:,.0f} tokens/s; checkpoints in {out}")
+
+
+def add_sample(commands):
+    p = commands.add_parser("sample", help="generate text from a trained GPT",
+                            description="Generate text from a GPT checkpoint. The text goes to stdout, "
+                                        "messages to stderr.")
+    p.add_argument("--ckpt", required=True, metavar="DIR",
+                   help="a checkpoint folder, or a training --out folder (its best/ is used)")
+    p.add_argument("--prompt", default="", help="text to continue (default: start of a line)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=500, help="tokens to generate")
+    p.add_argument("--temperature", type=positive_float, default=0.8, help="below 1: safer, above 1: wilder")
+    p.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely tokens only")
+    p.add_argument("--top-p", type=probability, default=None, help="sample among the most likely tokens of total "
+                   "probability p (nucleus)")
+    p.add_argument("--seed", type=non_negative_int, default=None,
+                   help="seed for the sampler (default: a fresh one, printed)")
+    p.set_defaults(run=sample)
+
+
+def sample(args):
+    from ..training.checkpoint import build_model, find_checkpoint, load_checkpoint
+
+    ckpt = load_checkpoint(find_checkpoint(args.ckpt))
+    if ckpt.config.get("model_type") != "gpt":
+        raise CLIError(f"{ckpt.path}: a {ckpt.config.get('model_type')} checkpoint; sample needs a GPT")
+    if ckpt.tokenizer is None:
+        raise CLIError(f"{ckpt.path}: holds no tokenizer to turn the prompt into ids")
+    model = build_model(ckpt)
+    seed = args.seed if args.seed is not None else secrets.randbits(31)
+    state = ckpt.trainer_state or {}
+    val = state.get("best_val_loss")
+    note(f"{ckpt.path}: step {state.get('step', '?')}"
+         + (f", val loss {val:.4f}" if isinstance(val, (int, float)) else "") + f"; sampling with seed {seed}")
+    print(generate_text(model, ckpt.tokenizer, args.prompt, args.max_new_tokens, args.temperature,
+                        args.top_k, args.top_p, seed))
+    return 0
+
+
+def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top_k=None, top_p=None, seed=None):
+    """prompt + its continuation; an empty prompt starts at a newline (or token 0)."""
+    ids = tokenizer.encode(prompt) if prompt else [_start_id(tokenizer)]
+    out = model.generate([ids], max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    text = tokenizer.decode(out[0].tolist())
+    return text if prompt else text[1:] if text.startswith("\n") else text
+
+
+def _start_id(tokenizer):
+    try:
+        return tokenizer.encode("\n")[0]
+    except (ValueError, KeyError, IndexError):
+        return 0

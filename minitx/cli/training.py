@@ -1,0 +1,131 @@
+"""`minitx train MODEL`, and the outline that every training command follows:
+
+    check the options and the files they name       (nothing is read or written yet)
+    check what --out holds                          (check_out)
+    read the run to resume, checked against the command (resumed_run)
+    build data, model and Trainer; resume; fit       (the command's own code)
+    report                                           (finish)
+
+The checks come before anything is written, so a refused command leaves --out
+as it found it.
+"""
+import os
+
+from .app import EXIT_INTERRUPTED, CLIError, note
+from .options import given
+
+# Folders a run keeps in --out; the .old ones exist only between the two renames of a save.
+_RUN_FOLDERS = ("last", "best", ".last.old", ".best.old")
+_TRAIN_OPTIONS = {"max_iters": "max_iters", "batch_size": "batch_size", "grad_accum": "grad_accum", "lr": "lr",
+                  "min_lr": "min_lr", "warmup": "warmup_iters", "weight_decay": "weight_decay",
+                  "grad_clip": "grad_clip", "eval_interval": "eval_interval", "eval_iters": "eval_iters"}
+
+
+def add_train(commands):
+    from . import bert, gpt
+    p = commands.add_parser("train", help="train a model from scratch", description="Train a model from scratch.")
+    models = p.add_subparsers(title="models", dest="model", metavar="MODEL", required=True)
+    gpt.add_train_gpt(models)
+    bert.add_train_bert(models)
+
+
+def check_file(option, path):
+    """A file named by an option exists and is a file (None: not given)."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise CLIError(f"--{option} {path}: is a folder; expected a file")
+    if not os.path.isfile(path):
+        raise CLIError(f"--{option} {path}: no such file")
+
+
+def train_config(args, stored=None, where="config.json"):
+    """TrainConfig from the options; on --resume, the stored one with the typed options applied."""
+    from ..training.trainer import TrainConfig
+    values = {}
+    if stored is not None:
+        values = TrainConfig.from_dict(stored, where=f"{where}: train").to_dict()
+    for opt, field in _TRAIN_OPTIONS.items():
+        if stored is None or given(args, opt):
+            values[field] = getattr(args, opt)
+    if values.get("warmup_iters") is not None and values["warmup_iters"] >= values["max_iters"]:
+        raise CLIError(f"--warmup {values['warmup_iters']} must be less than --max-iters {values['max_iters']}")
+    return TrainConfig(**values)
+
+
+def check_out(args):
+    """What --out holds must fit the command: --resume needs a run there; a fresh run
+    needs none (or --overwrite). Folders minitx did not write, and links, are never
+    replaced: a checkpoint swap renames folders, which would not write through a link.
+    Returns the checkpoint folders --overwrite is to delete (clear_out)."""
+    from ..training.checkpoint import MANIFEST
+    found = {}
+    for name in _RUN_FOLDERS:
+        path = os.path.join(args.out, name)
+        if os.path.islink(path):
+            raise CLIError(f"{path}: is a symbolic link; minitx replaces checkpoint folders by renaming them, "
+                           f"which would not write where it points. Copy the folder in place of the link, "
+                           f"or choose another --out")
+        if os.path.isdir(path) and os.listdir(path):
+            if not os.path.isfile(os.path.join(path, MANIFEST)):
+                raise CLIError(f"{path}: not a minitx checkpoint (no {MANIFEST}); refusing to write into "
+                               f"{args.out}. Move it away or choose another --out")
+            found[name] = path
+        elif os.path.exists(path) and not os.path.isdir(path):
+            raise CLIError(f"{path}: is a file, not a checkpoint folder; choose another --out")
+    metrics = os.path.join(args.out, "metrics.jsonl")
+    if not found and not args.resume and not args.overwrite and os.path.exists(metrics):
+        raise CLIError(f"{metrics}: exists, from a run that saved no checkpoint; pass --overwrite to replace it, "
+                       f"or choose another --out")
+    if args.resume:
+        if "last" not in found and ".last.old" not in found:
+            raise CLIError(f"--resume: {args.out} holds no checkpoint to continue "
+                           f"({os.path.join(args.out, 'last')} is missing)")
+    elif found and not args.overwrite:
+        raise CLIError(f"{args.out} already holds a run ({', '.join(sorted(found))}); pass --resume to continue "
+                       f"it, --overwrite to start afresh, or another --out")
+    return found if args.overwrite else {}
+
+
+def clear_out(found):
+    """--overwrite: delete the checkpoints check_out found (minitx's own, checked)."""
+    import shutil
+    for path in found.values():
+        shutil.rmtree(path)
+
+
+def resumed_run(args, model_types, command):
+    """The last/ checkpoint of --out, checked to be a run of `model_types`, with its
+    config's sections checked; None for a fresh run."""
+    if not args.resume:
+        return None
+    from ..training.checkpoint import CONFIG, load_checkpoint, require
+    last = os.path.join(args.out, "last")
+    stored = load_checkpoint(last)
+    where = os.path.join(last, CONFIG)
+    kind = stored.config.get("model_type")
+    if kind not in model_types:
+        raise CLIError(f"{last}: holds a {kind} run; `minitx {command} --resume` continues a "
+                       f"{' or '.join(model_types)} run")
+    for section in ("model", "train", "options"):
+        require(stored.config, section, dict, where)
+    return stored
+
+
+def check_model_options(args, stored, names):
+    """On --resume, a typed model option must agree with the stored run's."""
+    options = stored.config["options"]
+    for name in names:
+        if given(args, name) and getattr(args, name) != options.get(name):
+            raise CLIError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
+                           f"{options.get(name)}; a resumed run keeps its model")
+
+
+def resume(trainer, args, cfg):
+    trainer.resume()
+    note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}"
+         + ("; nothing to do: pass a larger --max-iters to train further" if trainer.step >= cfg.max_iters else ""))
+
+
+def exit_code(summary):
+    return EXIT_INTERRUPTED if summary["interrupted"] else 0

@@ -1,0 +1,4 @@
+"""GPT: the GPT-2 architecture, generation with a KV cache, Hugging Face folders in and out."""
+from .model import GPT, GPTConfig, GPTOutput
+
+__all__ = ["GPT", "GPTConfig", "GPTOutput"]
