@@ -5,16 +5,7 @@ import warnings
 
 from .app import CLIError, note
 from .options import add_training_args, fraction, positive_int
-from .training import (
-    check_file,
-    check_model_options,
-    check_out,
-    clear_out,
-    exit_code,
-    resume,
-    resumed_run,
-    train_config,
-)
+from .training import check_file, clear_out, exit_code, prepare, resume
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "max_length", "vocab_size")
@@ -51,10 +42,7 @@ def train_bert(args):
     if args.hidden_size % args.num_attention_heads:
         raise CLIError(f"--hidden-size {args.hidden_size} is not divisible by --num-attention-heads "
                        f"{args.num_attention_heads}")
-    check_file("data", args.data)
-    cfg = train_config(args)
-    found = check_out(args)
-    stored = resumed_run(args, ("bert",), "train bert")
+    cfg, found, stored = prepare(args, ("bert",), "train bert", _MODEL_OPTIONS)
 
     from .. import manual_seed
     from ..data import builtin_documents, read_text
@@ -67,10 +55,8 @@ def train_bert(args):
     from ..training.metrics import pretraining_loss, pretraining_metrics
 
     if stored is not None:
-        check_model_options(args, stored, _MODEL_OPTIONS)
         data = data_section(stored)
         data_path, seed, val_fraction = data["path"], data["seed"], data["val_fraction"]
-        cfg = train_config(args, stored.config["train"], where=stored.config_file)
     else:
         data_path, seed, val_fraction = args.data, args.seed, args.val_fraction
     if data_path is None:
@@ -157,15 +143,12 @@ def add_finetune_bert(models):
 
 
 def finetune_bert(args):
-    check_file("data", args.data)
     check_file("val-data", args.val_data)
     if args.max_length is not None and args.max_length < _MIN_LENGTH[args.task]:
         raise CLIError(f"--max-length {args.max_length}: a {args.task} example needs at least "
                        f"{_MIN_LENGTH[args.task]} tokens ({'[CLS] question [SEP] context [SEP]' if args.task == 'qa' else '[CLS] text [SEP]'})")
-    cfg = train_config(args)
-    found = check_out(args)
     model_type = "bert-" + args.task
-    stored = resumed_run(args, (model_type,), "finetune bert")
+    cfg, found, stored = prepare(args, (model_type,), "finetune bert")
 
     from .. import manual_seed
     from ..data.finetune import (
@@ -190,7 +173,6 @@ def finetune_bert(args):
         config = model_config(stored, bert.BertConfig)
         model, tokenizer = cls(config), stored.tokenizer
         labels = [config.id2label[i] for i in range(config.num_labels)] if args.task != "qa" else []
-        cfg = train_config(args, stored.config["train"], where=stored.config_file)
     else:
         labels = label_vocab(train, args.task)
         _check_held_out_labels(args, labels, val)

@@ -11,16 +11,7 @@ from .options import (
     positive_int,
     probability,
 )
-from .training import (
-    check_file,
-    check_model_options,
-    check_out,
-    clear_out,
-    exit_code,
-    resume,
-    resumed_run,
-    train_config,
-)
+from .training import clear_out, exit_code, prepare, resume
 
 _MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
 
@@ -44,10 +35,7 @@ def add_train_gpt(models):
 def train_gpt(args):
     if args.n_embd % args.n_head:
         raise CLIError(f"--n-embd {args.n_embd} is not divisible by --n-head {args.n_head}")
-    check_file("data", args.data)
-    cfg = train_config(args)
-    found = check_out(args)
-    stored = resumed_run(args, ("gpt",), "train gpt")
+    cfg, found, stored = prepare(args, ("gpt",), "train gpt", _MODEL_OPTIONS)
 
     from .. import manual_seed
     from ..data import TokenDataset, builtin_text, read_text
@@ -58,11 +46,9 @@ def train_gpt(args):
     from ..training.checkpoint import data_section, model_config
 
     if stored is not None:
-        check_model_options(args, stored, _MODEL_OPTIONS)
         data = data_section(stored)
         data_path = args.data if args.data is not None else data["path"]
         tokenizer, seed, val_fraction = stored.tokenizer, data["seed"], data["val_fraction"]
-        cfg = train_config(args, stored.config["train"], where=stored.config_file)
         gpt = model_config(stored, GPTConfig)
     else:
         data_path, tokenizer, seed, val_fraction = args.data, None, args.seed, args.val_fraction

@@ -1,10 +1,9 @@
 """`minitx train MODEL`, and the outline that every training command follows:
 
-    check the options and the files they name       (nothing is read or written yet)
-    check what --out holds                          (check_out)
-    read the run to resume, checked against the command (resumed_run)
-    build data, model and Trainer; resume; fit       (the command's own code)
-    report                                           (finish)
+    prepare:  the options and the files they name, then what --out holds, then on
+              --resume the stored run, checked against the command
+    the command's own code: data, model and Trainer; resume; clear_out; fit
+    report, and exit_code
 
 The checks come before anything is written, so a refused command leaves --out
 as it found it.
@@ -119,6 +118,20 @@ def check_model_options(args, stored, names):
         if given(args, name) and getattr(args, name) != options.get(name):
             raise CLIError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
                            f"{options.get(name)}; a resumed run keeps its model")
+
+
+def prepare(args, model_types, command, model_options=()):
+    """The checks before anything is written: the --data file, the training options,
+    --out, and on --resume the stored run (its kind and the typed model options).
+    Returns (TrainConfig, the folders --overwrite deletes, the stored run or None)."""
+    check_file("data", args.data)
+    cfg = train_config(args)
+    found = check_out(args)
+    stored = resumed_run(args, model_types, command)
+    if stored is not None:
+        check_model_options(args, stored, model_options)
+        cfg = train_config(args, stored.config["train"], where=stored.config_file)
+    return cfg, found, stored
 
 
 def resume(trainer, args, cfg):
