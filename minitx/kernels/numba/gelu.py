@@ -1,17 +1,13 @@
-"""GELU, forward and backward, NumPy and Numba: x * Phi(x), Phi the standard normal CDF.
+"""GELU, compiled, with the twin's signatures (kernels/gelu.py).
 
-    'none' (exact, BERT):   gelu(x) = x * Phi(x),  Phi(x) = (1 + erf(x / sqrt 2)) / 2 = erfc(-x / sqrt 2) / 2
-    'tanh' (GPT-2):         gelu(x) = x * (1 + tanh(u)) / 2,  u = sqrt(2/pi) (x + 0.044715 x^3)
-
-The Numba versions avoid the C library's erf and tanh, which run one element
-at a time (12 and 16 ns each, measured here):
+The C library's erf and tanh run one element at a time, so neither is used:
   - tanh form: (1 + tanh(u)) / 2 = 1 / (1 + exp(-2u)), a sigmoid, so only the
-    vectorizable exp of _math is needed.
+    vectorizable poly_exp of _math is needed.
   - exact form, float32: Phi(x) = erfc(-x / sqrt 2) / 2 with erfc(a) =
     exp(-a^2) t Q(t), t = 1 / (1 + a / 2), Q a fitted polynomial (below),
-    all in float32: 3.7e-7 relative for x Phi(x) over [-12, 6], tails
-    included, measured; 0.7 ns per element forward, 0.75 ns backward.
+    all in float32: 3.7e-7 relative for x Phi(x) over [-12, 6], tails included.
   - exact form, float64: the C library's erfc (that accuracy needs it).
+The timings are in docs/kernels/numba.md.
 """
 import math
 
@@ -19,57 +15,20 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-from ..autograd import Function
-from ..backend import dispatch
-from ..tensor import Tensor
-from ._jit import BLOCKS, block_start, njit, parallel_pays, writable_c
-from ._math import exp, exp_pair, fma
+from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._math import fma, poly_exp, poly_exp_pair
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _K = 0.044715
-APPROXIMATIONS = ("none", "tanh")
 
 
-# ---- NumPy twin: computed in float64, rounded to x's dtype at the end ----------
+# ---- Phi(x) and phi(x), vectorizable ----------------------------------------------
 
-# NumPy has no erf; math.erfc element by element. Phi(x) = erfc(-x / sqrt 2) / 2
-# is 1 + erf(x / sqrt 2) without the cancellation for x << 0.
-_erfc = np.vectorize(math.erfc, otypes=[np.float64])
-
-
-def gelu_forward_numpy(x, approximate):
-    """x (any shape) -> y (x's shape)."""
-    x64 = x.astype(np.float64)
-    if approximate == "tanh":
-        u = _SQRT_2_OVER_PI * (x64 + _K * x64 ** 3)
-        y = 0.5 * x64 * (1.0 + np.tanh(u))
-    else:
-        y = x64 * 0.5 * _erfc(-x64 * _INV_SQRT_2)
-    return y.astype(x.dtype)
-
-
-def gelu_backward_numpy(dy, x, approximate):
-    """dy, x (any shape) -> dx (x's shape)."""
-    x64 = x.astype(np.float64)
-    if approximate == "tanh":
-        # y = x (1 + tanh(u)) / 2:  dy/dx = (1 + t) / 2 + x (1 - t^2) u' / 2
-        t = np.tanh(_SQRT_2_OVER_PI * (x64 + _K * x64 ** 3))
-        du = _SQRT_2_OVER_PI * (1.0 + 3 * _K * x64 ** 2)
-        d = 0.5 * (1.0 + t) + 0.5 * x64 * (1.0 - t * t) * du
-    else:
-        # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-        cdf = 0.5 * _erfc(-x64 * _INV_SQRT_2)
-        d = cdf + x64 * _INV_SQRT_2PI * np.exp(-0.5 * x64 * x64)
-    return (dy * d).astype(x.dtype)
-
-
-# ---- Numba: a serial kernel over a range of elements, and a parallel driver ------
-
-def _normal_cdf_pdf(x):
-    """(Phi(x), phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) (Python version for
-    NUMBA_DISABLE_JIT; compiled code uses the overload below)."""
+def fast_normal_cdf_pdf(x):
+    """(Phi(x), phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi): math.erfc and math.exp in
+    Python (NUMBA_DISABLE_JIT); compiled, the float32 polynomial or float64 erfc below."""
     return 0.5 * math.erfc(-x * _INV_SQRT_2), _INV_SQRT_2PI * math.exp(-0.5 * x * x)
 
 
@@ -80,7 +39,7 @@ def _normal_cdf_pdf(x):
 # exp(p(t)): then exp(-x^2 / 2) is computed once and is phi(x) too, so the backward
 # needs one exp per element, not two. exp(-x^2 / 2) gets x^2 / 2 as an exact pair
 # (fma): rounded to float32 first it would carry x^2 * 3e-8 into the tail's relative
-# error. Measured against math.erfc: 4.4e-7 relative for x Phi(x) over [-12, 6].
+# error. Against math.erfc: 4.4e-7 relative for x Phi(x) over [-12, 6].
 _ERFCX_Q = (0.28209060430526733, 0.2822030484676361, 0.24568098783493042, 0.18270476162433624,
             0.06534285098314285, 0.010446714237332344, 0.017862437292933464,
             -0.3316802680492401, 0.4096958041191101, -0.20196527242660522, 0.03761833533644676)
@@ -88,7 +47,7 @@ _ERFCX_Q = (0.28209060430526733, 0.2822030484676361, 0.24568098783493042, 0.1827
 # The same coefficients halved (exact in binary): the polynomial then gives Q(t) / 2.
 _HALF_Q = tuple(0.5 * c for c in _ERFCX_Q)
 
-# Past |x| = 16 the float32 Phi is 0 or 1 and phi is 0 (exp_pair flushes it); clamping
+# Past |x| = 16 the float32 Phi is 0 or 1 and phi is 0 (poly_exp_pair flushes it); clamping
 # there keeps x^2 finite.
 _LIM = 16.0
 
@@ -118,14 +77,14 @@ def _half_square_f32(x):
 
 
 # inline="always": put into the caller by Numba, as LLVM's inliner finds it too large
-# and a call in the loop would stop its vectorization (10x slower, measured).
+# and a call in the loop would stop its vectorization.
 @njit(inline="always")
 def _normal_cdf_pdf_f32(x):
     # A NaN x clamps to a number here, but the callers multiply by x itself: NaN all the same.
     x = min(max(x, np.float32(-_LIM)), np.float32(_LIM))
     t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5 * _INV_SQRT_2) * abs(x))
     h, l = _half_square_f32(x)
-    e = exp_pair(-h, -l)                                         # exp(-x^2 / 2)
+    e = poly_exp_pair(-h, -l)                                    # exp(-x^2 / 2)
     half_erfc = t * _half_q_f32(t) * e                           # erfc(|x| / sqrt 2) / 2
     cdf = half_erfc if x <= np.float32(0.0) else np.float32(1.0) - half_erfc
     return cdf, np.float32(_INV_SQRT_2PI) * e
@@ -134,11 +93,11 @@ def _normal_cdf_pdf_f32(x):
 @njit(inline="always")
 def _normal_cdf_pdf_f64(x):
     # The C library's erfc, one element at a time: the float64 twin tolerance needs it.
-    return 0.5 * math.erfc(-x * _INV_SQRT_2), _INV_SQRT_2PI * exp(-0.5 * x * x)
+    return 0.5 * math.erfc(-x * _INV_SQRT_2), _INV_SQRT_2PI * poly_exp(-0.5 * x * x)
 
 
-@overload(_normal_cdf_pdf, inline="always")
-def _normal_cdf_pdf_overload(x):
+@overload(fast_normal_cdf_pdf, inline="always")
+def _fast_normal_cdf_pdf_overload(x):
     if x == types.float32:
         return lambda x: _normal_cdf_pdf_f32(x)
     if x == types.float64:
@@ -146,8 +105,9 @@ def _normal_cdf_pdf_overload(x):
     return None
 
 
+# ---- a serial kernel over a range of elements, and a parallel driver --------------
 # The loops run over slices: an index from range(start, stop) might be negative
-# for all Numba knows, and its wraparound check stops vectorization (4x slower).
+# for all Numba knows, and its wraparound check stops vectorization.
 
 @njit(fastmath={"contract"})
 def _forward_range(x, y, approximate_tanh, start, stop):
@@ -158,10 +118,10 @@ def _forward_range(x, y, approximate_tanh, start, stop):
         for i in range(xs.shape[0]):
             xi = xs[i]
             u = c * (xi + k * xi * xi * xi)
-            ys[i] = xi / (one + exp(-(u + u)))                   # x (1 + tanh u) / 2
+            ys[i] = xi / (one + poly_exp(-(u + u)))              # x (1 + tanh u) / 2
     else:
         for i in range(xs.shape[0]):
-            ys[i] = xs[i] * _normal_cdf_pdf(xs[i])[0]
+            ys[i] = xs[i] * fast_normal_cdf_pdf(xs[i])[0]
 
 
 @njit(fastmath={"contract"})
@@ -176,7 +136,7 @@ def _backward_range(dy, x, dx, approximate_tanh, start, stop):
             # Past |x| = 20 the slope is 1 or 0 to float64 precision; clamping keeps x^3 finite.
             xi = min(max(xs[i], -lim), lim)
             u = c * (xi + k * xi * xi * xi)
-            e = exp(-(u + u))
+            e = poly_exp(-(u + u))
             s = one / (one + e)
             one_minus_s = one / (one + one / e)                  # not 1 - s: no cancellation as s -> 1
             du = c * (one + k3 * xi * xi)
@@ -185,7 +145,7 @@ def _backward_range(dy, x, dx, approximate_tanh, start, stop):
         for i in range(xs.shape[0]):
             # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
             xi = xs[i]
-            cdf, pdf = _normal_cdf_pdf(xi)
+            cdf, pdf = fast_normal_cdf_pdf(xi)
             dxs[i] = dys[i] * (cdf + xi * pdf)
 
 
@@ -202,7 +162,7 @@ def _backward_parallel(dy, x, dx, approximate_tanh):
                         block_start(blk + 1, x.shape[0]))
 
 
-def gelu_forward_numba(x, approximate):
+def gelu_forward(x, approximate):
     """x (any shape, C-contiguous) -> y (x's shape)."""
     y = np.empty_like(x)
     args = (x.reshape(-1), y.reshape(-1), approximate == "tanh")   # (n,) views
@@ -213,7 +173,7 @@ def gelu_forward_numba(x, approximate):
     return y
 
 
-def gelu_backward_numba(dy, x, approximate):
+def gelu_backward(dy, x, approximate):
     """dy, x (any shape, C-contiguous) -> dx (x's shape)."""
     # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
     dx = np.empty_like(x)
@@ -223,33 +183,3 @@ def gelu_backward_numba(dy, x, approximate):
     else:
         _backward_range(*args, 0, x.size)
     return dx
-
-
-gelu_forward = dispatch(gelu_forward_numpy, gelu_forward_numba)
-gelu_backward = dispatch(gelu_backward_numpy, gelu_backward_numba)
-
-
-# ---- autograd ----------------------------------------------------------------
-
-class Gelu(Function):
-    @staticmethod
-    def forward(ctx, x, approximate):
-        x = writable_c(x)
-        ctx.save_for_backward(x)
-        ctx.approximate = approximate
-        return gelu_forward(x, approximate)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return gelu_backward(writable_c(grad), x, ctx.approximate), None
-
-
-def gelu(input, approximate="none"):
-    """x * Phi(x), exact ('none') or with the tanh approximation, as torch.nn.functional.gelu."""
-    x = input if isinstance(input, Tensor) else Tensor(input)
-    if approximate not in APPROXIMATIONS:
-        raise ValueError(f"gelu: approximate={approximate!r}; choose one of {APPROXIMATIONS}")
-    if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"gelu: x of shape {x.shape} has dtype {x.dtype}; expected float32 or float64")
-    return Gelu.apply(x, approximate)
