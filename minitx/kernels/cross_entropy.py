@@ -41,7 +41,7 @@ def cross_entropy_forward_numpy(x, targets, valid, label_smoothing, keep_exp=Fal
 
     Rows that are not valid have loss 0 and any target (it is never read).
     """
-    N, V = x.shape
+    N = x.shape[0]
     m = x.max(axis=1, keepdims=True)                             # (N, 1)
     e = np.exp(x - m)                                            # (N, V)
     s = e.sum(axis=1, dtype=np.float64)                          # (N,)
@@ -57,7 +57,7 @@ def cross_entropy_forward_numpy(x, targets, valid, label_smoothing, keep_exp=Fal
 def cross_entropy_backward_numpy(g, x, targets, valid, m, s, label_smoothing, e=None):
     """g (N,) float64 (dL/dloss_i, 0 on ignored rows), x (N, V), m, s (N,) -> dx (N, V);
     e = exp(x - m) (N, V) if the forward kept it, else recomputed."""
-    N, V = x.shape
+    V = x.shape[1]
     if e is None:
         e = np.exp(x - m[:, None].astype(x.dtype))               # (N, V)
     p = e / s[:, None].astype(e.dtype)                           # (N, V) softmax

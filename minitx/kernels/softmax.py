@@ -7,7 +7,6 @@ Subtracting the row max m first keeps every exponent <= 0, so logits of 1e4
 neither overflow nor lose the other entries. The kernels work on rows: x is
 moved so that `dim` is last and viewed as R rows of C values.
 """
-import math
 
 import numpy as np
 
