@@ -1,6 +1,7 @@
 """minitx: a readable transformer engine on NumPy, with Numba kernels."""
 __version__ = "0.1.0"  # first: the kernel cache is keyed by it
-from . import allocator  # noqa: F401  (first: it sets how freed memory is kept for reuse)
+from . import runtime  # isort: skip
+runtime.configure(__version__)  # malloc, kernel cache, threading layer: see runtime.py
 # tensor first: it pulls in autograd and ops, which need the Tensor class.
 from .tensor import Tensor, bool_, float32, float64, int32, int64  # isort: skip
 from .autograd import Function, enable_grad, is_grad_enabled, no_grad

@@ -1,4 +1,4 @@
-"""Keep freed memory for reuse: glibc malloc settings, applied when minitx is imported.
+"""Keep freed memory for reuse: glibc malloc settings (minitx/runtime.py applies them).
 
 A training step allocates and frees the same large arrays every step:
 activations, gradients and temporaries, hundreds of MB at the GPT benchmark
@@ -9,19 +9,12 @@ size. glibc's default policy returns those pages to the kernel after every step:
 
 The next step then faults every page in again, and the kernel zeroes each one.
 
-Measured per training step (`python benchmarks/gpt.py` shapes, 2 cores, float32):
-
-                                     page faults   system time   step
-    B=8 T=256 L=6 C=384, glibc's        33,900        0.14 s     1119 ms
-    the same, settings below               430        0.01 s     1006 ms
-    B=12 T=64 L=4 C=128, glibc's         8,000        0.02 s       70 ms
-    the same, settings below                41        0.00 s       42 ms
-
 The settings: blocks up to MMAP_THRESHOLD come from the heap, and up to
 TRIM_THRESHOLD of free memory at the top of the heap stays mapped. Setting them
 also turns off glibc's moving thresholds. The cost is that the process keeps the
 memory of its largest step resident between steps, as PyTorch's caching
-allocator does on a GPU. Peak memory is unchanged.
+allocator does on a GPU. Peak memory is unchanged. The page faults and step
+times measured with and without are in docs/architecture.md (Memory).
 
 MINITX_MALLOC=default leaves glibc as it is. Other C libraries (macOS, musl)
 are left alone.
@@ -50,5 +43,3 @@ def tune():
     return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
                 and mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
-
-tuned = tune()

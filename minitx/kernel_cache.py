@@ -5,7 +5,7 @@ Inside it, each build of the kernels has a folder of its own, named by a key:
 minitx's version, Numba's, the CPU (name and features, as LLVM sees them) and a
 hash of the kernel sources. Numba checks only the timestamp of the file a kernel
 is defined in; the hash also covers the helpers that kernel inlines
-(kernels/_math.py, say), so editing any of them starts a fresh folder.
+(kernels/numba/_math.py, say), so editing any of them starts a fresh folder.
 An unwritable root falls back to a temporary folder with a one-line warning.
 Nothing is written inside the installed package, so `pip uninstall` leaves none
 of it behind.
@@ -123,7 +123,7 @@ def install(version):
         def __init__(self, py_func, py_file):
             self._py_file = py_file
             self._lineno = py_func.__code__.co_firstlineno
-            # kernels/gelu.py caches in <folder>/kernels, optim/numba/adamw_step.py in <folder>/optim/numba
+            # kernels/numba/gelu.py caches in <folder>/kernels/numba
             self._cache_path = os.path.join(folder, os.path.relpath(os.path.dirname(py_file), _PACKAGE))
 
         def get_cache_path(self):

@@ -4,7 +4,7 @@ import contextlib
 import numpy as np
 from hypothesis import strategies as st
 
-from minitx.kernels import _jit
+from minitx.kernels.numba import _jit
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 

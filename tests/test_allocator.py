@@ -29,7 +29,7 @@ _ROUNDS = textwrap.dedent("""
     arrays = step()
     held = rss_mib()
     del arrays
-    print(minitx.allocator.tuned, (after - before) / (3 * 10 * (16 << 20) // 4096), held - rss_mib())
+    print(minitx.runtime.malloc_tuned, (after - before) / (3 * 10 * (16 << 20) // 4096), held - rss_mib())
 """)
 
 
@@ -40,7 +40,7 @@ def _run(**env):
     return tuned == "True", float(faults), float(returned)
 
 
-glibc = pytest.mark.skipif(not minitx.allocator.tuned, reason="mallopt is glibc's")
+glibc = pytest.mark.skipif(not minitx.runtime.malloc_tuned, reason="mallopt is glibc's")
 
 
 @glibc

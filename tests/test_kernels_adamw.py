@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from minitx.kernels.adamw import adamw_step
+import minitx as mt
+from minitx.optim.adamw_step import adamw_step
 from tests.strategies import float_dtypes, shapes
 
 RTOL = {np.float32: 1e-6, np.float64: 1e-13}
@@ -38,8 +39,10 @@ def test_numba_matches_numpy_twin(shape, dtype, amsgrad, decoupled, lr, beta1, b
     ours = _arrays(shape, dtype, amsgrad, seed)
     ref = _copy(ours)
     hyper = (lr, beta1, beta2, eps, wd, step)
-    adamw_step.numba(*ours, *hyper, decoupled=decoupled)
-    adamw_step.numpy(*ref, *hyper, decoupled=decoupled)
+    with mt.use_backend("numba"):
+        adamw_step(*ours, *hyper, decoupled=decoupled)
+    with mt.use_backend("numpy"):
+        adamw_step(*ref, *hyper, decoupled=decoupled)
     for name, a, b in zip(["param", "grad", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"], ours, ref):
         if a is not None:
             assert a.dtype == dtype
@@ -53,7 +56,8 @@ def test_numba_is_deterministic(dtype, amsgrad):
     second = _copy(first)
     for arrays in (first, second):
         for step in (1, 2, 3):
-            adamw_step.numba(*arrays, 1e-2, 0.9, 0.999, 1e-8, 0.1, step)
+            with mt.use_backend("numba"):
+                adamw_step(*arrays, 1e-2, 0.9, 0.999, 1e-8, 0.1, step)
     for a, b in zip(first, second):
         if a is not None:
             np.testing.assert_array_equal(a, b)
@@ -61,11 +65,14 @@ def test_numba_is_deterministic(dtype, amsgrad):
 
 @pytest.mark.parametrize("impl", ["numba", "numpy"])
 def test_grad_may_be_any_layout_param_must_be_contiguous(impl):
-    step = getattr(adamw_step, impl)
+    def step(*args):
+        with mt.use_backend(impl):
+            adamw_step(*args)
     p, g, m, v, _ = _arrays((4, 3), np.float64, False, seed=1)
     ref = _copy([p, g, m, v])
     step(p, np.asfortranarray(g), m, v, None, 1e-2, 0.9, 0.999, 1e-8, 0.1, 1)
-    adamw_step.numpy(*ref, None, 1e-2, 0.9, 0.999, 1e-8, 0.1, 1)
+    with mt.use_backend("numpy"):
+        adamw_step(*ref, None, 1e-2, 0.9, 0.999, 1e-8, 0.1, 1)
     np.testing.assert_allclose(p, ref[0], rtol=1e-13)
     with pytest.raises(ValueError, match="parameter must be a writable C-contiguous float64"):
         step(p.T, g.T, m.T, v.T, None, 1e-2, 0.9, 0.999, 1e-8, 0.1, 1)

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minitx as mt
-from minitx.kernels import attention
+from minitx.kernels.numba import attention as compiled
 from minitx.kernels.attention import (attention_backward, attention_forward, qkv_attention,
                                      scaled_dot_product_attention)
 from minitx.nn.transformer import KVCache, SelfAttention
@@ -158,7 +158,7 @@ def test_decode_path_equals_blocked_kernel_and_twin(Tq, dtype, monkeypatch):
     for p in (0.0, 0.4):
         decoded = run("numba", p)
         np.testing.assert_allclose(decoded, run("numpy", p), **tol)
-        monkeypatch.setattr(attention, "DECODE_MAX_QUERIES", 0)
+        monkeypatch.setattr(compiled, "DECODE_MAX_QUERIES", 0)
         np.testing.assert_allclose(decoded, run("numba", p), **tol)
         monkeypatch.undo()
 
@@ -212,9 +212,8 @@ def test_numba_runs_are_bit_identical(case, p):
 
 def _kernel_run(q, k, v, dout, is_causal=True, scale=0.25):
     """out, lse, dq, dk, dv of the Numba kernel called directly."""
-    out, dq, dk, dv = (np.empty_like(a) for a in (q, q, k, v))
-    lse = attention_forward.numba(q, k, v, None, is_causal, scale, None, 1.0, out)
-    attention_backward.numba(q, k, v, None, is_causal, scale, None, 1.0, out, lse, dout, dq, dk, dv)
+    out, lse = attention_forward.numba(q, k, v, scale, is_causal=is_causal)
+    dq, dk, dv = attention_backward.numba(dout, q, k, v, out, lse, scale, is_causal=is_causal)
     return out, lse, dq, dk, dv
 
 
@@ -231,7 +230,7 @@ def test_one_and_two_threads_give_the_same_bits(monkeypatch):
     q, k, v, dout = (rng.standard_normal((2, 3, 9, 8)).astype(np.float32) for _ in range(4))
     runs = []
     for min_work in (0, 1 << 60):                   # always two threads, always one
-        monkeypatch.setattr(attention, "_THREADS_MIN_MULADDS", min_work)
+        monkeypatch.setattr(compiled, "_THREADS_MIN_MULADDS", min_work)
         runs.append(_kernel_run(q, k, v, dout, scale=0.3))
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
@@ -256,14 +255,14 @@ def test_kernel_reads_and_writes_any_layout(layout):
     results = []
     for impl in ("numba", "numpy"):
         out, dq, dk, dv = array(Tq, True), array(Tq, True), array(Tk, True), array(Tk, True)
-        lse = getattr(attention_forward, impl)(q, k, v, None, True, 0.5, None, 1.0, out)
-        getattr(attention_backward, impl)(q, k, v, None, True, 0.5, None, 1.0, out, lse, dout,
-                                          dq, dk, dv)
+        _, lse = getattr(attention_forward, impl)(q, k, v, 0.5, is_causal=True, out=out)
+        getattr(attention_backward, impl)(dout, q, k, v, out, lse, 0.5, is_causal=True,
+                                          grads=(dq, dk, dv))
         results.append((out, lse, dq, dk, dv))
     for ours, ref in zip(*results):
         np.testing.assert_allclose(ours, ref, **TOL[np.float64])
     # every layout reaches Numba as the same types: one compile per dtype, whatever ran before
-    for driver in (attention._forward_heads_serial, attention._backward_heads_serial):
+    for driver in (compiled._forward_heads_serial, compiled._backward_heads_serial):
         assert len(driver.signatures) <= 2, driver.signatures
 
 
@@ -352,7 +351,7 @@ def test_qkv_runs_and_thread_counts_give_the_same_bits(monkeypatch):
     case = dict(qkv=qkv, n_head=4, attn_mask=None, is_causal=True, scale=None)
     runs = []
     for min_work in (0, 0, 1 << 60):                # two threads twice, then one
-        monkeypatch.setattr(attention, "_THREADS_MIN_MULADDS", min_work)
+        monkeypatch.setattr(compiled, "_THREADS_MIN_MULADDS", min_work)
         runs.append(_run_qkv(case, "numba", dropout_p=0.2, seed=3))
     for run in runs[1:]:
         for a, b in zip(runs[0], run):

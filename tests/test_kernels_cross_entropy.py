@@ -28,15 +28,15 @@ def _targets_and_grad(x, data):
 def test_numba_matches_numpy_twin(path, x, eps, data):
     t, valid, g = _targets_and_grad(x, data)
     tol = twin_tol(x.dtype)
-    loss0, m0, s0 = ce.cross_entropy_forward_numpy(x, t, valid, eps)
+    loss0, m0, s0, _ = ce.cross_entropy_forward.numpy(x, t, valid, eps)
     with kernel_path(path):
-        loss1, m1, s1 = ce.cross_entropy_forward_numba(x, t, valid, eps)
-        dx1 = ce.cross_entropy_backward_numba(g, x, t, valid, m1, s1, eps)
+        loss1, m1, s1, _ = ce.cross_entropy_forward.numba(x, t, valid, eps)
+        dx1 = ce.cross_entropy_backward.numba(g, x, t, valid, m1, s1, eps)
     # losses are float64 sums over the row: float32 inputs round only the terms.
     np.testing.assert_allclose(loss1, loss0, rtol=tol["rtol"], atol=tol["atol"] * np.abs(x).max())
     np.testing.assert_array_equal(m1, m0)
     np.testing.assert_allclose(s1, s0, rtol=tol["rtol"])
-    dx0 = ce.cross_entropy_backward_numpy(g, x, t, valid, m0, s0, eps)
+    dx0 = ce.cross_entropy_backward.numpy(g, x, t, valid, m0, s0, eps)
     assert dx1.dtype == x.dtype
     np.testing.assert_allclose(dx1, dx0, **tol)
 
@@ -99,8 +99,8 @@ def test_numba_kernels_are_deterministic(x, eps, data):
     runs = []
     for path in ["serial", "serial", "parallel", "parallel"]:
         with kernel_path(path):
-            loss, m, s = ce.cross_entropy_forward_numba(x, t, valid, eps)
-            runs.append((loss, m, s, ce.cross_entropy_backward_numba(g, x, t, valid, m, s, eps)))
+            loss, m, s, _ = ce.cross_entropy_forward.numba(x, t, valid, eps)
+            runs.append((loss, m, s, ce.cross_entropy_backward.numba(g, x, t, valid, m, s, eps)))
     for run in runs[1:]:
         for a, b in zip(runs[0], run):
             assert np.array_equal(a, b)
@@ -108,7 +108,7 @@ def test_numba_kernels_are_deterministic(x, eps, data):
 
 @pytest.mark.parametrize("bad", [5, -1, 1 << 40])
 def test_out_of_range_target_raises_before_any_kernel(bad, monkeypatch):
-    def never(*args):
+    def never(*args, **kwargs):
         raise AssertionError("a kernel ran")
     monkeypatch.setattr(ce, "cross_entropy_forward", never)
     x = mt.Tensor(np.zeros((3, 5), np.float32))
@@ -137,15 +137,15 @@ def test_shape_and_argument_errors():
 def test_kept_kernels_match_numpy_twin_and_the_recomputing_ones(path, x, eps, data):
     t, valid, g = _targets_and_grad(x, data)
     tol = twin_tol(x.dtype)
-    loss0, m0, s0, e0 = ce.cross_entropy_forward_keep_numpy(x, t, valid, eps)
+    loss0, m0, s0, e0 = ce.cross_entropy_forward.numpy(x, t, valid, eps, keep_exp=True)
     with kernel_path(path):
-        loss1, m1, s1, e1 = ce.cross_entropy_forward_keep_numba(x, t, valid, eps)
-        dx1 = ce.cross_entropy_backward_kept_numba(g, e1, t, valid, s1, eps)
-        dx_recomputed = ce.cross_entropy_backward_numba(g, x, t, valid, m1, s1, eps)
+        loss1, m1, s1, e1 = ce.cross_entropy_forward.numba(x, t, valid, eps, keep_exp=True)
+        dx1 = ce.cross_entropy_backward.numba(g, x, t, valid, m1, s1, eps, e=e1)
+        dx_recomputed = ce.cross_entropy_backward.numba(g, x, t, valid, m1, s1, eps)
     np.testing.assert_allclose(loss1, loss0, rtol=tol["rtol"], atol=tol["atol"] * np.abs(x).max())
     np.testing.assert_array_equal(m1, m0)
     np.testing.assert_allclose(e1, e0, **tol)
-    dx0 = ce.cross_entropy_backward_kept_numpy(g, e0, t, valid, s0, eps)
+    dx0 = ce.cross_entropy_backward.numpy(g, x, t, valid, m0, s0, eps, e=e0)
     assert e1.dtype == dx1.dtype == x.dtype
     np.testing.assert_allclose(dx1, dx0, **tol)
     # the same exp of the same numbers: kept or recomputed, the same bits
@@ -166,11 +166,10 @@ def test_gradcheck_recomputing_path(backend, reduction, N, V, eps, data):
 
 @pytest.mark.parametrize("keep_max", [0, 1 << 22])
 def test_out_of_range_target_raises_before_either_kernel(keep_max, monkeypatch):
-    def never(*args):
+    def never(*args, **kwargs):
         raise AssertionError("a kernel ran")
     monkeypatch.setattr(ce, "KEEP_EXP_MAX", keep_max)
     monkeypatch.setattr(ce, "cross_entropy_forward", never)
-    monkeypatch.setattr(ce, "cross_entropy_forward_keep", never)
     with pytest.raises(IndexError, match=r"cross_entropy: target 5 at position 1 .* V=5"):
         ce.cross_entropy(mt.Tensor(np.zeros((3, 5), np.float32)), np.array([0, 5, -100]))
 
@@ -179,7 +178,7 @@ def test_out_of_range_target_raises_before_either_kernel(keep_max, monkeypatch):
 def test_parallel_drivers_equal_the_twin_with_and_without_kept_exps(monkeypatch, keep):
     # Small thresholds send a small input down the parallel path (with and without
     # the kept exps) that large vocabularies take; blocks must not share scratch.
-    from minitx.kernels import _jit
+    from minitx.kernels.numba import _jit
     from minitx.kernels import cross_entropy as ce
     monkeypatch.setattr(_jit, "PARALLEL_MIN_ELEMENTS", 1)
     monkeypatch.setattr(ce, "KEEP_EXP_MAX", 1 << 30 if keep else 1)

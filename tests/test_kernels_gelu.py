@@ -27,8 +27,8 @@ def test_numba_matches_numpy_twin(path, approximate, n, dtype, data):
     dy = data.draw(arrays((n,), dtype))
     tol = GELU_TOL[np.dtype(dtype)]
     with kernel_path(path):
-        y1 = ge.gelu_forward_numba(x, approximate)
-        dx1 = ge.gelu_backward_numba(dy, x, approximate)
+        y1 = ge.gelu_forward.numba(x, approximate)
+        dx1 = ge.gelu_backward.numba(dy, x, approximate)
     assert y1.dtype == dx1.dtype == dtype
     np.testing.assert_allclose(y1, ge.gelu_forward_numpy(x, approximate), **tol)
     np.testing.assert_allclose(dx1, ge.gelu_backward_numpy(dy, x, approximate),
@@ -42,7 +42,7 @@ def test_exact_form_against_math_erf(dtype):
     x = np.concatenate([np.linspace(-12, 6, 2001), [0.0, 1e-30, -1e-30, 40.0, -40.0]]).astype(dtype)
     x64 = x.astype(np.float64)
     exact = np.array([v * 0.5 * math.erfc(-v / math.sqrt(2)) for v in x64])
-    got = ge.gelu_forward_numba(x, "none").astype(np.float64)
+    got = ge.gelu_forward.numba(x, "none").astype(np.float64)
     rtol = 5e-7 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(got, exact, rtol=rtol, atol=1e-300)
 
@@ -59,8 +59,8 @@ def test_gradcheck(backend, approximate, shape, data):
 @pytest.mark.parametrize("approximate", ge.APPROXIMATIONS)
 def test_extreme_inputs_stay_finite(approximate):
     x = np.array([-1e30, -1e4, -50.0, 0.0, 50.0, 1e4, 1e30], np.float32)
-    y = ge.gelu_forward_numba(x, approximate)
-    dx = ge.gelu_backward_numba(np.ones_like(x), x, approximate)
+    y = ge.gelu_forward.numba(x, approximate)
+    dx = ge.gelu_backward.numba(np.ones_like(x), x, approximate)
     np.testing.assert_array_equal(y[[0, 1, 2, 3]], 0.0)
     np.testing.assert_array_equal(y[4:], x[4:])
     assert np.isfinite(dx).all()
@@ -74,7 +74,7 @@ def test_numba_kernels_are_deterministic(approximate, n, dtype, data):
     runs = []
     for path in ["serial", "serial", "parallel", "parallel"]:
         with kernel_path(path):
-            runs.append((ge.gelu_forward_numba(x, approximate), ge.gelu_backward_numba(x, x, approximate)))
+            runs.append((ge.gelu_forward.numba(x, approximate), ge.gelu_backward.numba(x, x, approximate)))
     for y, dx in runs[1:]:
         assert np.array_equal(y, runs[0][0]) and np.array_equal(dx, runs[0][1])
 

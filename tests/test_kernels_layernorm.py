@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 import minitx as mt
 from minitx.kernels import layernorm as ln
+from minitx.kernels.numba import layernorm as compiled_ln
 from minitx.testing import gradcheck
 from tests.kernel_strategies import PATHS, arrays, kernel_path, rows, shapes, twin_tol
 
@@ -27,7 +28,7 @@ def test_numba_matches_numpy_twin(path, p):
     x, w, b, dy = p
     y0, mean0, rstd0 = ln.layer_norm_forward_numpy(x, w, b, 1e-5)
     with kernel_path(path):
-        y1, mean1, rstd1 = ln.layer_norm_forward_numba(x, w, b, 1e-5)
+        y1, mean1, rstd1 = ln.layer_norm_forward.numba(x, w, b, 1e-5)
     # The two sum a row in different orders, so their means differ by an ulp of
     # the mean; x - mean magnifies that by |mean| / std (up to 1e4 here).
     cond = 1 + np.max(np.abs(mean0) * rstd0)
@@ -38,7 +39,7 @@ def test_numba_matches_numpy_twin(path, p):
     np.testing.assert_allclose(rstd1, rstd0, rtol=tol["rtol"] * 10)
     grads0 = ln.layer_norm_backward_numpy(dy, x, w, mean0, rstd0)
     with kernel_path(path):
-        grads1 = ln.layer_norm_backward_numba(dy, x, w, mean1, rstd1)
+        grads1 = ln.layer_norm_backward.numba(dy, x, w, mean1, rstd1)
     for g0, g1 in zip(grads0, grads1):
         assert g1.dtype == x.dtype
         # dweight and dbias sum over R rows: allow R times the per-element tolerance
@@ -73,8 +74,8 @@ def test_numba_kernels_are_deterministic(p):
     outputs = []
     for path in ["serial", "serial", "parallel", "parallel"]:
         with kernel_path(path):
-            y, mean, rstd = ln.layer_norm_forward_numba(x, w, b, 1e-5)
-            outputs.append((y, mean, rstd) + ln.layer_norm_backward_numba(dy, x, w, mean, rstd))
+            y, mean, rstd = ln.layer_norm_forward.numba(x, w, b, 1e-5)
+            outputs.append((y, mean, rstd) + ln.layer_norm_backward.numba(dy, x, w, mean, rstd))
     for other in outputs[1:]:
         for a, c in zip(outputs[0], other):
             assert np.array_equal(a, c)
@@ -107,8 +108,8 @@ def test_read_only_inputs_reuse_the_compiled_kernels():
     x = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
     w = np.ones(6, np.float32)
     ln.layer_norm(mt.Tensor(x), 6, mt.Tensor(w), mt.Tensor(w)).data   # compiled for writable arrays
-    before = len(ln._forward_rows.signatures)
+    before = len(compiled_ln._forward_rows.signatures)
     x_ro = np.broadcast_to(x, x.shape)                                 # read-only view
     y = ln.layer_norm(mt.Tensor(x_ro), 6, mt.Tensor(w), mt.Tensor(w)).data
-    assert len(ln._forward_rows.signatures) == before
+    assert len(compiled_ln._forward_rows.signatures) == before
     np.testing.assert_array_equal(y, ln.layer_norm(mt.Tensor(x), 6, mt.Tensor(w), mt.Tensor(w)).data)

@@ -10,10 +10,10 @@ from minitx.testing import gradcheck
 from tests.kernel_strategies import PATHS, arrays, kernel_path, rows, shapes, twin_tol
 
 KERNELS = {
-    "softmax": (sm.softmax_forward_numpy, sm.softmax_forward_numba,
-                sm.softmax_backward_numpy, sm.softmax_backward_numba),
-    "log_softmax": (sm.log_softmax_forward_numpy, sm.log_softmax_forward_numba,
-                    sm.log_softmax_backward_numpy, sm.log_softmax_backward_numba),
+    "softmax": (sm.softmax_forward_numpy, sm.softmax_forward.numba,
+                sm.softmax_backward_numpy, sm.softmax_backward.numba),
+    "log_softmax": (sm.log_softmax_forward_numpy, sm.log_softmax_forward.numba,
+                    sm.log_softmax_backward_numpy, sm.log_softmax_backward.numba),
 }
 PUBLIC = {"softmax": sm.softmax, "log_softmax": sm.log_softmax}
 

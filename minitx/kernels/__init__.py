@@ -1,1 +1,2 @@
-"""Fused ops, one file each: a NumPy twin and a Numba version of forward and backward."""
+"""Fused ops, one file each: the NumPy twin written from the math, the Function and the
+public function; their compiled versions are in kernels/numba/."""

@@ -4,9 +4,8 @@ Shapes: x any shape; keep (same shape, bool), the mask saved for backward.
 The uniform draws u come from the seeded generator minitx.random.default_generator(),
 in NumPy, before either version runs: both backends then drop the same elements,
 and one manual_seed reproduces a run. (Numba's own generator is not seeded by it.)
-The Numba version fuses compare, mask and scale into one serial pass over x
-(a memory-bound pass of well under a millisecond at GPT shapes, next to the
-draws; threads would not pay for their launch).
+The compiled version (kernels/numba/dropout.py) fuses compare, mask and scale
+into one serial pass over x.
 """
 import numpy as np
 
@@ -14,7 +13,7 @@ from ..autograd import Function
 from ..backend import dispatch
 from ..random import default_generator
 from ..tensor import Tensor
-from ._jit import njit
+from .numba import dropout as compiled
 
 
 def _scale(p):
@@ -34,42 +33,8 @@ def dropout_backward_numpy(dout, keep, p):
     return np.where(keep, dout * dout.dtype.type(_scale(p)), 0).astype(dout.dtype, copy=False)
 
 
-# ---- Numba -----------------------------------------------------------------------
-
-@njit
-def _forward_kernel(x, u, p, scale):
-    out = np.empty_like(x)                          # x, u, out, keep: (n,), flattened
-    keep = np.empty(x.shape, dtype=np.bool_)
-    for n in range(x.shape[0]):
-        keep[n] = u[n] >= p
-        out[n] = x[n] * scale if keep[n] else 0
-    return out, keep
-
-
-@njit
-def _backward_kernel(dout, keep, scale):
-    dx = np.empty_like(dout)                        # dout, keep, dx: (n,)
-    for n in range(dout.shape[0]):
-        dx[n] = dout[n] * scale if keep[n] else 0   # out = x * scale where kept
-    return dx
-
-
-def dropout_forward_numba(x, u, p):
-    # writable C arrays: a read-only one is another type to Numba, another compile
-    x, u = (np.require(a, requirements="CW") for a in (x, u))
-    out, keep = _forward_kernel(x.reshape(-1), u.reshape(-1), u.dtype.type(p),
-                                x.dtype.type(_scale(p)))
-    return out.reshape(x.shape), keep.reshape(x.shape)
-
-
-def dropout_backward_numba(dout, keep, p):
-    dout, keep = (np.require(a, requirements="CW") for a in (dout, keep))
-    return _backward_kernel(dout.reshape(-1), keep.reshape(-1),
-                            dout.dtype.type(_scale(p))).reshape(dout.shape)
-
-
-dropout_forward = dispatch(dropout_forward_numpy, dropout_forward_numba)
-dropout_backward = dispatch(dropout_backward_numpy, dropout_backward_numba)
+dropout_forward = dispatch(dropout_forward_numpy, compiled.dropout_forward)
+dropout_backward = dispatch(dropout_backward_numpy, compiled.dropout_backward)
 
 
 # ---- autograd --------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""Layer normalization over the last dims, forward and backward, NumPy and Numba.
+"""Layer normalization over the last dims: the NumPy twin, the Function, layer_norm.
 
     y = (x - mean) * rstd * weight + bias,   rstd = 1 / sqrt(var + eps)
 
 x is viewed as R rows of C values (C = the product of normalized_shape); each
 row is normalized on its own. The forward saves mean and rstd (R,) in float64
 and the backward rebuilds xhat from them instead of recomputing the statistics.
-The derivation of the backward is in docs/kernels/layernorm.md.
+The derivation of the backward is in docs/kernels/layernorm.md; the compiled
+version is kernels/numba/layernorm.py.
 """
 import math
 
@@ -14,8 +15,8 @@ import numpy as np
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import as_rows, njit, reshaped, writable_c
-from ._math import row_moments, row_sum_dot
+from ._arrays import reshaped, writable_c
+from .numba import layernorm as compiled
 
 
 # ---- NumPy twin: reads like the math ----------------------------------------
@@ -46,92 +47,8 @@ def layer_norm_backward_numpy(dy, x, weight, mean, rstd):
     return dx.astype(x.dtype), dweight.astype(weight.dtype), dbias.astype(weight.dtype)
 
 
-# ---- Numba: one serial kernel each way --------------------------------------------
-
-# Serial only: at the GPT shape (2048 rows of 384) both passes are bound by memory
-# traffic, and a second thread on the second of 2 idle cores made forward+backward
-# slower, not faster (serial / parallel time 0.69 and 0.72, measured; see
-# docs/kernels/threads.md).
-#
-# The statistics (mean, variance, the row sums of the backward, dweight and dbias)
-# are accumulated in float64; the elementwise math runs in x's dtype, so float32
-# rows run 16 lanes to an AVX-512 vector instead of 8. The float32 mean and rstd
-# it uses are off by half an ulp at most: y moves by 6e-8 * |mean| * rstd.
-
-@njit
-def _forward_rows(x, weight, bias, eps, y, mean, rstd):
-    """x (R, C), weight, bias (C,) -> y (R, C), mean, rstd (R,) float64."""
-    R, C = x.shape
-    f = x.dtype.type
-    for i in range(R):
-        xi, yi = x[i], y[i]                                 # (C,)
-        k = np.float64(xi[0])
-        s1, s2 = row_moments(xi, k)                         # sums of x - k and (x - k)^2
-        m = k + s1 / C
-        r = 1.0 / math.sqrt(max(s2 / C - (s1 / C) ** 2, 0.0) + eps)
-        mf, rf = f(m), f(r)
-        for j in range(C):
-            yi[j] = (xi[j] - mf) * rf * weight[j] + bias[j]
-        mean[i] = m
-        rstd[i] = r
-
-
-def layer_norm_forward_numba(x, weight, bias, eps):
-    """x (..., C), weight and bias (C,) -> y (..., C), mean (...), rstd (...)."""
-    y, mean, rstd = np.empty_like(x), np.empty(x.shape[:-1]), np.empty(x.shape[:-1])
-    _forward_rows(as_rows(x), weight, bias, eps, as_rows(y), mean.reshape(-1), rstd.reshape(-1))
-    return y, mean, rstd
-
-
-# dweight and dbias add one term per row: in x's dtype over runs of FLUSH_ROWS rows,
-# then into float64 sums (a float32 run of 8 terms adds an error of 8 ulp at most;
-# float64 for every term cost 30% of the backward, measured).
-FLUSH_ROWS = 8
-
-
-@njit
-def _backward_rows(dy, x, weight, mean, rstd, dx, dweight, dbias):
-    """dy, x (R, C), weight (C,), mean, rstd (R,) -> dx (R, C); adds into dweight, dbias (C,),
-    float64."""
-    R, C = x.shape
-    f = x.dtype.type
-    xhat = np.empty(C, x.dtype)                             # (C,) one row, reused
-    dw_run, db_run = np.zeros(C, x.dtype), np.zeros(C, x.dtype)  # (C,) the current run of rows
-    for i in range(R):
-        xi, dyi, dxi = x[i], dy[i], dx[i]                   # (C,)
-        m, r = f(mean[i]), f(rstd[i])
-        for j in range(C):
-            xhat[j] = (xi[j] - m) * r
-            # y = xhat * weight + bias
-            dw_run[j] += dyi[j] * xhat[j]
-            db_run[j] += dyi[j]
-            dxi[j] = dyi[j] * weight[j]                     # dxi holds dxhat for now
-        sum_dxhat, sum_dxhat_xhat = row_sum_dot(dxi, xhat)
-        mean_dxhat, mean_dxhat_xhat = f(sum_dxhat / C), f(sum_dxhat_xhat / C)
-        # xhat = (x - mean) * rstd
-        for j in range(C):
-            dxi[j] = r * (dxi[j] - mean_dxhat - xhat[j] * mean_dxhat_xhat)
-        if i % FLUSH_ROWS == FLUSH_ROWS - 1 or i == R - 1:
-            for j in range(C):
-                dweight[j] += dw_run[j]
-                dbias[j] += db_run[j]
-            dw_run[:] = 0
-            db_run[:] = 0
-
-
-def layer_norm_backward_numba(dy, x, weight, mean, rstd):
-    """dy, x (..., C), weight (C,), mean, rstd (...) -> dx (..., C), dweight, dbias (C,)."""
-    C = x.shape[-1]
-    # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
-    dx = np.empty_like(x)                                   # (..., C)
-    dweight, dbias = np.zeros(C), np.zeros(C)               # (C,) float64
-    _backward_rows(as_rows(dy), as_rows(x), weight, mean.reshape(-1), rstd.reshape(-1),
-                   as_rows(dx), dweight, dbias)
-    return dx, dweight.astype(weight.dtype), dbias.astype(weight.dtype)
-
-
-layer_norm_forward = dispatch(layer_norm_forward_numpy, layer_norm_forward_numba)
-layer_norm_backward = dispatch(layer_norm_backward_numpy, layer_norm_backward_numba)
+layer_norm_forward = dispatch(layer_norm_forward_numpy, compiled.layer_norm_forward)
+layer_norm_backward = dispatch(layer_norm_backward_numpy, compiled.layer_norm_backward)
 
 
 # ---- autograd ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""softmax and log_softmax along one dim, forward and backward, NumPy and Numba.
+"""softmax and log_softmax along one dim: the NumPy twins, the Functions, the public functions.
 
     softmax(x)_j     = exp(x_j - m) / s,        m = max_k x_k,  s = sum_k exp(x_k - m)
     log_softmax(x)_j = x_j - m - log(s)
@@ -7,15 +7,14 @@ Subtracting the row max m first keeps every exponent <= 0, so logits of 1e4
 neither overflow nor lose the other entries. The kernels work on rows: x is
 moved so that `dim` is last and viewed as R rows of C values.
 """
-import math
 
 import numpy as np
 
 from ..autograd import Function
 from ..backend import dispatch
 from ..tensor import Tensor
-from ._jit import as_rows, njit, writable_c
-from ._math import exp, row_dot, row_max, row_sum
+from ._arrays import writable_c
+from .numba import softmax as compiled
 
 
 # ---- NumPy twin --------------------------------------------------------------
@@ -47,96 +46,10 @@ def log_softmax_backward_numpy(dy, y):
     return (dy - np.exp(y) * total).astype(y.dtype)
 
 
-# ---- Numba: one serial kernel each way ---------------------------------------------
-
-# Serial only: at the GPT shape (12288 rows of 256) forward+backward is bound by
-# memory traffic, and a second thread on the second of 2 idle cores made it slower,
-# not faster (serial / parallel time 0.89 to 0.94, measured; docs/kernels/threads.md).
-
-@njit
-def _softmax_forward_rows(x, y):
-    """x (R, C) -> y (R, C)."""
-    R, C = x.shape
-    for i in range(R):
-        xi, yi = x[i], y[i]                                      # (C,)
-        m = row_max(xi)
-        for j in range(C):
-            yi[j] = exp(xi[j] - m)
-        inv = x.dtype.type(1.0 / row_sum(yi))
-        for j in range(C):
-            yi[j] *= inv
-
-
-@njit
-def _softmax_backward_rows(dy, y, dx):
-    """dy, y (R, C) -> dx (R, C)."""
-    R, C = y.shape
-    for i in range(R):
-        yi, dyi, dxi = y[i], dy[i], dx[i]                        # (C,)
-        # y_j = exp(x_j) / sum_k exp(x_k)
-        dot = y.dtype.type(row_dot(dyi, yi))
-        for j in range(C):
-            dxi[j] = yi[j] * (dyi[j] - dot)
-
-
-@njit
-def _log_softmax_forward_rows(x, y):
-    """x (R, C) -> y (R, C)."""
-    R, C = x.shape
-    for i in range(R):
-        xi, yi = x[i], y[i]                                      # (C,)
-        m = row_max(xi)
-        for j in range(C):                                       # yi holds exp(x - m) for now
-            yi[j] = exp(xi[j] - m)
-        # (x - m) - log s, not x - (m + log s): m + log s would round to the ulp of m.
-        log_s = x.dtype.type(math.log(row_sum(yi)))
-        for j in range(C):
-            yi[j] = (xi[j] - m) - log_s
-
-
-@njit
-def _log_softmax_backward_rows(dy, y, dx):
-    """dy, y (R, C) -> dx (R, C)."""
-    R, C = y.shape
-    for i in range(R):
-        yi, dyi, dxi = y[i], dy[i], dx[i]                        # (C,)
-        # y_j = x_j - log sum_k exp(x_k)
-        total = y.dtype.type(row_sum(dyi))
-        for j in range(C):
-            dxi[j] = dyi[j] - exp(yi[j]) * total
-
-
-def _run(kernel, out, *inputs):
-    """A row kernel on (..., C) arrays seen as (R, C). out is an array of its own,
-    not a view, so autograd hands it to a leaf without a copy."""
-    kernel(*[as_rows(a) for a in inputs + (out,)])
-    return out
-
-
-def softmax_forward_numba(x):
-    """x (..., C) -> y (..., C)."""
-    return _run(_softmax_forward_rows, np.empty_like(x), x)
-
-
-def softmax_backward_numba(dy, y):
-    """dy, y (..., C) -> dx (..., C)."""
-    return _run(_softmax_backward_rows, np.empty_like(y), dy, y)
-
-
-def log_softmax_forward_numba(x):
-    """x (..., C) -> y (..., C)."""
-    return _run(_log_softmax_forward_rows, np.empty_like(x), x)
-
-
-def log_softmax_backward_numba(dy, y):
-    """dy, y (..., C) -> dx (..., C)."""
-    return _run(_log_softmax_backward_rows, np.empty_like(y), dy, y)
-
-
-softmax_forward = dispatch(softmax_forward_numpy, softmax_forward_numba)
-softmax_backward = dispatch(softmax_backward_numpy, softmax_backward_numba)
-log_softmax_forward = dispatch(log_softmax_forward_numpy, log_softmax_forward_numba)
-log_softmax_backward = dispatch(log_softmax_backward_numpy, log_softmax_backward_numba)
+softmax_forward = dispatch(softmax_forward_numpy, compiled.softmax_forward)
+softmax_backward = dispatch(softmax_backward_numpy, compiled.softmax_backward)
+log_softmax_forward = dispatch(log_softmax_forward_numpy, compiled.log_softmax_forward)
+log_softmax_backward = dispatch(log_softmax_backward_numpy, compiled.log_softmax_backward)
 
 
 # ---- autograd ----------------------------------------------------------------

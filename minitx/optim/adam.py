@@ -1,14 +1,14 @@
 """Adam and AdamW, as torch.optim.Adam and torch.optim.AdamW; the update is the kernel's."""
 import numpy as np
 
-from ..kernels.adamw import adamw_step
+from .adamw_step import adamw_step
 from .optimizer import Optimizer
 
 
 class Adam(Optimizer):
     """Adam with bias correction; weight_decay is an L2 term added to the gradient,
     or, with decoupled_weight_decay=True, AdamW's decay of the parameter itself.
-    The math is written out in minitx/kernels/adamw.py.
+    The math is written out in minitx/optim/adamw_step.py.
     """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,

@@ -1,14 +1,15 @@
 """Scalar math that LLVM can vectorize, for use inside Numba kernels.
 
-Numba turns math.exp, math.erf and math.tanh into calls to the C library,
-one element at a time (2 to 16 ns each here, measured), and this llvmlite has
-no vector math library (SVML). A kernel whose inner loop calls them runs 3 to
-10 times slower than PyTorch's vectorized versions. The functions here are
-plain arithmetic (a polynomial and an exponent put into the float's bits), so
-the loop around them becomes SIMD code.
+Numba turns math.exp, math.erf and math.tanh into calls to the C library, one
+element at a time, and this llvmlite has no vector math library (SVML), so a
+kernel whose inner loop calls them runs several times slower than PyTorch's
+vectorized versions. The functions here are plain arithmetic (a polynomial and
+an exponent put into the float's bits), so the loop around them becomes SIMD
+code. docs/kernels/numba.md has the measurements.
 
-    exp(x)        float32 and float64, within 1 ulp of the correctly rounded exp
-    exp_pair(h, l) exp(h + l) <= 1 in float32, h + l not rounded first (gelu's erfc)
+    poly_exp(x)   float32 and float64, within 1 ulp of the correctly rounded exp;
+                  math.exp when called from Python (or under NUMBA_DISABLE_JIT)
+    poly_exp_pair(h, l) exp(h + l) <= 1 in float32, h + l not rounded first (gelu's erfc)
     fma(a, b, c)  a * b + c rounded once
     row_sum(a)    sum of a 1-D array in float64, vectorized, the same order every run
     row_dot(a, b) the same for sum(a * b)
@@ -16,10 +17,8 @@ the loop around them becomes SIMD code.
     row_moments(a, k) sum(a - k) and sum((a - k)^2) in float64, in one pass
     row_max(a)    max of a 1-D array, vectorized (a row with a NaN gives some value)
 
-Called from Python (or under NUMBA_DISABLE_JIT) `exp` is math.exp.
-
-Numba caches a kernel by its own file's timestamp: after editing this file,
-delete the kernels' __pycache__ (or NUMBA_CACHE_DIR) so they recompile.
+The kernel cache is keyed by a hash of every kernel source (minitx/kernel_cache.py),
+this file included, so an edit here recompiles the kernels that inline it.
 """
 import math
 
@@ -34,7 +33,7 @@ from ._jit import njit
 @intrinsic
 def _max_no_nan(typingctx, a, b):
     """LLVM's maxnum(a, b) with the no-NaN flag: the one form of a float max whose
-    reduction over a loop LLVM turns into SIMD code (3 to 4 times faster, measured)."""
+    reduction over a loop LLVM turns into SIMD code."""
     if a != b or a not in (types.float32, types.float64):
         return None
 
@@ -66,10 +65,9 @@ def _float_from_bits(typingctx, bits):
 # ln 2 is split in a high part with trailing zero bits (n * hi is exact) and a
 # low part (Cody and Waite), so r keeps full precision. Out-of-range inputs are
 # clamped and the result replaced at the end, with no early return: branches
-# inside the loop body stop LLVM from vectorizing the caller (measured 24 ns
-# against 3 ns per element in gelu). fastmath 'contract' lets LLVM fuse each
-# p * r + c into one multiply-add instruction, rounded once instead of twice
-# (as accurate, and 25% faster: 0.42 -> 0.32 ns per float32 exp, measured).
+# inside the loop body stop LLVM from vectorizing the caller. fastmath 'contract'
+# lets LLVM fuse each p * r + c into one multiply-add instruction, rounded once
+# instead of twice (as accurate, and faster).
 _LOG2E = 1.4426950408889634
 
 
@@ -126,7 +124,7 @@ def _exp_f32(x):
 
 
 @njit(fastmath={"contract"})
-def exp_pair(hi, lo):
+def poly_exp_pair(hi, lo):
     """exp(hi + lo) for float32 hi and lo, |lo| < 4 and hi + lo <= 0, without rounding
     hi + lo first.
 
@@ -158,13 +156,14 @@ def fma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-def exp(x):
-    """e**x; compiled code picks the float32 or float64 version by the argument's type."""
+def poly_exp(x):
+    """e**x: math.exp in Python; compiled, the float32 or float64 polynomial above, by
+    the argument's type (within 1 ulp, and vectorizable)."""
     return math.exp(x)
 
 
-@overload(exp)
-def _exp_overload(x):
+@overload(poly_exp)
+def _poly_exp_overload(x):
     if x == types.float32:
         return lambda x: _exp_f32(x)
     if x == types.float64:
@@ -173,10 +172,10 @@ def _exp_overload(x):
 
 
 # Row sums: float64 accumulators, compiled with the one fast-math flag 'reassoc'
-# so that LLVM may split the sum over SIMD lanes (4 to 5 times faster than one
-# chain of additions, measured; 8 hand-written lanes were only 1.5 times
-# faster). The order is fixed by the compiled code: the same bits on every run
-# and every thread count; a CPU with wider vectors may differ in the last bit.
+# so that LLVM may split the sum over SIMD lanes (several times faster than one
+# chain of additions, and faster than hand-written lanes). The order is fixed by
+# the compiled code: the same bits on every run and every thread count; a CPU
+# with wider vectors may differ in the last bit.
 
 @njit(fastmath={"reassoc"})
 def row_sum(a):
@@ -198,7 +197,7 @@ def row_dot(a, b):
 
 @njit(fastmath={"reassoc", "contract"})
 def row_sum_dot(a, b):
-    """(sum(a), sum(a * b)) accumulated in float64: one pass, 30% faster than two. (a, b: (n,))"""
+    """(sum(a), sum(a * b)) accumulated in float64: one pass over memory, not two. (a, b: (n,))"""
     s1 = 0.0
     s2 = 0.0
     for j in range(a.shape[0]):

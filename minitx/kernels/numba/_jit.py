@@ -1,0 +1,58 @@
+"""How every kernel is compiled: `njit` with an on-disk cache (minitx/runtime.py sets
+its folder before any kernel module is imported), and when a kernel runs threaded."""
+import math
+
+import numba
+
+
+def njit(*args, **kwargs):
+    """numba.njit with cache=True; pass parallel=True only where a benchmark shows it pays.
+
+    error_model='numpy': a float division by zero gives inf/nan as in NumPy
+    instead of a Python ZeroDivisionError check on every division, which would
+    also stop LLVM from vectorizing the loop around it.
+    """
+    kwargs.setdefault("cache", True)
+    kwargs.setdefault("error_model", "numpy")
+    return numba.njit(*args, **kwargs)
+
+
+# NOALIAS: njit(**NOALIAS) marks every array argument noalias (C's `restrict`), for
+# kernels whose arguments never overlap. Without it LLVM guards each vectorized loop
+# with a check of every pair of addresses and a scalar fallback, which costs more
+# than a loop of HS = 64 numbers. Numba has the flag for its own parallel loops but
+# no jit option for it; this registers one. On a Numba version without those
+# internals the kernels compile without it: slower, the same results.
+try:
+    from numba.core import cpu as _cpu, options as _options
+    if not hasattr(_cpu.CPUTargetOptions, "noalias"):
+        _cpu.CPUTargetOptions.noalias = _options.TargetOptions.Mapping("noalias")
+    NOALIAS = {"noalias": True}
+except (ImportError, AttributeError):
+    NOALIAS = {}
+
+
+# When a kernel runs threaded: gelu and cross_entropy (an exp or an erfc per element)
+# have a parallel driver that cuts the elements or rows into BLOCKS fixed blocks, so
+# sums come out the same on any thread count. A parallel launch costs tens of us, and
+# inside a training step the second core is often held by OpenBLAS's spinning threads
+# after the matmul before, so threads start at 2^23 elements (the GPT step's gelu,
+# 3.1M elements, runs serial). docs/kernels/threads.md has the measurements.
+BLOCKS = 16
+PARALLEL_MIN_ELEMENTS = 1 << 23
+
+
+def parallel_pays(n_elements):
+    """Whether a kernel touching n_elements should run its parallel driver."""
+    return n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1
+
+
+@njit
+def block_start(blk, n):
+    """First row of block blk when n rows are cut into BLOCKS blocks (block_start(BLOCKS, n) == n)."""
+    return n * blk // BLOCKS
+
+
+def as_rows(a):
+    """a (..., C) as a (R, C) view, R the product of the leading dims (a C-contiguous)."""
+    return a.reshape(math.prod(a.shape[:-1]), a.shape[-1])

@@ -1,0 +1,98 @@
+"""Cross-entropy, compiled: serial kernels over a range of rows and parallel drivers,
+with the twin's signatures (kernels/cross_entropy.py)."""
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._math import poly_exp, row_max, row_sum
+
+
+# ---- serial kernels over a range of rows, parallel drivers -----------------------
+# With keep, e is (N, V) and row i of it is kept; without, e is (BLOCKS, V)
+# scratch, one row per block, so parallel blocks never share one.
+
+@njit
+def _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep, start, stop, slot):
+    """Rows start..stop: x (N, V), targets (N,), valid (N,) -> loss, m, s (N,) float64,
+    e (N, V) = exp(x - m) if keep, else scratch row e[slot]."""
+    V = x.shape[1]
+    for i in range(start, stop):
+        xi, ei = x[i], (e[i] if keep else e[slot])              # (V,)
+        mi = row_max(xi)
+        for j in range(V):
+            ei[j] = poly_exp(xi[j] - mi)
+        si = row_sum(ei)
+        m[i], s[i] = mi, si
+        loss[i] = 0.0
+        if valid[i]:
+            lse = mi + math.log(si)
+            loss[i] = (1 - label_smoothing) * (lse - xi[targets[i]])
+            if label_smoothing != 0.0:
+                loss[i] += label_smoothing * (lse - row_sum(xi) / V)
+
+
+@njit
+def _backward_rows(g, x, e, kept, targets, valid, m, s, label_smoothing, dx, start, stop):
+    """Rows start..stop: g (N,) float64 (dL/dloss_i) and x (N, V), or e = exp(x - m) (N, V)
+    if kept -> dx (N, V)."""
+    V = dx.shape[1]
+    for i in range(start, stop):
+        dxi = dx[i]                                              # (V,)
+        if not valid[i]:
+            dxi[:] = 0
+            continue
+        scale = dx.dtype.type(g[i] / s[i])                       # g_i / s_i
+        shift = dx.dtype.type(g[i] * label_smoothing / V)        # g_i eps / V
+        # loss_i = (1 - eps) (lse_i - x_it) + eps (lse_i - mean_j x_ij)
+        if kept:
+            ei = e[i]                                            # (V,)
+            for j in range(V):
+                dxi[j] = ei[j] * scale - shift
+        else:
+            xi, mi = x[i], x.dtype.type(m[i])                    # (V,); m is an element of x: exact
+            for j in range(V):
+                dxi[j] = poly_exp(xi[j] - mi) * scale - shift
+        dxi[targets[i]] -= dx.dtype.type(g[i] * (1 - label_smoothing))
+
+
+@njit(parallel=True)
+def _forward_parallel(x, targets, valid, label_smoothing, loss, m, s, e, keep):
+    for blk in prange(BLOCKS):
+        _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep,
+                      block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]), blk)
+
+
+@njit(parallel=True)
+def _backward_parallel(g, x, e, kept, targets, valid, m, s, label_smoothing, dx):
+    for blk in prange(BLOCKS):
+        _backward_rows(g, x, e, kept, targets, valid, m, s, label_smoothing, dx,
+                       block_start(blk, dx.shape[0]), block_start(blk + 1, dx.shape[0]))
+
+
+def cross_entropy_forward(x, targets, valid, label_smoothing, keep_exp=False):
+    """x (N, V), targets (N,) int64, valid (N,) bool -> loss (N,) float64, m (N,), s (N,)
+    and e = exp(x - m) (N, V) if keep_exp, else None."""
+    N, V = x.shape
+    loss, m, s = np.empty(N), np.empty(N), np.empty(N)
+    e = np.empty((N if keep_exp else BLOCKS, V), x.dtype)        # (N, V) kept, or scratch per block
+    args = (x, targets, valid, label_smoothing, loss, m, s, e, keep_exp)
+    if parallel_pays(x.size):
+        _forward_parallel(*args)
+    else:
+        _forward_rows(*args, 0, N, 0)
+    return loss, m, s, (e if keep_exp else None)
+
+
+def cross_entropy_backward(g, x, targets, valid, m, s, label_smoothing, e=None):
+    """g (N,) float64 (dL/dloss_i, 0 on ignored rows), x (N, V), m, s (N,) -> dx (N, V);
+    reads e = exp(x - m) (N, V) instead of x if the forward kept it."""
+    kept = e is not None
+    dx = np.empty_like(x)
+    args = (g, x, e if kept else x, kept, targets, valid, m, s, label_smoothing, dx)
+    if parallel_pays(dx.size):
+        _backward_parallel(*args)
+    else:
+        _backward_rows(*args, 0, dx.shape[0])
+    return dx

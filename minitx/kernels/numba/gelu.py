@@ -1,0 +1,185 @@
+"""GELU, compiled, with the twin's signatures (kernels/gelu.py).
+
+The C library's erf and tanh run one element at a time, so neither is used:
+  - tanh form: (1 + tanh(u)) / 2 = 1 / (1 + exp(-2u)), a sigmoid, so only the
+    vectorizable poly_exp of _math is needed.
+  - exact form, float32: Phi(x) = erfc(-x / sqrt 2) / 2 with erfc(a) =
+    exp(-a^2) t Q(t), t = 1 / (1 + a / 2), Q a fitted polynomial (below),
+    all in float32: 3.7e-7 relative for x Phi(x) over [-12, 6], tails included.
+  - exact form, float64: the C library's erfc (that accuracy needs it).
+The timings are in docs/kernels/numba.md.
+"""
+import math
+
+import numpy as np
+from numba import prange, types
+from numba.extending import overload
+
+from ._jit import BLOCKS, block_start, njit, parallel_pays
+from ._math import fma, poly_exp, poly_exp_pair
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_K = 0.044715
+
+
+# ---- Phi(x) and phi(x), vectorizable ----------------------------------------------
+
+def fast_normal_cdf_pdf(x):
+    """(Phi(x), phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi): math.erfc and math.exp in
+    Python (NUMBA_DISABLE_JIT); compiled, the float32 polynomial or float64 erfc below."""
+    return 0.5 * math.erfc(-x * _INV_SQRT_2), _INV_SQRT_2PI * math.exp(-0.5 * x * x)
+
+
+# float32: erfc(a) = exp(-a^2) t Q(t), t = 1 / (1 + a / 2), a = |x| / sqrt 2, with Q a
+# degree-10 polynomial fitted to erfc(a) exp(a^2) / t for |x| <= 16 (least squares
+# weighted to the largest relative error, float32 coefficients refitted one at a time;
+# relative error 4e-9). The form is Numerical Recipes' erfcc, with Q in place of its
+# exp(p(t)): then exp(-x^2 / 2) is computed once and is phi(x) too, so the backward
+# needs one exp per element, not two. exp(-x^2 / 2) gets x^2 / 2 as an exact pair
+# (fma): rounded to float32 first it would carry x^2 * 3e-8 into the tail's relative
+# error. Against math.erfc: 4.4e-7 relative for x Phi(x) over [-12, 6].
+_ERFCX_Q = (0.28209060430526733, 0.2822030484676361, 0.24568098783493042, 0.18270476162433624,
+            0.06534285098314285, 0.010446714237332344, 0.017862437292933464,
+            -0.3316802680492401, 0.4096958041191101, -0.20196527242660522, 0.03761833533644676)
+
+# The same coefficients halved (exact in binary): the polynomial then gives Q(t) / 2.
+_HALF_Q = tuple(0.5 * c for c in _ERFCX_Q)
+
+# Past |x| = 16 the float32 Phi is 0 or 1 and phi is 0 (poly_exp_pair flushes it); clamping
+# there keeps x^2 finite.
+_LIM = 16.0
+
+
+@njit(fastmath={"contract"})
+def _half_q_f32(t):
+    """Q(t) / 2 by Horner's rule, one fused multiply-add per coefficient."""
+    c = _HALF_Q
+    q = np.float32(c[10])
+    q = q * t + np.float32(c[9])
+    q = q * t + np.float32(c[8])
+    q = q * t + np.float32(c[7])
+    q = q * t + np.float32(c[6])
+    q = q * t + np.float32(c[5])
+    q = q * t + np.float32(c[4])
+    q = q * t + np.float32(c[3])
+    q = q * t + np.float32(c[2])
+    q = q * t + np.float32(c[1])
+    return q * t + np.float32(c[0])
+
+
+@njit
+def _half_square_f32(x):
+    """(h, l) with h + l = x^2 / 2 exactly: h the float32 product, l its rounding error."""
+    h = x * x
+    return np.float32(0.5) * h, np.float32(0.5) * fma(x, x, -h)
+
+
+# inline="always": put into the caller by Numba, as LLVM's inliner finds it too large
+# and a call in the loop would stop its vectorization.
+@njit(inline="always")
+def _normal_cdf_pdf_f32(x):
+    # A NaN x clamps to a number here, but the callers multiply by x itself: NaN all the same.
+    x = min(max(x, np.float32(-_LIM)), np.float32(_LIM))
+    t = np.float32(1.0) / (np.float32(1.0) + np.float32(0.5 * _INV_SQRT_2) * abs(x))
+    h, l = _half_square_f32(x)
+    e = poly_exp_pair(-h, -l)                                    # exp(-x^2 / 2)
+    half_erfc = t * _half_q_f32(t) * e                           # erfc(|x| / sqrt 2) / 2
+    cdf = half_erfc if x <= np.float32(0.0) else np.float32(1.0) - half_erfc
+    return cdf, np.float32(_INV_SQRT_2PI) * e
+
+
+@njit(inline="always")
+def _normal_cdf_pdf_f64(x):
+    # The C library's erfc, one element at a time: the float64 twin tolerance needs it.
+    return 0.5 * math.erfc(-x * _INV_SQRT_2), _INV_SQRT_2PI * poly_exp(-0.5 * x * x)
+
+
+@overload(fast_normal_cdf_pdf, inline="always")
+def _fast_normal_cdf_pdf_overload(x):
+    if x == types.float32:
+        return lambda x: _normal_cdf_pdf_f32(x)
+    if x == types.float64:
+        return lambda x: _normal_cdf_pdf_f64(x)
+    return None
+
+
+# ---- a serial kernel over a range of elements, and a parallel driver --------------
+# The loops run over slices: an index from range(start, stop) might be negative
+# for all Numba knows, and its wraparound check stops vectorization.
+
+@njit(fastmath={"contract"})
+def _forward_range(x, y, approximate_tanh, start, stop):
+    """Elements start..stop: x (n,) -> y (n,)."""
+    one, c, k = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(_K)
+    xs, ys = x[start:stop], y[start:stop]                        # (stop - start,)
+    if approximate_tanh:
+        for i in range(xs.shape[0]):
+            xi = xs[i]
+            u = c * (xi + k * xi * xi * xi)
+            ys[i] = xi / (one + poly_exp(-(u + u)))              # x (1 + tanh u) / 2
+    else:
+        for i in range(xs.shape[0]):
+            ys[i] = xs[i] * fast_normal_cdf_pdf(xs[i])[0]
+
+
+@njit(fastmath={"contract"})
+def _backward_range(dy, x, dx, approximate_tanh, start, stop):
+    """Elements start..stop: dy, x (n,) -> dx (n,)."""
+    one, c, k3 = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(3 * _K)
+    k, lim = x.dtype.type(_K), x.dtype.type(20.0)
+    dys, xs, dxs = dy[start:stop], x[start:stop], dx[start:stop]  # (stop - start,)
+    if approximate_tanh:
+        for i in range(xs.shape[0]):
+            # y = x s, s = 1 / (1 + exp(-2u)) = (1 + tanh u) / 2:  dy/dx = s + 2 x s (1 - s) u'
+            # Past |x| = 20 the slope is 1 or 0 to float64 precision; clamping keeps x^3 finite.
+            xi = min(max(xs[i], -lim), lim)
+            u = c * (xi + k * xi * xi * xi)
+            e = poly_exp(-(u + u))
+            s = one / (one + e)
+            one_minus_s = one / (one + one / e)                  # not 1 - s: no cancellation as s -> 1
+            du = c * (one + k3 * xi * xi)
+            dxs[i] = dys[i] * (s + (xi + xi) * s * one_minus_s * du)
+    else:
+        for i in range(xs.shape[0]):
+            # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+            xi = xs[i]
+            cdf, pdf = fast_normal_cdf_pdf(xi)
+            dxs[i] = dys[i] * (cdf + xi * pdf)
+
+
+@njit(parallel=True)
+def _forward_parallel(x, y, approximate_tanh):
+    for blk in prange(BLOCKS):
+        _forward_range(x, y, approximate_tanh, block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]))
+
+
+@njit(parallel=True)
+def _backward_parallel(dy, x, dx, approximate_tanh):
+    for blk in prange(BLOCKS):
+        _backward_range(dy, x, dx, approximate_tanh, block_start(blk, x.shape[0]),
+                        block_start(blk + 1, x.shape[0]))
+
+
+def gelu_forward(x, approximate):
+    """x (any shape, C-contiguous) -> y (x's shape)."""
+    y = np.empty_like(x)
+    args = (x.reshape(-1), y.reshape(-1), approximate == "tanh")   # (n,) views
+    if parallel_pays(x.size):
+        _forward_parallel(*args)
+    else:
+        _forward_range(*args, 0, x.size)
+    return y
+
+
+def gelu_backward(dy, x, approximate):
+    """dy, x (any shape, C-contiguous) -> dx (x's shape)."""
+    # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
+    dx = np.empty_like(x)
+    args = (dy.reshape(-1), x.reshape(-1), dx.reshape(-1), approximate == "tanh")  # (n,) views
+    if parallel_pays(x.size):
+        _backward_parallel(*args)
+    else:
+        _backward_range(*args, 0, x.size)
+    return dx
