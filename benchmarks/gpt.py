@@ -1,45 +1,72 @@
-"""GPT side by side: minitx against PyTorch eager on the same weights and threads.
+"""GPT side by side: minitx against PyTorch eager (nanoGPT's model, SDPA) on the same weights.
 
-Training step (forward, backward, AdamW step) tokens/s at two sizes, greedy
-generation tokens/s for 200 new tokens with a KV cache against transformers'
-generate, and the peak memory of training. Prints ratios; above 1 means minitx
-is faster (or, for memory, smaller).
+Training step (forward, backward, AdamW step) in steady state at two sizes, with
+MFU against the fp32 GEMM peak measured in the same run; optionally the same
+step with one core kept busy by another process; greedy generation with a KV
+cache against transformers' generate; the peak memory of training. Ratios are
+minitx / PyTorch speed: above 1 means minitx is faster (or, for memory, smaller).
 
-Each measurement runs in fresh processes, one framework per process, as its
-users run it: the PyTorch processes never import minitx (they read the weights
-from a safetensors file this script writes), so neither framework's thread pool
-or memory allocator settings reach the other.
+How it measures (docs/performance.md has the details):
+- every measurement runs in a fresh process, one framework per process; the
+  PyTorch processes never import minitx (they read the weights from a
+  safetensors file this script writes, and check that minitx is not loaded);
+- a training process runs --warmup untimed steps (the first compiles or loads
+  kernels), then --steps timed ones, and reports their median;
+- --rounds rounds, each one process per framework, the order alternating round
+  by round; the figure is the median over rounds;
+- each framework runs at its own default thread settings (printed), unless
+  --threads N sets Numba's, OpenBLAS's and PyTorch's to N;
+- MFU = model FLOPs per step / median step time / the fp32 GEMM peak, the
+  faster of numpy's and PyTorch's n x n sgemm measured by this run.
 
-    python benchmarks/gpt.py [--quick] [--steps N] [--rounds N]
+    python benchmarks/gpt.py                      # the full run, about 8 minutes on 2 cores
+    python benchmarks/gpt.py --quick              # a smoke run
+    python benchmarks/gpt.py --under-load --json results.json --plot ratios.png \\
+        --kernels-json kernels.json               # (python benchmarks/kernels.py --json kernels.json)
+    python benchmarks/gpt.py --plot ratios.png --from-json results.json --kernels-json kernels.json
 """
 import argparse
 import gc
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
 
-# benchmarks/tokenizers.py would shadow the `tokenizers` library that transformers imports.
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+# The minitx measured is this checkout's: its root goes first on the path, ahead of any
+# installed one. This folder comes off the path: its tokenizers.py and kernels.py would
+# shadow the `tokenizers` library and the `kernels` package that transformers imports
+# (transformers probes for `kernels`; benchmarks/kernels.py imports minitx). harness.py
+# is loaded from its file.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+
+def _load_harness():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("harness", os.path.join(_HERE, "harness.py"))
+    module = sys.modules["harness"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+harness = _load_harness()
 
 SIZES = {
     "small": dict(B=12, T=64, n_layer=4, n_head=4, n_embd=128, V=65),
     "gpt": dict(B=8, T=256, n_layer=6, n_head=6, n_embd=384, V=65),
 }
 
-
 # A model far smaller than both sizes: its steps load (minitx) or set up (PyTorch)
 # every kernel before the memory baseline is taken.
 WARMUP = dict(B=2, T=8, n_layer=1, n_head=2, n_embd=16, V=65)
 
 
-def block_size(s):
-    return max(s["T"], 256)
+def label(s):
+    return f"B={s['B']} T={s['T']} L={s['n_layer']} C={s['n_embd']} V={s['V']}"
 
 
 def build_minitx(s, seed=0):
@@ -48,77 +75,9 @@ def build_minitx(s, seed=0):
     from minitx.models.gpt import GPT, GPTConfig
     from minitx.optim import AdamW
     minitx.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=s["V"], block_size=block_size(s), n_layer=s["n_layer"],
+    model = GPT(GPTConfig(vocab_size=s["V"], block_size=harness.block_size(s), n_layer=s["n_layer"],
                           n_head=s["n_head"], n_embd=s["n_embd"]))
     return model, AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
-
-
-class TorchGPT:
-    """The same architecture in torch.nn, GPT-2's names and (out, in) Linear weights."""
-
-    @staticmethod
-    def build(s, state=None):
-        """GPT and AdamW at size s; `state` maps minitx's parameter names to arrays."""
-        import types
-
-        import torch
-        from torch import nn
-        c = types.SimpleNamespace(vocab_size=s["V"], block_size=block_size(s), n_layer=s["n_layer"],
-                                  n_head=s["n_head"], n_embd=s["n_embd"])
-
-        class Attn(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.c_attn = nn.Linear(c.n_embd, 3 * c.n_embd)
-                self.c_proj = nn.Linear(c.n_embd, c.n_embd)
-
-            def forward(self, x):
-                B, T, C = x.shape
-                q, k, v = self.c_attn(x).split(C, dim=2)
-                q, k, v = (t.view(B, T, c.n_head, C // c.n_head).transpose(1, 2) for t in (q, k, v))
-                y = nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-                return self.c_proj(y.transpose(1, 2).reshape(B, T, C))
-
-        class MLP(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.c_fc = nn.Linear(c.n_embd, 4 * c.n_embd)
-                self.c_proj = nn.Linear(4 * c.n_embd, c.n_embd)
-
-            def forward(self, x):
-                return self.c_proj(nn.functional.gelu(self.c_fc(x), approximate="tanh"))
-
-        class Block(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.ln_1, self.attn = nn.LayerNorm(c.n_embd), Attn()
-                self.ln_2, self.mlp = nn.LayerNorm(c.n_embd), MLP()
-
-            def forward(self, x):
-                x = x + self.attn(self.ln_1(x))
-                return x + self.mlp(self.ln_2(x))
-
-        class GPT(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.transformer = nn.ModuleDict(dict(
-                    wte=nn.Embedding(c.vocab_size, c.n_embd), wpe=nn.Embedding(c.block_size, c.n_embd),
-                    h=nn.ModuleList(Block() for _ in range(c.n_layer)), ln_f=nn.LayerNorm(c.n_embd)))
-                self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
-                self.lm_head.weight = self.transformer.wte.weight
-
-            def forward(self, ids, targets):
-                T = ids.shape[1]
-                x = self.transformer.wte(ids) + self.transformer.wpe(torch.arange(T))
-                for block in self.transformer.h:
-                    x = block(x)
-                logits = self.lm_head(self.transformer.ln_f(x))
-                return nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.reshape(-1))
-
-        model = GPT()
-        if state is not None:
-            model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-        return model, torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
 
 
 def batch(s, seed=0):
@@ -142,6 +101,23 @@ def step_torch(model, opt, x, y):
     return loss.item()
 
 
+def set_threads(framework, threads):
+    """0: leave the framework's defaults alone; N: Numba's or PyTorch's, and OpenBLAS's, to N."""
+    if not threads:
+        return
+    if framework == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    else:
+        import numba
+        numba.set_num_threads(threads)
+    try:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(threads, user_api="blas")
+    except ImportError:
+        pass
+
+
 def setup(framework, s, threads, weights=None):
     """The step function and its arguments for size s, built in this process.
     PyTorch reads `weights` (a safetensors file of minitx's state_dict; None: its own
@@ -150,31 +126,41 @@ def setup(framework, s, threads, weights=None):
     if framework == "torch":
         import torch
         from safetensors.numpy import load_file
-        torch.set_num_threads(threads)
-        model, opt = TorchGPT.build(s, None if weights is None else load_file(weights))
+        set_threads("torch", threads)
+        model = harness.TorchGPT.build(s, None if weights is None else load_file(weights))
+        opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1)
         return step_torch, (model, opt, torch.from_numpy(x), torch.from_numpy(y))
     import minitx  # noqa: F401  (before Numba starts its threads: minitx picks their layer)
-    import numba
-    numba.set_num_threads(threads)
+    set_threads("minitx", threads)
     model, opt = build_minitx(s)
     return step_minitx, (model, opt, x, y)
 
 
-def train_child(framework, size, steps, threads, weights):
-    """Prints the first step's loss and the median step's tokens/s as JSON."""
+# ---- the child processes --------------------------------------------------------------
+
+def train_child(framework, size, warmup, steps, threads, weights):
+    """The first step's loss, every timed step's seconds, their median and tokens/s."""
     s = SIZES[size]
     step, args = setup(framework, s, threads, weights)
-    first = step(*args)  # also compiles / warms up
+    t0 = time.perf_counter()
+    first = step(*args)  # also compiles / loads the kernels
+    first_s = time.perf_counter() - t0
+    for _ in range(warmup - 1):
+        step(*args)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
         step(*args)
         times.append(time.perf_counter() - t0)
-    print(json.dumps({"loss": first, "tok_s": s["B"] * s["T"] / statistics.median(times)}))
+    if framework == "torch":
+        harness.assert_no_minitx()
+    med = statistics.median(times)
+    return {"loss": first, "first_step_s": first_s, "times": times, "median_s": med,
+            "tok_s": s["B"] * s["T"] / med, "threads": harness.thread_settings(framework)}
 
 
 def memory_child(framework, size, steps, threads, weights):
-    """Prints the peak resident memory of training at `size`, above the process as it is
+    """The peak resident memory of training at `size`, above the process as it is
     after a few steps of a tiny model (imports done, every kernel loaded): weights,
     gradients, AdamW state, activations, temporaries and whatever the memory allocator
     keeps. The kernel tracks the peak (VmHWM); writing 5 to clear_refs resets it."""
@@ -189,7 +175,9 @@ def memory_child(framework, size, steps, threads, weights):
     step, args = setup(framework, SIZES[size], threads, weights)
     for _ in range(1 + steps):
         step(*args)
-    print(json.dumps({"peak_mb": proc_status_mb("VmHWM") - base}))
+    if framework == "torch":
+        harness.assert_no_minitx()
+    return {"peak_mb": proc_status_mb("VmHWM") - base}
 
 
 def proc_status_mb(field):
@@ -201,13 +189,13 @@ def proc_status_mb(field):
 
 
 def gen_child(framework, new_tokens, repeats, threads, folder):
-    """Greedy generation with the KV cache, batch 1, from the GPT-2-layout `folder`;
-    prints the median tokens/s and the tokens as JSON."""
+    """Greedy generation with the KV cache, batch 1, from the GPT-2-layout `folder`:
+    the median tokens/s and the tokens."""
     prompt = np.random.default_rng(1).integers(0, 65, size=(1, 16))
     if framework == "torch":
         import torch
         import transformers
-        torch.set_num_threads(threads)
+        set_threads("torch", threads)
         hf = transformers.GPT2LMHeadModel.from_pretrained(folder).eval()
 
         def run(n):
@@ -216,8 +204,7 @@ def gen_child(framework, new_tokens, repeats, threads, folder):
                                    do_sample=False, use_cache=True, pad_token_id=0).numpy()
     else:
         from minitx.models.gpt import GPT  # first: minitx picks Numba's threading layer
-        import numba
-        numba.set_num_threads(threads)
+        set_threads("minitx", threads)
         model = GPT.from_pretrained(folder).eval()
 
         def run(n):
@@ -228,30 +215,237 @@ def gen_child(framework, new_tokens, repeats, threads, folder):
         t0 = time.perf_counter()
         out = run(new_tokens)
         times.append(time.perf_counter() - t0)
-    print(json.dumps({"tok_s": new_tokens / statistics.median(times), "ids": out[0].tolist()}))
+    if framework == "torch":
+        harness.assert_no_minitx()
+    return {"tok_s": new_tokens / statistics.median(times), "ids": out[0].tolist()}
 
 
-CHILDREN = {"--train-child": train_child, "--memory-child": memory_child, "--gen-child": gen_child}
+def gemm_child(library, threads):
+    """The fp32 GEMM rates of numpy (no torch loaded) or torch (no minitx loaded)."""
+    if library == "torch":
+        set_threads("torch", threads)
+    elif threads:
+        import threadpoolctl
+        threadpoolctl.threadpool_limits(threads, user_api="blas")
+    out = harness.gemm_rates(library, shapes={k: harness.step_gemms(s) for k, s in SIZES.items()})
+    if library == "torch":
+        harness.assert_no_minitx()
+    return out
 
 
-def child(kind, *args):
-    out = subprocess.run([sys.executable, __file__, kind, *map(str, args)], capture_output=True,
-                         text=True)
-    if out.returncode:
-        raise RuntimeError(f"{kind} {' '.join(map(str, args))} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+CHILDREN = {"train": train_child, "memory": memory_child, "gen": gen_child, "gemm": gemm_child}
 
 
-def time_training(size, steps, rounds, threads, weights):
-    """Median tokens/s of each framework, each in its own process, alternating rounds."""
-    mx, th = [], []
-    for _ in range(rounds):
-        a = child("--train-child", "minitx", size, steps, threads, weights)
-        b = child("--train-child", "torch", size, steps, threads, weights)
-        assert abs(a["loss"] - b["loss"]) < 1e-3 * max(1.0, abs(b["loss"])), f"losses differ: {a} vs {b}"
-        mx.append(a["tok_s"])
-        th.append(b["tok_s"])
-    return statistics.median(mx), statistics.median(th)
+class Runner:
+    def __init__(self, env):
+        self.env = env
+
+    def __call__(self, kind, *args):
+        return harness.run_child([__file__, "--child", kind, json.dumps(args)], self.env)
+
+
+# ---- the parent --------------------------------------------------------------------
+
+def time_training(run, size, warmup, steps, rounds, threads, weights):
+    """Each framework's per-round results, one fresh process each, the order alternating."""
+    res = {"minitx": [], "torch": []}
+    for r in range(rounds):
+        order = ("minitx", "torch") if r % 2 == 0 else ("torch", "minitx")
+        for fw in order:
+            res[fw].append(run("train", fw, size, warmup, steps, threads, weights))
+        a, b = res["minitx"][-1]["loss"], res["torch"][-1]["loss"]
+        assert abs(a - b) < 1e-3 * max(1.0, abs(b)), f"first-step losses differ: {a} vs {b}"
+    return res
+
+
+def summarize(res, s, peak_gflops):
+    out = {}
+    for fw, rounds in res.items():
+        med_s = statistics.median(r["median_s"] for r in rounds)
+        out[fw] = {"median_step_s": med_s, "tok_s": s["B"] * s["T"] / med_s,
+                   "round_medians_s": [r["median_s"] for r in rounds],
+                   "mfu": harness.step_flops(s) / med_s / (peak_gflops * 1e9),
+                   "achieved_gflops": harness.step_flops(s) / med_s / 1e9,
+                   "first_step_s": statistics.median(r["first_step_s"] for r in rounds),
+                   "threads": rounds[0]["threads"]}
+    out["ratio"] = out["torch"]["median_step_s"] / out["minitx"]["median_step_s"]
+    return out
+
+
+def print_training(title, results, n_steps):
+    print(f"\n{title}")
+    print(f"{'':<30}{'minitx ms':>10}{'torch ms':>10}{'minitx tok/s':>13}{'torch tok/s':>12}"
+          f"{'ratio':>7}{'MFU minitx':>11}{'MFU torch':>10}")
+    for size, r in results.items():
+        mx, th = r["minitx"], r["torch"]
+        print(f"{label(SIZES[size]):<30}{mx['median_step_s'] * 1e3:>10.1f}{th['median_step_s'] * 1e3:>10.1f}"
+              f"{mx['tok_s']:>13.0f}{th['tok_s']:>12.0f}{r['ratio']:>7.2f}"
+              f"{mx['mfu'] * 100:>10.1f}%{th['mfu'] * 100:>9.1f}%")
+        for fw in ("minitx", "torch"):
+            rm = r[fw]["round_medians_s"]
+            print(f"    {fw:<7} round medians {' '.join(f'{x * 1e3:.1f}' for x in rm)} ms; first step "
+                  f"{r[fw]['first_step_s']:.2f} s; {r[fw]['achieved_gflops']:.1f} GFLOP/s")
+    print(f"(median of {n_steps})")
+
+
+def print_flops():
+    print("\nmodel FLOPs per step = (6 N + 12 L C T) * B * T   (nanoGPT's estimate_mfu, PaLM appendix B):")
+    print("  N = parameters less the position embeddings (tied lm_head counted once), 6 N per token for "
+          "forward + backward;")
+    print("  12 L C T per token for attention's q k^T and att v, forward + backward, full T (not halved "
+          "for the causal mask)")
+    for size, s in SIZES.items():
+        print(f"  {label(s):<30} N = {harness.num_params(s):,}   {harness.step_flops(s) / 1e9:.3f} GFLOP/step")
+
+
+def print_gemm(gemm):
+    print("\nfp32 GEMM rates, GFLOP/s, best (median) of 7, fresh process per library and measurement, "
+          "default threads:")
+    for when, libs in gemm.items():
+        for lib, g in libs.items():
+            steps = ", ".join(f"{k} step's GEMMs {g['step_gflops_' + k]:.1f} ({g['step_gflops_median_' + k]:.1f})"
+                              for k in SIZES)
+            print(f"  {when:<6} {lib:<6} {g['square_n']}^3 sgemm {g['square_gflops']:.1f} "
+                  f"({g['square_gflops_median']:.1f});  {steps}")
+    print("  (a step's GEMMs: each Linear's x W^T, dY W and dY^T X at its (B*T, C) shapes, and the lm_head's;\n"
+          "   the peak for MFU: the best n^3 sgemm rate of either library, before or after the training runs)")
+
+
+def maybe_plot(path, results, kernels_json, m):
+    steps = {f"{label(SIZES[k])}": v["ratio"] for k, v in results.get("train", {}).items()}
+    steps.update({f"{label(SIZES[k])}, one core busy": v["ratio"]
+                  for k, v in results.get("under_load", {}).items()})
+    kernels = {}
+    if kernels_json:
+        with open(kernels_json) as f:
+            for row in json.load(f)["cases"]:
+                kernels[f"{row['op']} {row['shape']}"] = row["torch_s"] / row["numba_s"]
+    title = f"minitx vs PyTorch {results.get('torch_version', '')} eager; {m['cpu']}, {m['date']}"
+    harness.plot_ratios(path, steps, kernels, title)
+    print(f"\nplot: {path} ({len(steps)} step sizes, {len(kernels)} kernels"
+          + ("" if kernels_json else "; pass --kernels-json FILE from kernels.py --json for the kernels") + ")")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--warmup", type=int, default=5, help="untimed steps per process (default 5)")
+    ap.add_argument("--steps", type=int, default=30, help="timed steps per process (default 30)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of fresh processes (default 3)")
+    ap.add_argument("--quick", action="store_true", help="a smoke run: 2 warm-up and 5 timed steps, 1 round")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="threads for Numba, OpenBLAS and PyTorch (default 0: each framework's own default)")
+    ap.add_argument("--under-load", action="store_true",
+                    help="also time the step with a process spinning on one core")
+    ap.add_argument("--load-rounds", type=int, default=1, help="rounds under load (default 1)")
+    ap.add_argument("--skip", default="", help="comma-separated sections to skip: gemm,train,gen,memory")
+    ap.add_argument("--new-tokens", type=int, default=200)
+    ap.add_argument("--unset-openblas-env", action="store_true",
+                    help="unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the measured processes")
+    ap.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE ('-': stdout)")
+    ap.add_argument("--plot", metavar="FILE", help="bar chart of the ratios (needs matplotlib: pip install "
+                                                   "'minitx[bench]')")
+    ap.add_argument("--kernels-json", metavar="FILE", help="kernels.py --json output, for --plot")
+    ap.add_argument("--from-json", metavar="FILE", help="with --plot: plot these results, run nothing")
+    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        kind, fn_args = args.child
+        print(json.dumps(CHILDREN[kind](*json.loads(fn_args))))
+        return
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        maybe_plot(args.plot, results, args.kernels_json, results["machine"])
+        return
+
+    m = harness.machine(args.unset_openblas_env)
+    warmup, steps, rounds = (2, 5, 1) if args.quick else (args.warmup, args.steps, args.rounds)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    run = Runner(harness.child_env(args.unset_openblas_env))
+    out = sys.stderr if args.json == "-" else sys.stdout
+    sys.stdout = out  # the tables go to stderr when the JSON goes to stdout
+    from importlib.metadata import version
+    results = {"machine": m, "torch_version": version("torch").split("+")[0],
+               "settings": {"warmup": warmup, "steps": steps, "rounds": rounds, "threads": args.threads}}
+    print("\n".join(harness.describe(m)))
+    print(f"minitx vs PyTorch {results['torch_version']} eager; each measurement in fresh processes, one "
+          f"framework per process; {warmup} warm-up + {steps} timed steps per process, {rounds} alternating "
+          f"rounds; medians")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = write_weights(tmp)
+        peak = None
+        if "gemm" not in skip:
+            # measured before the training runs and again after them; the peak is the best of all
+            results["gemm"] = {"before": {lib: run("gemm", lib, args.threads) for lib in ("numpy", "torch")}}
+            peak = max(g["square_gflops"] for g in results["gemm"]["before"].values())
+        if "train" not in skip:
+            print_flops()
+            if peak is None:
+                raise SystemExit("MFU needs the GEMM peak: do not skip gemm with train")
+            results["train"] = {}
+            for size, s in SIZES.items():
+                res = time_training(run, size, warmup, steps, rounds, args.threads, paths[size])
+                results["train"][size] = summarize(res, s, peak)
+            results["gemm"]["after"] = {lib: run("gemm", lib, args.threads) for lib in ("numpy", "torch")}
+            print_gemm(results["gemm"])
+            best = max(g["square_gflops"] for libs in results["gemm"].values() for g in libs.values())
+            if best > peak:  # MFU against the better peak
+                peak = best
+                for size, s in SIZES.items():
+                    for fw in ("minitx", "torch"):
+                        r = results["train"][size][fw]
+                        r["mfu"] = harness.step_flops(s) / r["median_step_s"] / (peak * 1e9)
+            print_training(f"training step (forward, backward, AdamW); MFU against {peak:.1f} GFLOP/s",
+                           results["train"], f"{steps} timed steps per process, median of {rounds} rounds")
+            results["peak_gflops"] = peak
+            for fw in ("minitx", "torch"):
+                t = results["train"]["gpt"][fw]["threads"]
+                print(f"threads, {fw}: {harness.describe_threads(t)}")
+        if args.under_load:
+            results["under_load"] = {}
+            with harness.busy_core() as pid:
+                for size, s in SIZES.items():
+                    res = time_training(run, size, warmup, steps, args.load_rounds, args.threads, paths[size])
+                    results["under_load"][size] = summarize(res, s, peak or float("nan"))
+                load = harness.loadavg()
+            print_training(f"the same, with one core busy (pid {pid} spinning: while True: pass); load "
+                           f"average {load}", results["under_load"],
+                           f"{steps} timed steps per process, {args.load_rounds} round(s)")
+        if "gen" not in skip:
+            new, repeats = (50, 1) if args.quick else (args.new_tokens, 3)
+            a = run("gen", "minitx", new, repeats, args.threads, paths["hf"])
+            b = run("gen", "torch", new, repeats, args.threads, paths["hf"])
+            same = sum(i == j for i, j in zip(a["ids"], b["ids"]))
+            results["generation"] = {"minitx_tok_s": a["tok_s"], "hf_tok_s": b["tok_s"],
+                                     "ratio": a["tok_s"] / b["tok_s"], "new_tokens": new,
+                                     "identical_tokens": same}
+            print(f"\n{'generation, batch 1, KV cache':<34}{'minitx tok/s':>14}{'hf tok/s':>14}{'ratio':>8}")
+            print(f"{'greedy, L=6 C=384 V=65':<34}{a['tok_s']:>14.1f}{b['tok_s']:>14.1f}"
+                  f"{a['tok_s'] / b['tok_s']:>8.2f}   ({same}/{len(a['ids'])} tokens identical to "
+                  f"transformers')")
+        if "memory" not in skip:
+            results["memory"] = {}
+            print(f"\n{'peak memory of training':<34}{'minitx MB':>14}{'torch MB':>14}{'ratio':>8}")
+            print("(weights, gradients, AdamW state, activations and allocator caches: peak RSS above "
+                  "a warmed-up process)")
+            for size in SIZES:
+                m_mx = run("memory", "minitx", size, 3, args.threads, paths[size])["peak_mb"]
+                m_th = run("memory", "torch", size, 3, args.threads, paths[size])["peak_mb"]
+                results["memory"][size] = {"minitx_mb": m_mx, "torch_mb": m_th}
+                print(f"{size:<34}{m_mx:>14.0f}{m_th:>14.0f}{m_th / max(m_mx, 1e-9):>8.2f}")
+    results["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"\nload average at the end: {' '.join(map(str, results['loadavg_end']))}")
+    if args.plot:
+        maybe_plot(args.plot, results, args.kernels_json, m)
+    if args.json:
+        text = json.dumps(results, indent=1)
+        if args.json == "-":
+            sys.__stdout__.write(text + "\n")
+        else:
+            with open(args.json, "w") as f:
+                f.write(text + "\n")
+            print(f"results: {args.json}")
 
 
 def write_weights(folder):
@@ -266,52 +460,6 @@ def write_weights(folder):
     paths["hf"] = os.path.join(folder, "gpt-hf")
     model.save_pretrained(paths["hf"])
     return paths
-
-
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=10, help="timed training steps per framework and size")
-    ap.add_argument("--new-tokens", type=int, default=200)
-    ap.add_argument("--quick", action="store_true", help="fewer repeats, for a smoke run")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds of fresh processes")
-    for kind in CHILDREN:
-        ap.add_argument(kind, nargs=5, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    for kind, fn in CHILDREN.items():
-        given = getattr(args, kind[2:].replace("-", "_"))
-        if given:
-            framework, what, n, threads, path = given
-            return fn(framework, int(what) if kind == "--gen-child" else what, int(n), int(threads),
-                      path)
-    import minitx  # noqa: F401  (before Numba starts its threads: minitx picks their layer)
-    import numba
-    n = numba.get_num_threads()
-    steps = 3 if args.quick else args.steps
-    rounds = 1 if args.quick else args.rounds
-    print(f"threads: {n} (numba and torch)   {steps} timed steps per process, {rounds} rounds of "
-          f"one process per framework; medians")
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = write_weights(tmp)
-        print(f"{'training step':<34}{'minitx tok/s':>14}{'torch tok/s':>14}{'ratio':>8}")
-        for size, s in SIZES.items():
-            mx, th = time_training(size, steps, rounds, n, paths[size])
-            label = f"B={s['B']} T={s['T']} L={s['n_layer']} C={s['n_embd']}"
-            print(f"{label:<34}{mx:>14.0f}{th:>14.0f}{mx / th:>8.2f}")
-        new, repeats = (50, 1) if args.quick else (args.new_tokens, 3)
-        a = child("--gen-child", "minitx", new, repeats, n, paths["hf"])
-        b = child("--gen-child", "torch", new, repeats, n, paths["hf"])
-        same = sum(i == j for i, j in zip(a["ids"], b["ids"]))
-        print(f"\n{'generation, batch 1, KV cache':<34}{'minitx tok/s':>14}{'hf tok/s':>14}{'ratio':>8}")
-        print(f"{'greedy, L=6 C=384 V=65':<34}{a['tok_s']:>14.1f}{b['tok_s']:>14.1f}"
-              f"{a['tok_s'] / b['tok_s']:>8.2f}   ({same}/{len(a['ids'])} tokens identical to "
-              f"transformers')")
-        print(f"\n{'peak memory of training':<34}{'minitx MB':>14}{'torch MB':>14}{'ratio':>8}")
-        print("(weights, gradients, AdamW state, activations and allocator caches: peak RSS above "
-              "a warmed-up process)")
-        for size in SIZES:
-            m_mx = child("--memory-child", "minitx", size, 3, n, paths[size])["peak_mb"]
-            m_th = child("--memory-child", "torch", size, 3, n, paths[size])["peak_mb"]
-            print(f"{size:<34}{m_mx:>14.0f}{m_th:>14.0f}{m_th / max(m_mx, 1e-9):>8.2f}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
     python benchmarks/kernels.py            # all cases, about two minutes on 2 cores
     python benchmarks/kernels.py --quick    # fewer repeats, skips the V=50257 case
     python benchmarks/kernels.py --only layer_norm,gelu
+    python benchmarks/kernels.py --json kernels.json   # also the medians as JSON (for gpt.py --plot)
 
 Every case builds its inputs once, then times one forward+backward step of each
 implementation in turn (the order rotates every repeat, so drift in machine
@@ -29,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+import harness  # noqa: E402  (benchmarks/harness.py: the machine's description)
 import minitx  # noqa: E402
 from minitx.kernels.cross_entropy import cross_entropy  # noqa: E402
 from minitx.kernels.gelu import gelu  # noqa: E402
@@ -239,7 +241,10 @@ def main(argv=None):
     parser.add_argument("--only", default="", help="comma-separated op names to run")
     parser.add_argument("--threads", type=int, default=0,
                         help="threads for Numba and PyTorch (default: Numba's, one per core)")
+    parser.add_argument("--json", metavar="FILE", help="also write the medians as JSON to FILE")
     args = parser.parse_args(argv)
+    machine = harness.machine()
+    print("\n".join(harness.describe(machine)))
 
     import numba
     import torch
@@ -254,6 +259,7 @@ def main(argv=None):
               f"{'torch/numba':>11} {'numpy/numba':>11}")
     print(header)
     print("-" * len(header))
+    rows = []
     for case in CASES:
         if args.quick and not case.quick:
             continue
@@ -264,10 +270,20 @@ def main(argv=None):
               f"{med['numpy'] * 1e3:9.3f} {med['torch'] * 1e3:9.3f} "
               f"{med['torch'] / med['numba']:11.2f} {med['numpy'] / med['numba']:11.2f}",
               flush=True)
+        rows.append({"op": case.op, "shape": _shape_label(case), "repeats": n, "numba_s": med["numba"],
+                     "numpy_s": med["numpy"], "torch_s": med["torch"]})
     print(f"threads: numba {threads} ({numba.threading_layer()} layer), torch "
           f"{torch.get_num_threads()}; float32; median of up to {repeats} repeats; "
           f"ratios > 1: minitx Numba faster; load average {os.getloadavg()[0]:.1f} "
           f"(other processes on these cores make the figures noisy)")
+    if args.json:
+        import json
+        with open(args.json, "w") as f:
+            json.dump({"machine": machine, "torch_version": torch.__version__,
+                       "threads": {"numba": threads, "numba_layer": numba.threading_layer(),
+                                   "torch": torch.get_num_threads()},
+                       "repeats": repeats, "loadavg_end": os.getloadavg(), "cases": rows}, f, indent=1)
+        print(f"results: {args.json}")
 
 
 if __name__ == "__main__":
