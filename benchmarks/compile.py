@@ -17,8 +17,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import numpy as np  # noqa: E402
 
 import minitx  # noqa: E402
-from minitx.kernels import adamw, attention, cross_entropy, dropout, embedding  # noqa: E402
+from minitx.kernels import attention, cross_entropy, dropout, embedding  # noqa: E402
 from minitx.kernels import gelu, layernorm, softmax  # noqa: E402
+from minitx.optim.adamw_step import adamw_step  # noqa: E402
 
 
 def _leaf(rng, shape, dtype):
@@ -52,7 +53,7 @@ def run_all(dtype, big):
     _step(embedding.embedding(rng.integers(0, 65, (B, T)), w))
     _step(dropout.dropout(_leaf(rng, (B, T, C), dtype), 0.1))
     p, g, m, s = (rng.standard_normal(100).astype(dtype) for _ in range(4))
-    adamw.adamw_step(p, g, m, s, None, 1e-3, 0.9, 0.999, 1e-8, 0.1, 1)
+    adamw_step(p, g, m, s, None, 1e-3, 0.9, 0.999, 1e-8, 0.1, 1)
 
 
 def main():
@@ -62,7 +63,7 @@ def main():
         run_all(dtype, big=False)
         run_all(dtype, big=True)
     print(f"import {t_import:.1f} s, first call of every kernel {time.perf_counter() - t:.1f} s "
-          f"(cache: {os.environ.get('NUMBA_CACHE_DIR', 'beside the package')}; "
+          f"(cache: {minitx.runtime.cache_dir}; "
           f"load average {os.getloadavg()[0]:.1f})")
 
 
