@@ -1,0 +1,81 @@
+"""The docs run as written: every ```python block in README.md and docs/ is executed,
+and every excerpt of library code still matches the file it was taken from.
+
+A page's python blocks run in order in one namespace, as a reader would paste them
+into one session, in an empty folder (the conftest fixture), so a block that writes
+a file writes it there. Excerpts are fenced as ```text right under a marker line
+
+    <!-- excerpt: minitx/kernels/layernorm.py -->
+
+and each of their lines (blank lines and `...` aside) must be a line of that file,
+up to indentation, so an excerpt cannot drift from the code it quotes.
+"""
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").rglob("*.md"))
+
+FENCE = re.compile(r"^```(\S*)[^\n]*\n(.*?)^```[ \t]*$", re.S | re.M)
+EXCERPT = re.compile(r"^<!-- excerpt: (\S+) -->\n```text\n(.*?)^```[ \t]*$", re.S | re.M)
+
+
+def _name(page):
+    return str(page.relative_to(ROOT))
+
+
+def python_blocks(page):
+    """(line number, code) of each ```python block of a page."""
+    text = page.read_text()
+    return [(text.count("\n", 0, m.start()) + 2, m[2])
+            for m in FENCE.finditer(text) if m[1] == "python"]
+
+
+PAGES_WITH_CODE = [p for p in PAGES if python_blocks(p)]
+
+
+@pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_name)
+def test_every_python_block_runs(page):
+    namespace = {"__name__": "__docs__"}
+    for line, code in python_blocks(page):
+        # Blank lines in front keep the traceback's line numbers those of the page.
+        exec(compile("\n" * (line - 1) + code, _name(page), "exec"), namespace)
+
+
+def test_the_pages_have_code_to_run():
+    names = {_name(p) for p in PAGES_WITH_CODE}
+    assert {"README.md", "docs/autograd.md", "docs/tutorial.md"} <= names
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_every_fence_is_python_text_or_a_shell(page):
+    # A ```py or ```python3 block would silently escape the test above.
+    for m in FENCE.finditer(page.read_text()):
+        assert m[1] in ("python", "text", "sh", ""), f"{_name(page)}: a ```{m[1]} block"
+
+
+def _excerpts():
+    return [(page, m[1], m[2]) for page in PAGES for m in EXCERPT.finditer(page.read_text())]
+
+
+@pytest.mark.parametrize("page, source, excerpt", _excerpts(),
+                         ids=lambda v: _name(v) if isinstance(v, Path) else str(v)[:20])
+def test_every_excerpt_matches_its_source(page, source, excerpt):
+    lines = {line.strip() for line in (ROOT / source).read_text().splitlines()}
+    for line in excerpt.splitlines():
+        line = line.strip()
+        if line and line != "..." and not line.startswith("... "):
+            assert line in lines, f"{_name(page)}: not a line of {source}: {line!r}"
+
+
+def test_excerpts_are_marked():
+    # Every ```text block that looks like code names its source, so the test above sees it.
+    for page in PAGES:
+        text = page.read_text()
+        for m in FENCE.finditer(text):
+            before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+            if m[1] == "text" and re.search(r"^\s*(for |if |def |return |\w+ = )", m[2], re.M):
+                assert before.startswith("<!-- excerpt: "), (
+                    f"{_name(page)}: a ```text block of code with no <!-- excerpt: path --> above it")
