@@ -79,3 +79,32 @@ def test_excerpts_are_marked():
             if m[1] == "text" and re.search(r"^\s*(for |if |def |return |\w+ = )", m[2], re.M):
                 assert before.startswith("<!-- excerpt: "), (
                     f"{_name(page)}: a ```text block of code with no <!-- excerpt: path --> above it")
+
+
+def _constants():
+    """NAME -> value of every module-level `NAME = <int expression>` in minitx/."""
+    found = {}
+    for path in (ROOT / "minitx").rglob("*.py"):
+        for name, expr in re.findall(r"^(_?[A-Z][A-Z0-9_]+) = ([0-9][0-9 <*]*)(?:#.*)?$",
+                                     path.read_text(), re.M):
+            found.setdefault(name, set()).add(eval(expr))   # digits, spaces, << and * only
+    return found
+
+
+def test_constants_quoted_in_the_docs_are_the_codes():
+    # "`PARALLEL_MIN_ELEMENTS` = 2^21" in a page, 1 << 23 in the code: the kind of figure that goes stale.
+    constants = _constants()
+    quoted = [(page, name, value) for page in PAGES for name, value in
+              re.findall(r"`(_?[A-Z][A-Z0-9_]+)` = (2\^\d+|\d+)\b", page.read_text())]
+    assert quoted
+    for page, name, value in quoted:
+        number = 2 ** int(value[2:]) if value.startswith("2^") else int(value)
+        assert name in constants, f"{_name(page)}: {name} is not a constant of minitx/"
+        assert number in constants[name], f"{_name(page)}: {name} = {value}, the code says {constants[name]}"
+
+
+def test_files_named_in_the_docs_exist():
+    for page in PAGES:
+        for path in re.findall(r"`((?:minitx/|tests/|benchmarks/|kernels/|optim/|ops/|nn/)[\w/.]*\.py)", page.read_text()):
+            assert any((base / path).exists() for base in (ROOT, ROOT / "minitx")), \
+                f"{_name(page)}: {path} does not exist"
