@@ -50,10 +50,19 @@ def test_the_pages_have_code_to_run():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_name)
-def test_every_fence_is_python_text_or_a_shell(page):
+def test_every_fence_is_closed(page):
+    # An unpaired ``` turns the rest of the page inside out, and can hide a block from the test.
+    fences = re.findall(r"^```", page.read_text(), re.M)
+    assert len(fences) % 2 == 0, f"{_name(page)}: {len(fences)} fence lines"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_python_is_fenced_as_python(page):
     # A ```py or ```python3 block would silently escape the test above.
     for m in FENCE.finditer(page.read_text()):
-        assert m[1] in ("python", "text", "sh", ""), f"{_name(page)}: a ```{m[1]} block"
+        assert m[1].lower() not in ("py", "python3", "pycon", "ipython", "py3", "numpy") \
+            and (m[1] == "python" or not m[1].lower().startswith("py")), \
+            f"{_name(page)}: a ```{m[1]} block; fence Python as ```python, excerpts as ```text"
 
 
 def _excerpts():
