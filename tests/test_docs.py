@@ -8,12 +8,18 @@ a file writes it there. Excerpts are fenced as ```text right under a marker line
     <!-- excerpt: minitx/kernels/layernorm.py -->
 
 and each of their lines (blank lines and `...` aside) must be a line of that file,
-up to indentation, so an excerpt cannot drift from the code it quotes.
+up to indentation, so an excerpt cannot drift from the code it quotes. Two more
+kinds of drift are caught: a constant quoted as "`NAME` = 2^23" must have that
+value in minitx/, and a file a page names must exist.
 """
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
+
+import minitx as mt
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md"] + sorted((ROOT / "docs").rglob("*.md"))
@@ -36,12 +42,24 @@ def python_blocks(page):
 PAGES_WITH_CODE = [p for p in PAGES if python_blocks(p)]
 
 
+@pytest.fixture
+def restored_torch_threads():
+    """The tutorial's benchmark sets PyTorch to one thread; later tests get theirs back."""
+    torch = sys.modules.get("torch")
+    threads = torch.get_num_threads() if torch else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads or os.cpu_count())
+
+
 @pytest.mark.parametrize("page", PAGES_WITH_CODE, ids=_name)
-def test_every_python_block_runs(page):
+def test_every_python_block_runs(page, restored_torch_threads):
     namespace = {"__name__": "__docs__"}
-    for line, code in python_blocks(page):
-        # Blank lines in front keep the traceback's line numbers those of the page.
-        exec(compile("\n" * (line - 1) + code, _name(page), "exec"), namespace)
+    with mt.use_backend(mt.get_backend()):
+        for line, code in python_blocks(page):
+            # Blank lines in front keep the traceback's line numbers those of the page.
+            exec(compile("\n" * (line - 1) + code, _name(page), "exec"), namespace)
 
 
 def test_the_pages_have_code_to_run():
