@@ -35,8 +35,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 # The minitx measured is this checkout's: its root goes first on the path, ahead of any
 # installed one. This folder comes off the path: its tokenizers.py and kernels.py would
 # shadow the `tokenizers` library and the `kernels` package that transformers imports
@@ -44,6 +42,13 @@ import numpy as np
 # is loaded from its file.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+# A minitx process imports minitx before numpy, as `minitx train` does: minitx/runtime.py
+# then sets how long numpy's OpenBLAS threads spin before numpy loads OpenBLAS.
+if "--child" in sys.argv and json.loads(sys.argv[sys.argv.index("--child") + 2])[:1] == ["minitx"]:
+    import minitx  # noqa: E402, F401
+
+import numpy as np  # noqa: E402
 
 
 def _load_harness():
