@@ -100,8 +100,11 @@ def train_bert(args):
 
 def _finish(trainer, summary, model, tokenizer):
     """Print the last evaluation; export the best weights as a Hugging Face folder in --out/hf."""
+    from ..distributed import world
     from ..models.bert import export_hf
     from ..training.checkpoint import load_checkpoint
+    if not world().is_main:   # under MPI: rank 0 reports and exports
+        return
     best = os.path.join(trainer.out_dir, "best")
     shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in trainer.last_metrics.items())
     print(f"step {summary['step']}: {shown}; {summary['seconds']:.0f} s, "

@@ -75,6 +75,8 @@ def train_gpt(args):
          f"{model.num_parameters():,} parameters; {cfg.max_iters} steps of "
          f"{cfg.batch_size * cfg.grad_accum} x {gpt.block_size} tokens")
     summary = trainer.fit()
+    if not trainer.world.is_main:   # under MPI: rank 0 reports and samples
+        return exit_code(summary)
     _report(args.out, summary)
     if args.sample_tokens and not summary["interrupted"]:
         print("---- sample ----")

@@ -7,6 +7,12 @@ pure function of the step, so resuming needs only the step count. Everything
 else a resumed run needs (weights, AdamW moments, the RNG behind dropout, the
 data sampler's RNG) is in the checkpoint: N steps, stop, resume, N more steps
 give the weights of 2N steps bit for bit.
+
+Under MPI (minitx/distributed) every rank draws the same global batch and
+trains on its slice of the rows; dropout masks are drawn per global sample
+(minitx.random.per_sample) and the gradients averaged over the ranks before
+clipping, so N processes take the steps one process would, up to float32
+summation order. Rank 0 alone prints and writes metrics and checkpoints.
 """
 import contextlib
 import dataclasses
@@ -26,6 +32,7 @@ from tqdm import tqdm
 from .. import random as mrandom
 from ..autograd import no_grad
 from ..config import check_fields, from_dict
+from ..distributed import GradReducer, world as current_world
 from ..optim import AdamW, clip_grad_norm_
 from ..optim.lr_scheduler import warmup_cosine_lr
 from .checkpoint import (
@@ -117,12 +124,15 @@ class Trainer:
     """
 
     def __init__(self, model, data, config, out_dir, checkpoint_config, tokenizer=None,
-                 compute_loss=lm_loss, progress=True, metrics=None):
+                 compute_loss=lm_loss, progress=True, metrics=None, world=None):
         self.model, self.data, self.config = model, data, config
         self.out_dir, self.tokenizer, self.compute_loss = out_dir, tokenizer, compute_loss
         self.metrics, self.last_metrics = metrics, {}
         self.checkpoint_config = {**checkpoint_config, "train": dataclasses.asdict(config)}
-        self.progress = progress
+        self.world = world or current_world()
+        self.world.local_rows(config.batch_size)   # a batch that does not split is an error now
+        self.progress = progress and self.world.is_main
+        self.reducer = GradReducer(self.world, model.parameters()) if self.world.size > 1 else None
         self.optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
                                betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
         self.step = 0                # optimizer steps taken
@@ -136,6 +146,8 @@ class Trainer:
                 "rng": mrandom.get_rng_state(), "data": self.data.state_dict()}
 
     def save(self, name):
+        if not self.world.is_main:
+            return None
         return save_checkpoint(os.path.join(self.out_dir, name), self.model, self.checkpoint_config,
                                optimizer=self.optimizer, tokenizer=self.tokenizer,
                                trainer_state=self.trainer_state())
@@ -186,16 +198,24 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad()
-        total = 0.0
+        losses, first = [], self.world.local_rows(cfg.batch_size)[0]
         for micro in range(cfg.grad_accum):
-            batch = self.data.get_batch(cfg.batch_size, "train")
-            loss = self.compute_loss(self.model, batch)
+            batch = self.data.get_batch(cfg.batch_size, "train")   # the global batch, on every rank
+            # dropout per global sample: the same masks at any rank count
+            with mrandom.per_sample(mrandom.default_generator().integers(2 ** 63), first):
+                loss = self.compute_loss(self.model, self.world.shard(batch))
             value = loss.item()
-            if not math.isfinite(value):
+            if self.world.size == 1 and not math.isfinite(value):
                 raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
-            (loss * (1.0 / cfg.grad_accum) if cfg.grad_accum > 1 else loss).backward()
-            total += value
+            last = self.reducer is not None and micro == cfg.grad_accum - 1
+            with self.reducer.overlapped() if last else contextlib.nullcontext():
+                (loss * (1.0 / cfg.grad_accum) if cfg.grad_accum > 1 else loss).backward()
+            losses.append(value)
             self.tokens_seen += _num_tokens(batch)
+        if self.reducer is not None:
+            losses = self._global_losses(losses, step)
+            self.reducer.finish()
+        total = float(sum(losses))
         # max_norm inf measures the norm without clipping
         norm = clip_grad_norm_(list(self.model.parameters()), cfg.grad_clip or math.inf)
         if not math.isfinite(norm):
@@ -203,6 +223,17 @@ class Trainer:
         self.optimizer.step()
         self.step = step
         return total / cfg.grad_accum, norm, lr
+
+    def _global_losses(self, losses, step):
+        """The mean over ranks of each micro-batch's loss (the global batch's loss); a
+        Ctrl-C on any rank stops every rank after this step."""
+        reduced = self.world.mean(losses + [float(self._stop_requested)], "the loss allreduce")
+        if reduced[-1] > 0:
+            self._stop_requested = True
+        for micro, value in enumerate(reduced[:-1]):
+            if not math.isfinite(value):
+                raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
+        return [float(v) for v in reduced[:-1]]
 
     def _diverged(self, what, step, micro):
         where = f"step {step}" + (f" (micro-batch {micro + 1} of {self.config.grad_accum})"
@@ -218,9 +249,13 @@ class Trainer:
         self.model.eval()
         try:
             batches = self.data.eval_batches(self.config.batch_size, self.config.eval_iters)
-            result = {"val_loss": float(np.mean([self.compute_loss(self.model, b).item() for b in batches]))}
+            losses = [self.compute_loss(self.model, self.world.shard(b)).item() for b in batches]
+            losses = self.world.mean(losses, "the validation loss allreduce")
+            result = {"val_loss": float(np.mean(losses))}
             if self.metrics is not None:
-                result.update(self.metrics(self.model, batches))
+                # task metrics need every prediction: rank 0 computes them, the others wait
+                extra = self.metrics(self.model, batches) if self.world.is_main else None
+                result.update(self.world.broadcast(extra, "the evaluation metrics"))
         finally:
             self.model.train()
         return result
@@ -233,9 +268,12 @@ class Trainer:
         """
         cfg = self.config
         stop_at = cfg.max_iters if until is None else min(until, cfg.max_iters)
-        os.makedirs(self.out_dir, exist_ok=True)
         fresh = self.step == 0
-        metrics = open(os.path.join(self.out_dir, METRICS), "w" if fresh else "a", encoding="utf-8")
+        if self.world.is_main:
+            os.makedirs(self.out_dir, exist_ok=True)
+            metrics = open(os.path.join(self.out_dir, METRICS), "w" if fresh else "a", encoding="utf-8")
+        else:
+            metrics = contextlib.nullcontext()
         start, start_tokens, val, val_step = time.perf_counter(), self.tokens_seen, None, None
         bar = tqdm(total=cfg.max_iters, initial=self.step, file=sys.stderr, unit="step",
                    disable=not self.progress, dynamic_ncols=True, mininterval=0.5)
@@ -265,8 +303,8 @@ class Trainer:
             if self._stop_requested or (self.step % cfg.eval_interval and self.step != cfg.max_iters):
                 self.save("last")  # stopped between evaluations: keep the progress
             if self._stop_requested:
-                bar.write(f"interrupted: saved step {self.step} to {os.path.join(self.out_dir, 'last')}; "
-                          f"continue with --resume", file=sys.stderr)
+                _say(bar, self.world, f"interrupted: saved step {self.step} to "
+                     f"{os.path.join(self.out_dir, 'last')}; continue with --resume")
         seconds = time.perf_counter() - start
         return {"step": self.step, "val_loss": val, "val_step": val_step, "best_val_loss": self.best_val_loss,
                 "interrupted": self._stop_requested, "seconds": seconds,
@@ -277,7 +315,7 @@ class Trainer:
         log.write(event="eval", step=self.step, train_loss=train_loss, **result)
         train = f"train loss {train_loss:.4f}, " if train_loss is not None else ""
         shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in result.items())
-        log.bar.write(f"step {self.step}: {train}{shown}", file=sys.stderr)
+        _say(log.bar, self.world, f"step {self.step}: {train}{shown}")
         return result["val_loss"]
 
     def _save_after_eval(self, val):
@@ -299,8 +337,9 @@ class Trainer:
             if self._stop_requested:
                 raise KeyboardInterrupt
             self._stop_requested = True
-            tqdm.write("interrupt: finishing this step, then saving (Ctrl-C again quits without saving)",
-                       file=sys.stderr)
+            if self.world.is_main:
+                tqdm.write("interrupt: finishing this step, then saving (Ctrl-C again quits without saving)",
+                           file=sys.stderr)
         previous = signal.signal(signal.SIGINT, handler)
         try:
             yield
@@ -316,13 +355,20 @@ def _apply(load, state, file, what):
         raise CheckpointError(f"{file}: {what} does not fit this run ({type(e).__name__}: {e})") from None
 
 
+def _say(bar, world, line):
+    if world.is_main:
+        bar.write(line, file=sys.stderr)
+
+
 class _Log:
-    """Appends one JSON object per line to metrics.jsonl, flushed at once."""
+    """Appends one JSON object per line to metrics.jsonl, flushed at once (rank 0's only)."""
 
     def __init__(self, file, bar, start):
         self.file, self.bar, self.start = file, bar, start
 
     def write(self, **record):
+        if not hasattr(self.file, "write"):
+            return
         record["elapsed"] = round(time.perf_counter() - self.start, 3)
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()
