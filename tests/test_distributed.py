@@ -72,21 +72,32 @@ def single(tmp_path_factory):
 
 
 @needs_mpi
-def test_two_ranks_train_as_one_process(single, tmp_path):
-    done = mpirun(2, "train", "gpt", *RUN, "--max-iters", "6", "--out", "run", cwd=tmp_path)
+@pytest.mark.parametrize("shard", [False, True])
+def test_two_ranks_train_as_one_process(single, tmp_path, shard):
+    done = mpirun(2, "train", "gpt", *RUN, "--max-iters", "6", "--out", "run",
+                  *(["--shard-optimizer"] if shard else []), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert_same_run(single, tmp_path / "run")
     # one voice: rank 0's lines only, each once
     assert done.stderr.count("step 2: train loss") == 1, done.stderr
     assert done.stderr.count("data: ") == 1 and "MPI: 2 ranks" in done.stderr, done.stderr
     assert done.stdout.count("step 6: val loss") == 1, done.stdout
+    if shard:  # the checkpoint holds every parameter's moments, as a single process writes them
+        from minitx.training.checkpoint import load_checkpoint
+        a, b = load_checkpoint(single / "last").optimizer, load_checkpoint(tmp_path / "run" / "last").optimizer
+        assert a["state"].keys() == b["state"].keys() and a["param_groups"] == b["param_groups"]
+        for i in a["state"]:
+            assert a["state"][i]["step"] == b["state"][i]["step"] == 6
+            np.testing.assert_allclose(a["state"][i]["exp_avg"], b["state"][i]["exp_avg"], atol=1e-6)
 
 
 @needs_mpi
-@pytest.mark.parametrize("first, then", [(2, 1), (1, 2)])
+@pytest.mark.parametrize("first, then", [(2, 1), (1, 2), ("2 sharded", 2)])
 def test_resume_with_another_rank_count(single, tmp_path, first, then):
     """3 steps on `first` processes, then on to 6 on `then`: the unbroken single run."""
     args = ["train", "gpt", *RUN, "--max-iters", "6", "--out", "run"]
+    if first == "2 sharded":
+        args, first = args + ["--shard-optimizer"], 2
     env = mpi_environment(FAULT="until", FAULT_STEP="3")
     done = (mpirun(2, *args, cwd=tmp_path, script=JOB, env=env) if first == 2 else
             subprocess.run([sys.executable, str(JOB), *map(str, args)], cwd=tmp_path, env=env,

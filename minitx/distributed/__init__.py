@@ -11,6 +11,7 @@ writes checkpoints and metrics. docs/distributed.md tells how it works and what
 it costs.
 """
 from .buckets import GradReducer
+from .zero import ShardedAdamW
 from .world import CollectiveTimeout, DistributedError, World, launched_rank, world
 
-__all__ = ["CollectiveTimeout", "DistributedError", "GradReducer", "World", "launched_rank", "world"]
+__all__ = ["CollectiveTimeout", "DistributedError", "GradReducer", "ShardedAdamW", "World", "launched_rank", "world"]

@@ -32,7 +32,7 @@ from tqdm import tqdm
 from .. import random as mrandom
 from ..autograd import no_grad
 from ..config import check_fields, from_dict
-from ..distributed import GradReducer, world as current_world
+from ..distributed import GradReducer, ShardedAdamW, world as current_world
 from ..optim import AdamW, clip_grad_norm_
 from ..optim.lr_scheduler import warmup_cosine_lr
 from .checkpoint import (
@@ -124,7 +124,7 @@ class Trainer:
     """
 
     def __init__(self, model, data, config, out_dir, checkpoint_config, tokenizer=None,
-                 compute_loss=lm_loss, progress=True, metrics=None, world=None):
+                 compute_loss=lm_loss, progress=True, metrics=None, world=None, shard_optimizer=False):
         self.model, self.data, self.config = model, data, config
         self.out_dir, self.tokenizer, self.compute_loss = out_dir, tokenizer, compute_loss
         self.metrics, self.last_metrics = metrics, {}
@@ -133,8 +133,11 @@ class Trainer:
         self.world.local_rows(config.batch_size)   # a batch that does not split is an error now
         self.progress = progress and self.world.is_main
         self.reducer = GradReducer(self.world, model.parameters()) if self.world.size > 1 else None
-        self.optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
-                               betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+        # --shard-optimizer: each rank keeps the AdamW moments of its own parameters (ZeRO-1)
+        optimizer = ShardedAdamW if shard_optimizer and self.world.size > 1 else AdamW
+        self.optimizer = optimizer(*([self.world] if optimizer is ShardedAdamW else []),
+                                   param_groups(model, config.weight_decay), lr=config.lr,
+                                   betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
         self.step = 0                # optimizer steps taken
         self.best_val_loss = None
         self.tokens_seen = 0
@@ -146,11 +149,17 @@ class Trainer:
                 "rng": mrandom.get_rng_state(), "data": self.data.state_dict()}
 
     def save(self, name):
-        if not self.world.is_main:
-            return None
-        return save_checkpoint(os.path.join(self.out_dir, name), self.model, self.checkpoint_config,
-                               optimizer=self.optimizer, tokenizer=self.tokenizer,
-                               trainer_state=self.trainer_state())
+        optimizer = self.optimizer
+        if isinstance(optimizer, ShardedAdamW):   # the moments gathered on rank 0: every rank takes part
+            optimizer = _Saved(optimizer.state_dict())
+        path = None
+        if self.world.is_main:   # rank 0 alone writes
+            path = save_checkpoint(os.path.join(self.out_dir, name), self.model, self.checkpoint_config,
+                                   optimizer=optimizer, tokenizer=self.tokenizer,
+                                   trainer_state=self.trainer_state())
+        # no rank goes on before the checkpoint is whole: a failure after this leaves it on disk
+        self.world.barrier(f"waiting for rank 0 to save {name}/")
+        return path
 
     def resume(self, path=None):
         """Continue from a checkpoint (default: out_dir/last): weights, optimizer, RNGs, step.
@@ -353,6 +362,16 @@ def _apply(load, state, file, what):
         load(state)
     except (KeyError, TypeError, ValueError, IndexError) as e:
         raise CheckpointError(f"{file}: {what} does not fit this run ({type(e).__name__}: {e})") from None
+
+
+class _Saved:
+    """An optimizer state already taken, for save_checkpoint."""
+
+    def __init__(self, state):
+        self._state = state
+
+    def state_dict(self):
+        return self._state
 
 
 def _say(bar, world, line):
