@@ -53,7 +53,7 @@ def _env(names, default):
 
 # ---- the child processes --------------------------------------------------------------
 
-def minitx_child(size, warmup, steps, threads):
+def minitx_child(size, warmup, steps, threads, shard=False):
     """The Trainer's step, in one process (threads given) or as one rank under mpirun."""
     s = SIZES[size]
     import minitx
@@ -78,7 +78,7 @@ def minitx_child(size, warmup, steps, threads):
     data = TokenDataset(ids, s["T"], val_fraction=0.0)
     out = tempfile.mkdtemp()
     trainer = Trainer(model, data, TrainConfig(max_iters=10 ** 6, batch_size=s["B"], warmup_iters=0), out,
-                      checkpoint_config={}, progress=False)
+                      checkpoint_config={}, progress=False, shard_optimizer=shard)
     for _ in range(warmup):
         trainer.train_step()
     times, waits = [], []
@@ -98,11 +98,15 @@ def minitx_child(size, warmup, steps, threads):
                 w.allreduce_sum(bucket.flat)
             allreduce.append(time.perf_counter() - t0)
     shutil.rmtree(out, ignore_errors=True)
+    opt = trainer.optimizer
+    moments = opt.moment_bytes() if hasattr(opt, "moment_bytes") else sum(
+        v.nbytes for st in opt.state.values() for v in st.values() if isinstance(v, np.ndarray))
     slowest = w.mean([statistics.median(times)])[0] if w.size > 1 else statistics.median(times)
     return {"framework": "minitx", "ranks": w.size, "threads": harness.thread_settings("minitx"),
             "median_s": slowest, "tok_s": s["B"] * s["T"] / slowest,
             "wait_ms": 1e3 * statistics.median(waits), "allreduce_ms": 1e3 * statistics.median(allreduce)
-            if allreduce else None, "grad_mb": trainer.reducer.nbytes / 2 ** 20 if trainer.reducer else None}
+            if allreduce else None, "grad_mb": trainer.reducer.nbytes / 2 ** 20 if trainer.reducer else None,
+            "moments_mb": moments / 2 ** 20}
 
 
 def torch_child(size, warmup, steps, threads, port):
@@ -174,11 +178,12 @@ def main():
     p.add_argument("--child", choices=["minitx", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--size", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--shard", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=29517, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         steps = args.steps or (30 if args.size == "small" else 6)
-        result = (minitx_child(args.size, args.warmup, steps, args.threads) if args.child == "minitx" else
+        result = (minitx_child(args.size, args.warmup, steps, args.threads, args.shard) if args.child == "minitx" else
                   torch_child(args.size, args.warmup, steps, args.threads, args.port))
         if _env(RANK_VARS, 0) == 0:
             print(json.dumps(result))
@@ -192,17 +197,20 @@ def main():
         common = ["--size", size, "--warmup", args.warmup] + (["--steps", args.steps] if args.steps else [])
         rows = [("minitx, 1 process x 2 threads", run(["--child", "minitx", *common, "--threads", 2], 1)),
                 ("minitx, 2 ranks x 1 thread", run(["--child", "minitx", *common], 2)),
+                ("minitx, 2 x 1, --shard-optimizer", run(["--child", "minitx", *common, "--shard"], 2)),
                 ("torch DDP gloo, 2 ranks x 1 thread", run(["--child", "torch", *common, "--threads", 1], 2))]
         results[size] = {name: r for name, r in rows}
         base = rows[0][1]["tok_s"]
         print(f"\n{size}: B={s['B']} T={s['T']} L={s['n_layer']} C={s['n_embd']} (global batch)")
-        print(f"  {'':38s} {'step ms':>8s} {'tokens/s':>9s} {'vs 1 proc':>9s}  allreduce")
+        print(f"  {'':38s} {'step ms':>8s} {'tokens/s':>9s} {'vs 1 proc':>9s} {'moments':>9s}  allreduce")
         for name, r in rows:
             extra = ""
             if r.get("allreduce_ms") is not None:
                 extra = (f"{r['grad_mb']:.1f} MB: {r['allreduce_ms']:.1f} ms alone, "
                          f"{r['wait_ms']:.1f} ms not hidden by backward")
-            print(f"  {name:38s} {1e3 * r['median_s']:8.1f} {r['tok_s']:9,.0f} {r['tok_s'] / base:8.2f}x  {extra}")
+            moments = f"{r['moments_mb']:.1f} MB" if r.get("moments_mb") is not None else ""
+            print(f"  {name:38s} {1e3 * r['median_s']:8.1f} {r['tok_s']:9,.0f} {r['tok_s'] / base:8.2f}x "
+                  f"{moments:>9s}  {extra}")
     print(f"\nload average at end: {harness.loadavg()}")
     if args.json:
         with open(args.json, "w") as f:

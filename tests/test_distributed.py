@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.cli_harness import GPT_TINY, environment, error_line, minitx
+from tests.cli_harness import BERT_TINY, GPT_TINY, environment, error_line, minitx
 
 MPIRUN = shutil.which("mpirun", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
 HAVE_MPI4PY = subprocess.run([sys.executable, "-c", "import mpi4py"], capture_output=True).returncode == 0
@@ -203,3 +203,23 @@ def test_buckets_hold_every_parameter_once_last_layer_first():
     assert [id(p) for p in laid] == [id(p) for p in reversed(params)]
     assert len(reducer.buckets) > 1
     assert reducer.nbytes == sum(p.data.nbytes for p in params)
+
+
+@needs_mpi
+def test_bert_under_two_ranks(cli_runs, tmp_path):
+    """Fine-tuning matches one process (the last validation batch splits unevenly); BERT
+    pretraining runs, rank 0 alone exporting (its MLM loss is the mean of the ranks' means:
+    docs/distributed.md)."""
+    args = ["finetune", "bert", "--task", "classify", "--init", cli_runs.bert, "--data", cli_runs.classify,
+            "--batch-size", "2", "--max-iters", "2", "--eval-interval", "1", "--no-progress"]
+    done = minitx(*args, "--out", "one", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    done = mpirun(2, *args, "--out", "two", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    one, two = evals(tmp_path / "one"), evals(tmp_path / "two")
+    np.testing.assert_allclose([v for _, v in one], [v for _, v in two], rtol=2e-6)
+    done = mpirun(2, "train", "bert", *BERT_TINY, "--max-iters", "2", "--data", cli_runs.docs, "--out", "bert",
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("exported for transformers") == 1, done.stdout
+    assert (tmp_path / "bert" / "hf" / "config.json").exists()

@@ -55,6 +55,11 @@ def timeout_from_env():
     return value
 
 
+def num_rows(batch):
+    items = batch.values() if isinstance(batch, dict) else batch
+    return len(next(iter(items)))
+
+
 class World:
     """One process's view of the job: size, rank, and the collectives (all no-ops for one)."""
 
@@ -71,23 +76,24 @@ class World:
         return self.rank == 0
 
     # ---- splitting a global batch ----------------------------------------------------
-    def local_rows(self, batch_size):
-        """This rank's rows [lo, hi) of a global batch of `batch_size` samples."""
-        if batch_size % self.size:
+    def local_rows(self, batch_size, even=True):
+        """This rank's rows [lo, hi) of a global batch of `batch_size` samples; with
+        even=False, a batch that does not split evenly gives some ranks a row more."""
+        if even and batch_size % self.size:
             raise DistributedError(f"--batch-size {batch_size} does not split evenly over the {self.size} "
                                    f"ranks of this MPI job; pass a multiple of {self.size}")
-        n = batch_size // self.size
-        return self.rank * n, (self.rank + 1) * n
+        return self.rank * batch_size // self.size, (self.rank + 1) * batch_size // self.size
 
-    def shard(self, batch):
-        """This rank's slice of a global batch: (x, y) or a dict of arrays, rows first."""
+    def shard(self, batch, even=True):
+        """This rank's slice of a global batch, (x, y) or a dict of arrays, rows first;
+        and the share of the batch's rows it holds."""
+        n = num_rows(batch)
         if self.size == 1:
-            return batch
-        items = batch.values() if isinstance(batch, dict) else batch
-        lo, hi = self.local_rows(len(next(iter(items))))
+            return batch, 1.0
+        lo, hi = self.local_rows(n, even)
         if isinstance(batch, dict):
-            return {k: v[lo:hi] for k, v in batch.items()}
-        return type(batch)(v[lo:hi] for v in batch)
+            return {k: v[lo:hi] for k, v in batch.items()}, (hi - lo) / n
+        return type(batch)(v[lo:hi] for v in batch), (hi - lo) / n
 
     # ---- collectives ------------------------------------------------------------------
     def wait(self, request, what):

@@ -212,7 +212,7 @@ class Trainer:
             batch = self.data.get_batch(cfg.batch_size, "train")   # the global batch, on every rank
             # dropout per global sample: the same masks at any rank count
             with mrandom.per_sample(mrandom.default_generator().integers(2 ** 63), first):
-                loss = self.compute_loss(self.model, self.world.shard(batch))
+                loss = self.compute_loss(self.model, self.world.shard(batch)[0])
             value = loss.item()
             if self.world.size == 1 and not math.isfinite(value):
                 raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
@@ -258,8 +258,12 @@ class Trainer:
         self.model.eval()
         try:
             batches = self.data.eval_batches(self.config.batch_size, self.config.eval_iters)
-            losses = [self.compute_loss(self.model, self.world.shard(b)).item() for b in batches]
-            losses = self.world.mean(losses, "the validation loss allreduce")
+            # each rank the loss of its rows (the last batch may not split evenly), weighted by their share
+            losses = []
+            for b in batches:
+                rows, share = self.world.shard(b, even=False)
+                losses.append(self.compute_loss(self.model, rows).item() * share if share else 0.0)
+            losses = self.world.mean(losses, "the validation loss allreduce") * self.world.size
             result = {"val_loss": float(np.mean(losses))}
             if self.metrics is not None:
                 # task metrics need every prediction: rank 0 computes them, the others wait
