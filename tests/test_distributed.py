@@ -208,9 +208,8 @@ def test_buckets_hold_every_parameter_once_last_layer_first():
 
 @needs_mpi
 def test_bert_under_two_ranks(cli_runs, tmp_path):
-    """Fine-tuning matches one process (the last validation batch splits unevenly); BERT
-    pretraining runs, rank 0 alone exporting (its MLM loss is the mean of the ranks' means:
-    docs/distributed.md)."""
+    """Fine-tuning matches one process (the last validation batch splits unevenly), and so
+    does pretraining (the ranks hold different numbers of masked tokens); rank 0 alone exports."""
     args = ["finetune", "bert", "--task", "classify", "--init", cli_runs.bert, "--data", cli_runs.classify,
             "--batch-size", "2", "--max-iters", "2", "--eval-interval", "1", "--no-progress"]
     done = minitx(*args, "--out", "one", cwd=tmp_path)
@@ -219,8 +218,11 @@ def test_bert_under_two_ranks(cli_runs, tmp_path):
     assert done.returncode == 0, done.stderr
     one, two = evals(tmp_path / "one"), evals(tmp_path / "two")
     np.testing.assert_allclose([v for _, v in one], [v for _, v in two], rtol=2e-6)
-    done = mpirun(2, "train", "bert", *BERT_TINY, "--max-iters", "2", "--data", cli_runs.docs, "--out", "bert",
-                  cwd=tmp_path)
+    args = ["train", "bert", *BERT_TINY, "--max-iters", "3", "--data", cli_runs.docs]
+    done = minitx(*args, "--out", "bert1", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+    done = mpirun(2, *args, "--out", "bert", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_same_run(tmp_path / "bert1", tmp_path / "bert")
     assert done.stdout.count("exported for transformers") == 1, done.stdout
     assert (tmp_path / "bert" / "hf" / "config.json").exists()

@@ -16,6 +16,7 @@ summation order. Rank 0 alone prints and writes metrics and checkpoints.
 """
 import contextlib
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -121,6 +122,9 @@ class Trainer:
     e.g. {"model_type": "gpt", "model": GPTConfig(...).to_dict()}.
     metrics: optional `metrics(model, val_batches) -> {name: value}`, reported at each
     evaluation beside the validation loss (printed, and written to metrics.jsonl).
+    compute_loss(model, batch): the mean loss of a batch; under MPI, if it takes a `whole`
+    keyword, it also gets the global batch (see training.metrics.pretraining_loss).
+    world: the MPI job (minitx.distributed.world() by default); shard_optimizer: ZeRO-1.
     """
 
     def __init__(self, model, data, config, out_dir, checkpoint_config, tokenizer=None,
@@ -212,7 +216,7 @@ class Trainer:
             batch = self.data.get_batch(cfg.batch_size, "train")   # the global batch, on every rank
             # dropout per global sample: the same masks at any rank count
             with mrandom.per_sample(mrandom.default_generator().integers(2 ** 63), first):
-                loss = self.compute_loss(self.model, self.world.shard(batch)[0])
+                loss = self._loss(batch)[0]
             value = loss.item()
             if self.world.size == 1 and not math.isfinite(value):
                 raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
@@ -232,6 +236,17 @@ class Trainer:
         self.optimizer.step()
         self.step = step
         return total / cfg.grad_accum, norm, lr
+
+    def _loss(self, batch, even=True):
+        """The loss of this rank's rows of a global batch, and their share of its rows
+        (None for the loss when it has no rows). A compute_loss that takes `whole` is
+        given the global batch too, to weight a mean over a varying count (MLM)."""
+        rows, share = self.world.shard(batch, even)
+        if not share:
+            return None, 0.0
+        if self.world.size > 1 and "whole" in inspect.signature(self.compute_loss).parameters:
+            return self.compute_loss(self.model, rows, whole=batch), share
+        return self.compute_loss(self.model, rows), share
 
     def _global_losses(self, losses, step):
         """The mean over ranks of each micro-batch's loss (the global batch's loss); a
@@ -261,8 +276,8 @@ class Trainer:
             # each rank the loss of its rows (the last batch may not split evenly), weighted by their share
             losses = []
             for b in batches:
-                rows, share = self.world.shard(b, even=False)
-                losses.append(self.compute_loss(self.model, rows).item() * share if share else 0.0)
+                loss, share = self._loss(b, even=False)
+                losses.append(loss.item() * share if share else 0.0)
             losses = self.world.mean(losses, "the validation loss allreduce") * self.world.size
             result = {"val_loss": float(np.mean(losses))}
             if self.metrics is not None:
