@@ -226,3 +226,14 @@ def test_bert_under_two_ranks(cli_runs, tmp_path):
     assert_same_run(tmp_path / "bert1", tmp_path / "bert")
     assert done.stdout.count("exported for transformers") == 1, done.stdout
     assert (tmp_path / "bert" / "hf" / "config.json").exists()
+
+
+def test_shards_are_contiguous_runs_of_about_equal_size():
+    from minitx.distributed.zero import partition
+    sizes = [5, 1, 1, 1, 8, 2, 2, 4]
+    for n in (1, 2, 3, 4):
+        bounds = partition(sizes, n)
+        assert len(bounds) == n + 1 and bounds[0] == 0 and bounds[-1] == len(sizes)
+        assert bounds == sorted(bounds)
+    assert partition(sizes, 2) == [0, 4, 8]     # 8 | 16: the first run closes before the 8
+    assert partition([3], 2) in ([0, 0, 1], [0, 1, 1])   # more ranks than parameters: one owns none

@@ -22,7 +22,7 @@ def partition(sizes, n):
     """Cut a list of sizes into n contiguous runs of about equal sum: the first index of each."""
     total, starts, acc = sum(sizes), [0], 0
     for i, size in enumerate(sizes):
-        if len(starts) < n and acc + size / 2 > total * len(starts) / n:
+        if len(starts) < n and acc + size / 2 >= total * len(starts) / n:
             starts.append(i)
         acc += size
     return starts + [len(sizes)] * (n + 1 - len(starts))
