@@ -237,3 +237,13 @@ def test_shards_are_contiguous_runs_of_about_equal_size():
         assert bounds == sorted(bounds)
     assert partition(sizes, 2) == [0, 4, 8]     # 8 | 16: the first run closes before the 8
     assert partition([3], 2) in ([0, 0, 1], [0, 1, 1])   # more ranks than parameters: one owns none
+
+
+@needs_mpi
+def test_other_commands_refuse_mpirun(cli_runs, tmp_path):
+    done = mpirun(2, "sample", "--ckpt", cli_runs.gpt, "--max-new-tokens", "5", cwd=tmp_path)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("minitx")]
+    assert errors == ["minitx: error: `minitx sample` runs in one process; of the commands only the training "
+                      "ones (train, finetune) run under mpirun"], done.stderr
+    assert done.stdout == ""

@@ -93,6 +93,10 @@ def main(argv=None):
     try:
         from ..backend import get_backend
         get_backend()  # a bad MINITX_BACKEND is one line here, not a traceback in a kernel
+        from ..distributed import launched_size
+        if launched_size() > 1 and not getattr(args, "distributed", False):
+            raise CLIError(f"`minitx {args.command}` runs in one process; of the commands only the training "
+                           f"ones (train, finetune) run under mpirun")
         if getattr(args, "distributed", False):
             from ..distributed import world as find_world
             world = find_world()

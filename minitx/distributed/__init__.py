@@ -12,6 +12,7 @@ it costs.
 """
 from .buckets import GradReducer
 from .zero import ShardedAdamW
-from .world import CollectiveTimeout, DistributedError, World, launched_rank, world
+from .world import CollectiveTimeout, DistributedError, World, launched_rank, launched_size, world
 
-__all__ = ["CollectiveTimeout", "DistributedError", "GradReducer", "ShardedAdamW", "World", "launched_rank", "world"]
+__all__ = ["CollectiveTimeout", "DistributedError", "GradReducer", "ShardedAdamW", "World", "launched_rank",
+           "launched_size", "world"]

@@ -37,6 +37,11 @@ def _env_int(names):
     return None, None
 
 
+def launched_size():
+    """How many processes the launcher started (1 outside MPI)."""
+    return _env_int(_SIZE_VARS)[1] or 1
+
+
 def launched_rank():
     """This process's rank as the launcher's environment tells it (0 outside MPI)."""
     return _env_int(_RANK_VARS)[1] or 0
