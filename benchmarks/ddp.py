@@ -1,5 +1,6 @@
 """Data-parallel training on one machine: 1 process x 2 threads against 2 MPI ranks x 1 thread,
-and PyTorch DDP (gloo) at 2 ranks x 1 thread, at both GPT sizes of benchmarks/gpt.py.
+and PyTorch DDP (gloo) at 2 ranks x 1 thread, at both GPT sizes of benchmarks/gpt.py (with
+1 process x 1 thread beside them: on a machine others share, 2 threads can lose more than 2x).
 
 Each configuration runs in fresh processes (mpirun for the ranks). minitx runs
 the Trainer's own step (global batch B split over the ranks, bucketed allreduce
@@ -43,6 +44,7 @@ SIZES = {
     "small": dict(B=12, T=64, n_layer=4, n_head=4, n_embd=128, V=65),
     "gpt": dict(B=8, T=256, n_layer=6, n_head=6, n_embd=384, V=65),
 }
+BIND = "core"   # --bind-to for mpirun; --bind none lets ranks move off a core others keep busy
 RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK")
 SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
 
@@ -161,7 +163,7 @@ def mpirun():
 
 def run(argv, ranks):
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
-    command = ([mpirun(), "-n", str(ranks), "--bind-to", "core"] if ranks > 1 else []) + \
+    command = ([mpirun(), "-n", str(ranks), "--bind-to", BIND] if ranks > 1 else []) + \
         [sys.executable, __file__, *map(str, argv)]
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
@@ -175,12 +177,15 @@ def main():
     p.add_argument("--steps", type=int, default=None, help="timed steps (default: 30 small, 6 gpt)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--json", metavar="FILE", help="write the results here")
+    p.add_argument("--bind", default="core", choices=["core", "none"], help="mpirun --bind-to")
     p.add_argument("--child", choices=["minitx", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--size", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--shard", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=29517, help=argparse.SUPPRESS)
     args = p.parse_args()
+    global BIND
+    BIND = args.bind
     if args.child:
         steps = args.steps or (30 if args.size == "small" else 6)
         result = (minitx_child(args.size, args.warmup, steps, args.threads, args.shard) if args.child == "minitx" else
@@ -196,6 +201,7 @@ def main():
         s = SIZES[size]
         common = ["--size", size, "--warmup", args.warmup] + (["--steps", args.steps] if args.steps else [])
         rows = [("minitx, 1 process x 2 threads", run(["--child", "minitx", *common, "--threads", 2], 1)),
+                ("minitx, 1 process x 1 thread", run(["--child", "minitx", *common, "--threads", 1], 1)),
                 ("minitx, 2 ranks x 1 thread", run(["--child", "minitx", *common], 2)),
                 ("minitx, 2 x 1, --shard-optimizer", run(["--child", "minitx", *common, "--shard"], 2)),
                 ("torch DDP gloo, 2 ranks x 1 thread", run(["--child", "torch", *common, "--threads", 1], 2))]
