@@ -55,6 +55,12 @@ def _env(names, default):
 
 # ---- the child processes --------------------------------------------------------------
 
+def peak_rss_mb(w):
+    """The peak resident memory of a rank, the mean over ranks (Linux: ru_maxrss in KiB)."""
+    import resource
+    return float(w.mean([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024])[0])
+
+
 def minitx_child(size, warmup, steps, threads, shard=False):
     """The Trainer's step, in one process (threads given) or as one rank under mpirun."""
     s = SIZES[size]
@@ -108,7 +114,7 @@ def minitx_child(size, warmup, steps, threads, shard=False):
             "median_s": slowest, "tok_s": s["B"] * s["T"] / slowest,
             "wait_ms": 1e3 * statistics.median(waits), "allreduce_ms": 1e3 * statistics.median(allreduce)
             if allreduce else None, "grad_mb": trainer.reducer.nbytes / 2 ** 20 if trainer.reducer else None,
-            "moments_mb": moments / 2 ** 20}
+            "moments_mb": moments / 2 ** 20, "peak_rss_mb": peak_rss_mb(w)}
 
 
 def torch_child(size, warmup, steps, threads, port):
@@ -208,15 +214,17 @@ def main():
         results[size] = {name: r for name, r in rows}
         base = rows[0][1]["tok_s"]
         print(f"\n{size}: B={s['B']} T={s['T']} L={s['n_layer']} C={s['n_embd']} (global batch)")
-        print(f"  {'':38s} {'step ms':>8s} {'tokens/s':>9s} {'vs 1 proc':>9s} {'moments':>9s}  allreduce")
+        print(f"  {'':38s} {'step ms':>8s} {'tokens/s':>9s} {'vs 1 proc':>9s} {'moments':>9s} {'peak RSS':>9s}"
+              f"  allreduce")
         for name, r in rows:
             extra = ""
             if r.get("allreduce_ms") is not None:
                 extra = (f"{r['grad_mb']:.1f} MB: {r['allreduce_ms']:.1f} ms alone, "
                          f"{r['wait_ms']:.1f} ms not hidden by backward")
             moments = f"{r['moments_mb']:.1f} MB" if r.get("moments_mb") is not None else ""
+            rss = f"{r['peak_rss_mb']:.0f} MB" if r.get("peak_rss_mb") is not None else ""
             print(f"  {name:38s} {1e3 * r['median_s']:8.1f} {r['tok_s']:9,.0f} {r['tok_s'] / base:8.2f}x "
-                  f"{moments:>9s}  {extra}")
+                  f"{moments:>9s} {rss:>9s}  {extra}")
     print(f"\nload average at end: {harness.loadavg()}")
     if args.json:
         with open(args.json, "w") as f:
