@@ -1,8 +1,8 @@
 """gradcheck: compare a backward with central finite differences in float64."""
 import numpy as np
 
-from .autograd import no_grad
-from .tensor import Tensor
+from ..autograd import no_grad
+from ..tensor import Tensor
 
 
 class GradcheckError(AssertionError):
