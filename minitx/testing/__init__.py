@@ -1,7 +1,15 @@
-"""minitx.testing: checks for your own ops and models.
+"""minitx.testing: checks for your own ops and models (docs/testing.md).
 
-`gradcheck` compares a backward with finite differences on one input.
+gradcheck         a backward against finite differences, on one input
+check_function    gradients, float32, twin vs Numba, a reference, determinism and
+                  retain_graph, on inputs hypothesis draws
+strategies        hypothesis strategies: shapes, layouts, tensors, masks, token ids
+                  (imported on use: `from minitx.testing import strategies`)
+
+hypothesis is needed by check_function and strategies only.
 """
 from ._gradcheck import GradcheckError, gradcheck
+from .functions import CHECKS, FLOAT32_TOLERANCE, TWIN_TOLERANCE, check_function, torch_reference
 
-__all__ = ["GradcheckError", "gradcheck"]
+__all__ = ["CHECKS", "FLOAT32_TOLERANCE", "GradcheckError", "TWIN_TOLERANCE", "check_function",
+           "gradcheck", "torch_reference"]
