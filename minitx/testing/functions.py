@@ -253,7 +253,9 @@ class _Example:
                   f"(max abs diff {max_abs:.3g}, max rel diff {max_rel:.3g})")
 
     def fail(self, message, cause=None):
-        name = getattr(self.fn, "__qualname__", repr(self.fn))
+        owner = getattr(self.fn, "__self__", None)      # Function.apply is bound to the class
+        name = (f"{owner.__name__}.{self.fn.__name__}" if isinstance(owner, type)
+                else getattr(self.fn, "__qualname__", repr(self.fn)))
         raise AssertionError(f"check_function({name}): check '{self.check_name}' failed: "
                              f"{message}\nexample:\n{_describe(self.args)}") from cause
 
