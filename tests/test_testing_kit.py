@@ -236,3 +236,11 @@ def test_mutant_against_a_numpy_reference():
 def test_unknown_check_is_an_error():
     with pytest.raises(ValueError, match="unknown checks"):
         check_function(F.gelu, S.arrays(), checks=("speed",))
+
+
+def test_mutant_graph_never_freed(monkeypatch):
+    """An engine whose backward keeps the graph: a second backward silently adds the
+    gradient again instead of raising."""
+    from minitx import autograd
+    monkeypatch.setattr(autograd.Context, "_release", lambda self: None)
+    fails("retain_graph", Softplus.apply, S.arrays((2,)), checks=("retain_graph",))
