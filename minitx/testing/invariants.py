@@ -54,7 +54,7 @@ def _is_gpt(model):
 
 def _max_length(model):
     c = model.config
-    return getattr(c, "block_size", None) or getattr(c, "max_position_embeddings")
+    return getattr(c, "block_size", None) or c.max_position_embeddings
 
 
 def _dtype(model):
@@ -74,7 +74,7 @@ def _compare(name, got, want, tol, what):
 def _kv_cache(model, ids):
     from ..nn import KVCache
     name = "KV-cache decoding equals recomputation"
-    B, T = ids.shape
+    T = ids.shape[1]
     full = _out(model, ids)                                          # (B, T, V)
     caches = [KVCache(model.config.block_size) for _ in model.transformer.h]
     steps = [_out(model, ids[:, :1], kv_caches=caches)[:, -1]]
