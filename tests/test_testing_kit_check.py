@@ -77,3 +77,19 @@ def test_bert_folder_with_padding_and_reference(tmp_path, capsys):
 def test_missing_folder_is_one_line(tmp_path, capsys):
     assert main(["check", "--model", str(tmp_path / "nope")]) == 1
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_reference_divergence_is_a_failing_row(gpt_checkpoint, tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    mt.manual_seed(0)
+    other = GPT(GPTConfig(vocab_size=13, block_size=8, n_layer=2, n_head=2, n_embd=8))
+    other.save_pretrained(tmp_path / "hf")
+    assert main(["check", "--model", str(gpt_checkpoint), "--reference", str(tmp_path / "hf")]) == 0
+    other.transformer.h[1].attn.c_proj.bias.data[2] += 1e-2
+    other.save_pretrained(tmp_path / "hf")
+    capsys.readouterr()
+    assert main(["check", "--model", str(gpt_checkpoint), "--reference", str(tmp_path / "hf")]) == 1
+    out = capsys.readouterr().out
+    assert table(out)["no divergence from the reference"] == "FAIL"
+    assert "transformer.h.1.attn.c_proj" in out
