@@ -28,7 +28,7 @@ def check_function(fn, *arg_strategies, reference=None, max_examples=50, atol=1e
 
     gradients     backward against central finite differences, in float64 (atol, rtol)
     float32       forward and gradients in float32 against float64 on the same values
-                  (float32_tolerance, default FLOAT32_TOLERANCE)
+                  (float32_tolerance, default FLOAT32_TOLERANCE); a float32 output too
     twin          the NumPy backend against the Numba one, forward and gradients, in
                   both dtypes (twin_tolerance, default TWIN_TOLERANCE); trivially equal
                   when fn dispatches to no fused kernel
