@@ -67,8 +67,9 @@ def note(message):
 
 
 def _commands():
-    from . import bert, cache, gpt, training
-    return [training.add_train, gpt.add_sample, bert.add_finetune, bert.add_embed, cache.add_cache]
+    from . import bert, cache, check, gpt, training
+    return [training.add_train, gpt.add_sample, bert.add_finetune, bert.add_embed, cache.add_cache,
+            check.add_check]
 
 
 def build_parser():
