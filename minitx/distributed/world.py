@@ -91,10 +91,10 @@ class World:
 
     def shard(self, batch, even=True):
         """This rank's slice of a global batch, (x, y) or a dict of arrays, rows first;
-        and the share of the batch's rows it holds."""
-        n = num_rows(batch)
+        and the share of the batch's rows it holds. One process takes any batch whole."""
         if self.size == 1:
             return batch, 1.0
+        n = num_rows(batch)
         lo, hi = self.local_rows(n, even)
         if isinstance(batch, dict):
             return {k: v[lo:hi] for k, v in batch.items()}, (hi - lo) / n
