@@ -3,6 +3,7 @@ import os
 import sys
 import warnings
 
+from ..pipelines.base import load_bert  # noqa: F401  (here too: tests and scripts import it from cli.bert)
 from .app import CLIError, note
 from .options import add_training_args, fraction, positive_int
 from .training import check_file, clear_out, exit_code, prepare, resume
@@ -221,28 +222,6 @@ def _check_held_out_labels(args, labels, val):
             f"the validation examples held out of --data {args.data} (--val-fraction {args.val_fraction})"
         raise CLIError(f"label(s) {', '.join(map(repr, unseen))} appear only in {where}, never in training; "
                        f"add training examples of them" + ("" if args.val_data else " or pass --val-data"))
-
-
-def load_bert(path, cls, **config_overrides):
-    """(model of class `cls`, tokenizer) from a Hugging Face BERT folder or a minitx
-    checkpoint (a checkpoint folder, or a training --out folder: its best/)."""
-    from ..models.bert import MODEL_TYPES, hf_tokenizer
-    from ..training.checkpoint import CheckpointError, find_checkpoint, load_model
-    is_hf = os.path.exists(os.path.join(path, "config.json")) and not os.path.exists(
-        os.path.join(path, "checkpoint.json"))
-    if is_hf:
-        model, tokenizer = cls.from_pretrained(path, **config_overrides), hf_tokenizer(path)
-        if tokenizer.vocab_size > model.config.vocab_size:
-            vocab = "tokenizer.json" if os.path.exists(os.path.join(path, "tokenizer.json")) else "vocab.txt"
-            raise CLIError(f"{os.path.join(path, vocab)}: {tokenizer.vocab_size} tokens, more than the model's "
-                           f"vocab_size {model.config.vocab_size} ({os.path.join(path, 'config.json')})")
-        return model, tokenizer
-    try:
-        folder = find_checkpoint(path)
-    except CheckpointError as e:
-        raise CheckpointError(f"{path}: neither a Hugging Face BERT folder (config.json) nor a "
-                              f"minitx checkpoint ({e})") from None
-    return load_model(folder, model_types=tuple(MODEL_TYPES), cls=cls, **config_overrides)
 
 
 # ---- minitx embed -------------------------------------------------------------------
