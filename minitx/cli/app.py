@@ -58,8 +58,9 @@ def note(message):
 
 
 def _commands():
-    from . import bert, cache, gpt, training
-    return [training.add_train, gpt.add_sample, bert.add_finetune, bert.add_embed, cache.add_cache]
+    from . import bert, cache, gpt, predict, training
+    return [training.add_train, gpt.add_sample, bert.add_finetune, bert.add_embed, cache.add_cache,
+            predict.add_predict]
 
 
 def build_parser():

@@ -3,7 +3,7 @@ import os
 import sys
 import warnings
 
-from ..pipelines.base import load_bert  # noqa: F401  (here too: tests and scripts import it from cli.bert)
+from ..pipelines.base import load_bert
 from .app import CLIError, note
 from .options import add_training_args, fraction, positive_int
 from .training import check_file, clear_out, exit_code, prepare, resume

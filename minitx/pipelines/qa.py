@@ -127,7 +127,7 @@ class QuestionAnsweringPipeline(Pipeline):
             best = np.argsort(-flat, kind="stable")[:top_k]
             for k in best:
                 i, j = divmod(int(k), T)
-                if allowed[i] and allowed[j] and i and j:
+                if allowed[i] and allowed[j] and 0 < i <= j < i + max_answer_len:
                     candidates.append((float(flat[k]), s + i - first, s + j - first, s, s + n))
         answers = []
         for score, i, j, lo, hi in candidates:
