@@ -67,3 +67,29 @@ def test_offsets_do_not_change_the_ids(pair):
     ours, _ = pair
     for text in TEXTS:
         assert ours.encode(text, return_offsets_mapping=True).input_ids == ours.encode(text).input_ids
+
+
+# ---- byte-level BPE -------------------------------------------------------------
+
+BPE_TEXTS = ["Hello world", "  two  spaces and\ttabs\n", "naïve café, 北京 and 🤗 emoji",
+             "a<|endoftext|>b <|endoftext|> c", "don't stop", ""]
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "prefix-space"])
+def bpe_pair(request, tmp_path_factory):
+    from minitx.tokenizers import BPETokenizer
+    trained = BPETokenizer.train(CORPUS + "Hello world emoji 🤗 two spaces", 300, min_frequency=1)
+    ours = BPETokenizer(trained.vocab | trained.special_tokens, trained.merges, trained.special_tokens,
+                        add_prefix_space=request.param)
+    path = tmp_path_factory.mktemp("bpe") / "tokenizer.json"
+    ours.save(path)
+    return ours, tokenizers.Tokenizer.from_file(str(path))
+
+
+@pytest.mark.parametrize("text", BPE_TEXTS)
+def test_bpe_offsets_equal_the_tokenizers_library(bpe_pair, text):
+    ours, theirs = bpe_pair
+    ids, offsets = ours.encode(text, return_offsets_mapping=True)
+    ref = theirs.encode(text)
+    assert ids == ref.ids == ours.encode(text)
+    assert offsets == ref.offsets
