@@ -1,4 +1,5 @@
-"""return_offsets_mapping against the tokenizers library on the same vocab.
+"""return_offsets_mapping against the tokenizers library on the same vocab, for
+WordPiece and byte-level BPE (a tokenizer.json saved here, loaded by tokenizers).
 
 WordPiece: BertWordPieceTokenizer (what transformers' BertTokenizerFast runs)
 on a vocab.txt trained here; the texts hit each normalization step that moves
