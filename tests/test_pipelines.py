@@ -168,3 +168,36 @@ def test_predict_command_errors(folders, tmp_path, capsys, lines, argv, message)
 def test_predict_command_question_needs_context(folders, capsys):
     assert main(["predict", "question-answering", "--model", folders["qa"], "who?"]) == 1
     assert "--context is needed" in capsys.readouterr().err
+
+
+def test_multi_label_finetune_then_sigmoid_scores(tmp_path, tok, capsys):
+    """finetune bert --multi-label trains one sigmoid per label; the checkpoint and the
+    exported folder both tell the pipeline to score with sigmoids (they need not sum to 1)."""
+    manual_seed(0)
+    export_hf(bert.BertForPreTraining(bert_config(tok)), tok, tmp_path / "init")
+    rows = [{"text": f"the {w} sat", "labels": labels} for w, labels in
+            [("cat", ["animal"]), ("dog", ["animal", "loud"]), ("mat", []), ("rat", ["animal", "small"])] * 3]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "ft"
+    assert main(["finetune", "bert", "--task", "classify", "--multi-label", "--data", str(data), "--init",
+                 str(tmp_path / "init"), "--out", str(out), "--max-iters", "2", "--batch-size", "4",
+                 "--eval-interval", "2", "--val-fraction", "0.25", "--no-progress"]) == 0
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {"accuracy", "f1"} <= set(evals[-1])
+    assert json.loads((out / "hf" / "config.json").read_text())["problem_type"] == "multi_label_classification"
+    for model in (out, out / "hf"):
+        scores = pipeline("text-classification", model=str(model))("the cat sat", top_k=None)
+        assert sorted(s["label"] for s in scores) == ["animal", "loud", "small"]
+        p = np.array([s["score"] for s in scores])
+        assert ((0 < p) & (p < 1)).all() and abs(p.sum() - 1) > 1e-3
+
+
+def test_multi_label_needs_classify_and_label_lists(tmp_path, capsys):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "a", "label": "x"}\n')
+    assert main(["finetune", "bert", "--task", "tag", "--multi-label", "--data", str(data), "--init", "x"]) == 1
+    assert "--multi-label is for --task classify" in capsys.readouterr().err
+    from minitx.data.finetune import read_jsonl
+    with pytest.raises(ValueError, match="d.jsonl:1: missing field 'labels' \\(a multi-label classify line"):
+        read_jsonl(data, "classify", multi_label=True)

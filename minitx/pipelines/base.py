@@ -48,7 +48,8 @@ def load_for_task(path, task, cls, model_types):
         with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
             problem_type = json.load(f).get("problem_type")
     else:
-        kind = load_checkpoint(find_checkpoint(path)).config.get("model_type")
+        config = load_checkpoint(find_checkpoint(path)).config
+        kind, problem_type = config.get("model_type"), config.get("problem_type")
         if kind not in model_types:
             raise ValueError(f"{path}: a {kind} checkpoint has no head for {task} "
                              f"(needs one of: {', '.join(model_types)})")
