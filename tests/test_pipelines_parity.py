@@ -17,9 +17,9 @@ import pytest
 torch = pytest.importorskip("torch", reason="parity tests need PyTorch (pip install .[parity])")
 transformers = pytest.importorskip("transformers", reason="parity tests need transformers")
 
-from minitx import pipeline  # noqa: E402
-from minitx.data import builtin_documents  # noqa: E402
-from minitx.tokenizers import WordPieceTokenizer  # noqa: E402
+from minitx import pipeline
+from minitx.data import builtin_documents
+from minitx.tokenizers import WordPieceTokenizer
 
 MAX_LEN = 48
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "MISC"]
@@ -36,7 +36,7 @@ def vocab(tmp_path_factory):
 
 def make_folder(root, cls, vocab, scale=1.0, **kw):
     import shutil
-    n = sum(1 for _ in open(vocab, encoding="utf-8"))
+    n = len(vocab.read_text(encoding="utf-8").splitlines())
     torch.manual_seed(0)
     config = transformers.BertConfig(vocab_size=n, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                      intermediate_size=64, max_position_embeddings=MAX_LEN, **kw)
@@ -126,7 +126,7 @@ def qa_reference(folder, question, context, top_k=1, max_answer_len=15, doc_stri
     doc_stride = min(max_seq_len // 2, 128) if doc_stride is None else doc_stride
     enc = tok(question, context, truncation="only_second", max_length=max_seq_len, stride=doc_stride,
               return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest", return_tensors="pt")
-    offsets = enc.pop("offset_mapping")
+    enc.pop("offset_mapping")  # the answer's characters come from word_to_chars below
     enc.pop("overflow_to_sample_mapping")
     with torch.no_grad():
         out = model(**enc)

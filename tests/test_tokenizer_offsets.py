@@ -7,7 +7,6 @@ characters: accents stripped, case folded into two characters, controls
 dropped, CJK ideographs spaced, special tokens written in the text, words too
 long or unknown (one [UNK] spanning the word).
 """
-import numpy as np
 import pytest
 
 from minitx.tokenizers import WordPieceTokenizer

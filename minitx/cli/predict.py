@@ -131,7 +131,7 @@ def predict(args):
     rows = _read_inputs(args, task)
     pipe = pipeline(task, model=args.model, batch_size=args.batch_size)
     options = _options(args, task)
-    out = open(args.out, "w", encoding="utf-8") if args.out is not None else sys.stdout
+    out = open(args.out, "w", encoding="utf-8") if args.out is not None else sys.stdout  # noqa: SIM115
     bar = None
     if args.file is not None and not args.no_progress:
         from tqdm import tqdm

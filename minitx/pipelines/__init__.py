@@ -33,4 +33,6 @@ def pipeline(task, model, **options):
     return TASKS[name].load(model, **options)
 
 
-__all__ = ["ALIASES", "TASKS", "Pipeline", "load_bert", "pipeline", *(p.__name__ for p in TASKS.values())]
+__all__ = ["ALIASES", "TASKS", "FeatureExtractionPipeline", "FillMaskPipeline", "Pipeline",
+           "QuestionAnsweringPipeline", "TextClassificationPipeline", "TextGenerationPipeline",
+           "TokenClassificationPipeline", "load_bert", "pipeline"]

@@ -48,13 +48,13 @@ class TextClassificationPipeline(Pipeline):
             raise ValueError(f"text-classification: function_to_apply must be softmax, sigmoid or none, got {fn!r}")
         scores = {"softmax": softmax, "sigmoid": sigmoid, "none": lambda x: x}[fn](logits)
         names = self.model.config.id2label or {}
-        label = lambda i: names.get(i, f"LABEL_{i}")  # noqa: E731
         results = []
         for row in scores:
             if top_k == 1 and self._legacy:
-                results.append({"label": label(int(row.argmax())), "score": float(row.max())})
+                best = int(row.argmax())
+                results.append({"label": names.get(best, f"LABEL_{best}"), "score": float(row[best])})
                 continue
-            ranked = sorted(({"label": label(i), "score": float(s)} for i, s in enumerate(row)),
+            ranked = sorted(({"label": names.get(i, f"LABEL_{i}"), "score": float(s)} for i, s in enumerate(row)),
                             key=lambda d: d["score"], reverse=True)
             results.append(ranked if top_k is None else ranked[:top_k])
         return results
