@@ -8,6 +8,7 @@ token-classification and feature-extraction run transformers' own pipelines;
 question-answering, which transformers 5 dropped, is transformers 4's decoding
 written out below over transformers' model and fast tokenizer (its offsets,
 word ids and overflowing windows).
+text-generation compares greedy continuations on a GPT-2 folder.
 """
 import warnings
 
@@ -179,3 +180,23 @@ def test_question_answering_long_context_in_windows(qa_folder):
     got = ours(question=question, context=context, top_k=4, doc_stride=10)
     assert ours.notes[0]["windows"] > 3
     close(got, qa_reference(qa_folder, question, context, top_k=4, doc_stride=10))
+
+
+def test_text_generation_greedy_on_a_gpt2_folder(tmp_path):
+    """A GPT-2 folder saved by transformers, with a byte-level BPE tokenizer.json:
+    greedy continuations equal transformers' text-generation pipeline."""
+    from minitx.tokenizers import BPETokenizer
+    bpe = BPETokenizer.train("\n".join(builtin_documents()[:2]), 300)
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=bpe.vocab_size, n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                                     bos_token_id=bpe.vocab_size - 1, eos_token_id=bpe.vocab_size - 1)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path)
+    bpe.save(tmp_path / "tokenizer.json")
+    (tmp_path / "tokenizer_config.json").write_text('{"tokenizer_class": "PreTrainedTokenizerFast"}')
+    prompts = ["The if statement", "A function is"]
+    ours = pipeline("text-generation", model=tmp_path)(prompts, max_new_tokens=12, do_sample=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = hf_pipe("text-generation", tmp_path)
+        want = [theirs(p, max_new_tokens=12, do_sample=False) for p in prompts]
+    assert ours == want
