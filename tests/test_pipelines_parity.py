@@ -25,7 +25,7 @@ from minitx.tokenizers import WordPieceTokenizer
 MAX_LEN = 48
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "MISC"]
 TEXTS = ["The Quick brown fox jumps over Paris.", "Alan Turing was born in London in 1912!",
-         "Unaffable résumés of naïve Zürich", "xqzv"]
+         "Unaffable résumés of naïve Zürich", "xqzv", "Paris [MASK] London [UNK] Rome"]
 
 
 @pytest.fixture(scope="module")

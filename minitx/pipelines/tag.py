@@ -52,8 +52,11 @@ class TokenClassificationPipeline(Pipeline):
 
     def _pre_entities(self, text, ids, scores, offsets, mask):
         tok, pre = self.tokenizer, []
+        special = set(tok.special_tokens.values())
         for idx, (i, (start, end)) in enumerate(zip(ids, offsets)):
-            if not mask[idx] or i in (tok.cls_id, tok.sep_id, tok.pad_id):
+            # the special tokens added around the text are skipped; those written in it are
+            # tagged like words (transformers' special_tokens_mask)
+            if not mask[idx] or (i in special and end == 0):
                 continue
             word, ref = tok.id_to_token(int(i)), text[start:end]
             is_subword = len(word) != len(ref)
