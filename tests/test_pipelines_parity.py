@@ -200,3 +200,11 @@ def test_text_generation_greedy_on_a_gpt2_folder(tmp_path):
         theirs = hf_pipe("text-generation", tmp_path)
         want = [theirs(p, max_new_tokens=12, do_sample=False) for p in prompts]
     assert ours == want
+
+
+def test_question_answering_default_stride_and_a_batch(qa_folder):
+    ours = pipeline("question-answering", model=qa_folder)
+    context = " ".join(builtin_documents()[5].split()[:80]) + " Zürich's naïve café."
+    questions = ["Which city?", "What is the café like?"]
+    got = ours(question=questions, context=context, top_k=2, handle_impossible_answer=True)
+    close(got, [qa_reference(qa_folder, q, context, top_k=2, impossible=True) for q in questions])
