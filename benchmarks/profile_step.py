@@ -28,15 +28,21 @@ import gpt  # noqa: E402  (this checkout's minitx first on the path; harness)
 
 harness = gpt.harness
 
+def _kernel(*stems):
+    """A function in minitx/kernels/ (or a subfolder, e.g. kernels/numba/) whose file name
+    starts with one of `stems`."""
+    return lambda f, n: "/minitx/kernels/" in f and os.path.basename(f).startswith(stems)
+
+
 GROUPS = [  # (group, test on (file, function name)), the first that matches
-    ("linear forward (GEMM)", lambda f, n: f.endswith("kernels/linear.py") and "forward" in n),
-    ("linear backward (GEMM)", lambda f, n: f.endswith("kernels/linear.py") and "backward" in n),
-    ("attention", lambda f, n: f.endswith("kernels/attention.py")),
-    ("gelu", lambda f, n: f.endswith("kernels/gelu.py")),
-    ("layer norm", lambda f, n: f.endswith("kernels/layernorm.py")),
-    ("cross-entropy, softmax", lambda f, n: f.endswith(("kernels/cross_entropy.py", "kernels/softmax.py"))),
-    ("embedding", lambda f, n: f.endswith(("kernels/embedding.py", "kernels/position.py"))),
-    ("adamw", lambda f, n: f.endswith("kernels/adamw.py") or "/minitx/optim/" in f),
+    ("linear forward (GEMM)", lambda f, n: _kernel("linear")(f, n) and "forward" in n),
+    ("linear backward (GEMM)", lambda f, n: _kernel("linear")(f, n) and "backward" in n),
+    ("attention", _kernel("attention")),
+    ("gelu", _kernel("gelu")),
+    ("layer norm", _kernel("layernorm")),
+    ("cross-entropy, softmax", _kernel("cross_entropy", "softmax")),
+    ("embedding", _kernel("embedding", "position")),
+    ("adamw", lambda f, n: _kernel("adamw")(f, n) or "/minitx/optim/" in f),
     ("other kernels", lambda f, n: "/minitx/kernels/" in f),
     ("autograd and Python overhead", lambda f, n: "/minitx/" in f),
 ]

@@ -33,12 +33,17 @@ import sys
 import tempfile
 import time
 
-import numpy as np
-
 # As in gpt.py: this checkout's minitx first on the path; this folder off it (its
 # tokenizers.py and kernels.py shadow packages that torch's neighbours probe for).
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [os.path.dirname(_HERE)] + [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
+
+# A minitx process imports minitx before numpy, as `minitx train` does: minitx/runtime.py
+# then sets how long numpy's OpenBLAS threads spin before numpy loads OpenBLAS.
+if "--child" in sys.argv and sys.argv[sys.argv.index("--child") + 1] == "minitx":
+    import minitx  # noqa: E402, F401
+
+import numpy as np  # noqa: E402
 
 
 def _load_harness():

@@ -151,6 +151,35 @@ def _topological_order(root):
     return order
 
 
+_on_leaf_ready = None   # set by on_leaf_ready: fn(leaf), called once each leaf's grad is final
+
+
+@contextlib.contextmanager
+def on_leaf_ready(fn):
+    """Inside, every backward calls fn(leaf) for each leaf of its graph as soon as the
+    walk has run the last node that adds to leaf.grad (leaf.grad may be None: no
+    gradient reached it). Data-parallel training starts a leaf's allreduce there,
+    while the walk goes on below it (minitx/distributed/buckets.py)."""
+    global _on_leaf_ready
+    previous, _on_leaf_ready = _on_leaf_ready, fn
+    try:
+        yield
+    finally:
+        _on_leaf_ready = previous
+
+
+def _leaves_done_after(order):
+    """{id(node): [leaves]}: the leaves whose last contribution comes from that node.
+    The walk runs `order` backwards, so a leaf's last writer is its first user in `order`."""
+    done, seen = {}, set()
+    for node in order:
+        for e in node._edges:
+            if isinstance(e, Tensor) and id(e) not in seen:
+                seen.add(id(e))
+                done.setdefault(id(node), []).append(e)
+    return done
+
+
 def backward(tensor, grad=None, retain_graph=False):
     """Accumulate d tensor / d leaf into `.grad` of every leaf that requires grad."""
     if not tensor.requires_grad:
@@ -167,6 +196,8 @@ def backward(tensor, grad=None, retain_graph=False):
             raise ValueError(f"backward: grad of shape {grad.shape} for a tensor of shape {tensor.shape}")
     if tensor._ctx is None:
         add_to_leaf_grad(tensor, grad)
+        if _on_leaf_ready is not None:
+            _on_leaf_ready(tensor)
         return
     order = _topological_order(tensor._ctx)
     if any(node._freed for node in order):
@@ -178,6 +209,7 @@ def backward(tensor, grad=None, retain_graph=False):
     # in place (minitx/grad_buffers.py); the walk itself does not depend on it.
     pending = {id(tensor._ctx): grad}
     buffers = GradBuffers(grad, reuse=not retain_graph)
+    ready, done_after = _on_leaf_ready, _leaves_done_after(order) if _on_leaf_ready is not None else {}
     for node in reversed(order):
         g = pending.pop(id(node), None)
         if g is not None:  # None: every path into this node carried no gradient
@@ -189,6 +221,8 @@ def backward(tensor, grad=None, retain_graph=False):
                     buffers.add_to_pending(pending, id(edge), gi, node)
         if not retain_graph:
             node._release()
+        for leaf in done_after.pop(id(node), ()):
+            ready(leaf)
 
 
 def _input_grads(node, g, buffers):

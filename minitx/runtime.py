@@ -14,17 +14,27 @@ minitx/__init__.py calls configure() once, before any kernel module is imported:
   spinning against OpenBLAS's (docs/kernels/threads.md). If Numba's threads
   already started on another layer, a RuntimeWarning says so.
   Opt out: NUMBA_THREADING_LAYER=<layer> (that layer, silently).
+- OpenBLAS's idle threads (numpy's matmuls) spin for 2^16 cycles, not its default
+  2^28 (about 0.1 s), before they sleep: after each matmul they would otherwise hold
+  the other cores that minitx's threaded kernels need. OpenBLAS reads this when it
+  loads, so it applies only if minitx is imported before numpy.
+  Opt out: OPENBLAS_THREAD_TIMEOUT=<n> (2^n cycles; 28 is OpenBLAS's default).
 """
 import os
+import sys
 import warnings
 
+OPENBLAS_THREAD_TIMEOUT = "16"
 malloc_tuned = False    # whether glibc took the malloc settings
 cache_dir = None        # the folder this build's kernels are cached in
+openblas_timeout = None  # the OPENBLAS_THREAD_TIMEOUT numpy's OpenBLAS loaded with (None: unknown)
 
 
 def configure(version):
-    """Apply the three settings above; `version` (minitx's) keys the kernel cache."""
-    global malloc_tuned, cache_dir
+    """Apply the four settings above; `version` (minitx's) keys the kernel cache."""
+    global malloc_tuned, cache_dir, openblas_timeout
+    if "numpy" not in sys.modules:  # first: anything below imports numpy, which loads OpenBLAS
+        openblas_timeout = os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", OPENBLAS_THREAD_TIMEOUT)
     from . import allocator, kernel_cache
     malloc_tuned = allocator.tune()
     cache_dir = kernel_cache.install(version)   # before the first @njit: Numba picks a folder then

@@ -212,26 +212,113 @@ class Tensor:
             raise RuntimeError(f"truth value of a tensor of shape {self.shape} is ambiguous")
         return bool(self.data)
 
+    # ---- methods: x.exp() is ops.exp(x), the op of the same name, with its backward ---
+    # arithmetic (ops/arithmetic.py, ops/matmul.py); the operators above call the same ops
+    def add(self, other):
+        return ops.add(self, other)
 
-# Methods that forward to the op of the same name: x.exp() is ops.exp(x).
-_METHODS = (
-    "add sub mul div pow neg matmul exp log sqrt tanh sigmoid relu abs "
-    "sum mean max min var argmax argmin reshape view transpose permute unsqueeze squeeze "
-    "flatten expand split chunk masked_fill clone contiguous"
-).split()
+    def sub(self, other):
+        return ops.sub(self, other)
 
+    def mul(self, other):
+        return ops.mul(self, other)
 
-def _bind(name):
-    op = getattr(ops, name)
+    def div(self, other):
+        return ops.div(self, other)
 
-    def method(self, *args, **kwargs):
-        return op(self, *args, **kwargs)
-    method.__name__, method.__doc__ = name, op.__doc__
-    return method
+    def pow(self, exponent):
+        return ops.pow(self, exponent)
+
+    def neg(self):
+        return ops.neg(self)
+
+    def matmul(self, other):
+        return ops.matmul(self, other)
+
+    # elementwise functions (ops/unary.py)
+    def exp(self):
+        return ops.exp(self)
+
+    def log(self):
+        return ops.log(self)
+
+    def sqrt(self):
+        return ops.sqrt(self)
+
+    def tanh(self):
+        return ops.tanh(self)
+
+    def sigmoid(self):
+        return ops.sigmoid(self)
+
+    def relu(self):
+        return ops.relu(self)
+
+    def abs(self):
+        return ops.abs(self)
+
+    # reductions (ops/reduce.py)
+    def sum(self, dim=None, keepdim=False):
+        return ops.sum(self, dim, keepdim)
+
+    def mean(self, dim=None, keepdim=False):
+        return ops.mean(self, dim, keepdim)
+
+    def max(self, dim=None, keepdim=False):
+        return ops.max(self, dim, keepdim)
+
+    def min(self, dim=None, keepdim=False):
+        return ops.min(self, dim, keepdim)
+
+    def var(self, dim=None, keepdim=False, *, correction=1, unbiased=None):
+        return ops.var(self, dim, keepdim, correction=correction, unbiased=unbiased)
+
+    def argmax(self, dim=None, keepdim=False):
+        return ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim=None, keepdim=False):
+        return ops.argmin(self, dim, keepdim)
+
+    # shape (ops/shape.py) and selection (ops/select.py)
+    def reshape(self, *shape):
+        return ops.reshape(self, *shape)
+
+    def view(self, *shape):
+        return ops.view(self, *shape)
+
+    def transpose(self, dim0, dim1):
+        return ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims):
+        return ops.permute(self, *dims)
+
+    def unsqueeze(self, dim):
+        return ops.unsqueeze(self, dim)
+
+    def squeeze(self, dim=None):
+        return ops.squeeze(self, dim)
+
+    def flatten(self, start_dim=0, end_dim=-1):
+        return ops.flatten(self, start_dim, end_dim)
+
+    def expand(self, *sizes):
+        return ops.expand(self, *sizes)
+
+    def split(self, split_size_or_sections, dim=0):
+        return ops.split(self, split_size_or_sections, dim)
+
+    def chunk(self, chunks, dim=0):
+        return ops.chunk(self, chunks, dim)
+
+    def masked_fill(self, mask, value):
+        return ops.masked_fill(self, mask, value)
+
+    def clone(self):
+        return ops.clone(self)
+
+    def contiguous(self):
+        return ops.contiguous(self)
 
 
 from . import autograd as _autograd  # noqa: E402  (autograd needs Tensor first)
 from . import ops  # noqa: E402
-
-for _name in _METHODS:
-    setattr(Tensor, _name, _bind(_name))

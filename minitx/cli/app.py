@@ -8,6 +8,11 @@ kernels) inside `run`, so `--help` stays fast.
 Errors a user can fix (a missing file, a bad size, a damaged checkpoint) print
 one line on stderr and exit with 1 (2 for a malformed command line); no traceback.
 MINITX_DEBUG=1 shows the traceback.
+
+Under mpirun (minitx/distributed) rank 0 alone prints: the other ranks' stdout
+goes nowhere. An error every rank meets alike (a bad option, a diverged run) is
+printed once, by rank 0; any other error on a rank is printed with its rank and
+ends the whole job (MPI Abort), so no rank is left waiting for it.
 """
 import argparse
 import os
@@ -53,14 +58,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+_quiet = False   # a rank other than 0 of an MPI job: notes are rank 0's to print
+
+
 def note(message):
-    print(message, file=sys.stderr, flush=True)
+    if not _quiet:
+        print(message, file=sys.stderr, flush=True)
 
 
 def _commands():
-    from . import bert, cache, gpt, predict, training
+    from . import bert, cache, check, gpt, predict, training
     return [training.add_train, gpt.add_sample, bert.add_finetune, bert.add_embed, cache.add_cache,
-            predict.add_predict]
+            check.add_check, predict.add_predict]
 
 
 def build_parser():
@@ -74,19 +83,45 @@ def build_parser():
 
 
 def main(argv=None):
+    global _quiet
+    from ..distributed import launched_rank
+    # before parsing: argparse's own errors are printed once, too
+    _quiet = launched_rank() != 0
+    if _quiet:
+        sys.stdout = open(os.devnull, "w")
     args = build_parser().parse_args(argv)
+    world = None
     try:
         from ..backend import get_backend
         get_backend()  # a bad MINITX_BACKEND is one line here, not a traceback in a kernel
+        from ..distributed import launched_size
+        if launched_size() > 1 and not getattr(args, "distributed", False):
+            raise CLIError(f"`minitx {args.command}` runs in one process; of the commands only the training "
+                           f"ones (train, finetune) run under mpirun")
+        if getattr(args, "distributed", False):
+            from ..distributed import world as find_world
+            world = find_world()
+            if world.size > 1:
+                note(world.describe())
         return args.run(args)
     except KeyboardInterrupt:
         note("minitx: interrupted")
         return EXIT_INTERRUPTED
     except Exception as e:
+        from ..distributed import CollectiveTimeout, DistributedError
         from ..training.checkpoint import CheckpointError
         from ..training.trainer import TrainingDiverged
+        if world is not None and world.size > 1 and not isinstance(e, (CLIError, TrainingDiverged, DistributedError)) \
+                or isinstance(e, CollectiveTimeout):
+            # met by this rank alone (most likely): say so, and take the job down with it
+            print(f"minitx: error on rank {world.rank} of {world.size}: {type(e).__name__}: {e}; stopping "
+                  f"every rank", file=sys.stderr, flush=True)
+            if os.environ.get("MINITX_DEBUG"):
+                import traceback
+                traceback.print_exc()
+            world.abort(EXIT_ERROR)
         if os.environ.get("MINITX_DEBUG") or not isinstance(
-                e, (CLIError, CheckpointError, TrainingDiverged, OSError, ValueError)):
+                e, (CLIError, CheckpointError, TrainingDiverged, OSError, ValueError, DistributedError)):
             raise
         note(f"minitx: error: {e}")
         return EXIT_ERROR

@@ -82,6 +82,7 @@ def train_bert(args):
     model = BertForPreTraining(config)
     options = stored.config["options"] if stored else {name: getattr(args, name) for name in _MODEL_OPTIONS}
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
+                      shard_optimizer=args.shard_optimizer,
                       compute_loss=pretraining_loss, metrics=pretraining_metrics,
                       checkpoint_config={"model_type": "bert", "model": config.to_dict(), "options": options,
                                          "data": {"path": data_path and os.path.abspath(data_path),
@@ -102,8 +103,11 @@ def train_bert(args):
 def _finish(trainer, summary, model, tokenizer, problem_type=None):
     """Print the last evaluation; export the best weights as a Hugging Face folder in --out/hf
     (its config.json naming problem_type, if given, as transformers reads it)."""
+    from ..distributed import world
     from ..models.bert import export_hf
     from ..training.checkpoint import load_checkpoint
+    if not world().is_main:   # under MPI: rank 0 reports and exports
+        return
     best = os.path.join(trainer.out_dir, "best")
     shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in trainer.last_metrics.items())
     print(f"step {summary['step']}: {shown}; {summary['seconds']:.0f} s, "
@@ -212,6 +216,7 @@ def finetune_bert(args):
     data = FinetuneData(train_f, val_f, seed=args.seed)
     extra = {"problem_type": _MULTI_LABEL} if args.multi_label else {}
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
+                      shard_optimizer=args.shard_optimizer,
                       **({"compute_loss": multi_label_loss, "metrics": multi_label_metrics} if args.multi_label
                          else {"metrics": task_metrics(args.task, labels, val_f, tokenizer)}),
                       checkpoint_config={"model_type": model_type, "task": args.task, "model": config.to_dict(),

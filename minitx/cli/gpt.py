@@ -64,6 +64,7 @@ def train_gpt(args):
     model = GPT(gpt)
     options = stored.config["options"] if stored else {name: getattr(args, name) for name in _MODEL_OPTIONS}
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
+                      shard_optimizer=args.shard_optimizer,
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
                                          "data": {"path": data_path and os.path.abspath(data_path),
                                                   "seed": seed, "val_fraction": val_fraction}})
@@ -75,6 +76,8 @@ def train_gpt(args):
          f"{model.num_parameters():,} parameters; {cfg.max_iters} steps of "
          f"{cfg.batch_size * cfg.grad_accum} x {gpt.block_size} tokens")
     summary = trainer.fit()
+    if not trainer.world.is_main:   # under MPI: rank 0 reports and samples
+        return exit_code(summary)
     _report(args.out, summary)
     if args.sample_tokens and not summary["interrupted"]:
         print("---- sample ----")

@@ -80,7 +80,8 @@ def add_training_args(p, out, max_iters, batch_size, lr, eval_interval):
     start.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a run "
                    "(replaces its checkpoints and metrics.jsonl)")
     p.add_argument("--max-iters", type=positive_int, default=d.max_iters, help="optimizer steps in all")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="sequences per micro-batch")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="sequences per micro-batch, "
+                   "over all MPI ranks (each takes batch-size / ranks)")
     p.add_argument("--grad-accum", type=positive_int, default=d.grad_accum, help="micro-batches per step")
     p.add_argument("--lr", type=positive_float, default=d.lr, help="peak learning rate")
     p.add_argument("--min-lr", type=non_negative_float, default=d.min_lr, help="learning rate at the end of the cosine")
@@ -93,3 +94,6 @@ def add_training_args(p, out, max_iters, batch_size, lr, eval_interval):
     p.add_argument("--val-fraction", type=open_fraction, default=0.1, help="share of the text held out for validation")
     p.add_argument("--seed", type=non_negative_int, default=1337, help="seeds initialisation, dropout and batch sampling")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--shard-optimizer", action="store_true", help="under MPI: each rank keeps the AdamW "
+                   "moments of its share of the parameters only (ZeRO-1); checkpoints are unchanged")
+    p.set_defaults(distributed=True)   # under mpirun: data-parallel over the ranks (minitx/distributed)

@@ -87,8 +87,14 @@ def check_out(args):
 
 
 def clear_out(found):
-    """--overwrite: delete the checkpoints check_out found (minitx's own, checked)."""
+    """--overwrite: delete the checkpoints check_out found (minitx's own, checked).
+    Under MPI every rank has done its checks first, and rank 0 alone deletes."""
     import shutil
+
+    from ..distributed import world
+    world().barrier("the checks of --out")
+    if not world().is_main:
+        return
     for path in found.values():
         shutil.rmtree(path)
 

@@ -21,8 +21,8 @@ float, broadcastable to (B, NH, Tq, Tk); both may be combined with is_causal
 (torch refuses the combination). A query row with no key left gives zeros and
 zero gradients, never NaN.
 
-Dropout (dropout_p > 0) zeroes probabilities with the seeded generator
-minitx.random.default_generator() and scales the rest by 1 / (1 - dropout_p);
+Dropout (dropout_p > 0) zeroes probabilities with draws from
+minitx.random.uniform (the seeded generator, or one per sample in training) and scales the rest by 1 / (1 - dropout_p);
 as in torch, it applies whenever dropout_p > 0 (pass 0.0 in eval).
 
 What the forward saves for backward (FlashAttention's choice): the inputs, the
@@ -39,7 +39,7 @@ import numpy as np
 
 from ..autograd import Function, is_grad_enabled
 from ..backend import dispatch
-from ..random import default_generator
+from ..random import uniform
 from ..tensor import Tensor
 from .numba import attention as compiled
 
@@ -147,7 +147,7 @@ def _attend(ctx, q, k, v, bias, is_causal, scale, dropout_p, out):
     keep, dropout_scale = None, 1.0
     if dropout_p > 0:
         B, NH, Tq, _ = q.shape
-        u = default_generator().random((B, NH, Tq, k.shape[2]), dtype=np.float32)
+        u = uniform((B, NH, Tq, k.shape[2]))
         keep = u >= dropout_p                       # (B, NH, Tq, Tk)
         dropout_scale = 1 / (1 - dropout_p) if dropout_p < 1 else 0.0
     _, lse = attention_forward(q, k, v, scale, bias, is_causal, keep, dropout_scale, out=out)

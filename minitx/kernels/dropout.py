@@ -1,8 +1,8 @@
 """Dropout: zero each element with probability p, scale the rest by 1 / (1 - p).
 
 Shapes: x any shape; keep (same shape, bool), the mask saved for backward.
-The uniform draws u come from the seeded generator minitx.random.default_generator(),
-in NumPy, before either version runs: both backends then drop the same elements,
+The uniform draws u come from minitx.random.uniform (the seeded generator, or one per
+sample in training), in NumPy, before either version runs: both backends then drop the same elements,
 and one manual_seed reproduces a run. (Numba's own generator is not seeded by it.)
 The compiled version (kernels/numba/dropout.py) fuses compare, mask and scale
 into one serial pass over x.
@@ -11,7 +11,7 @@ import numpy as np
 
 from ..autograd import Function
 from ..backend import dispatch
-from ..random import default_generator
+from ..random import uniform
 from ..tensor import Tensor
 from .numba import dropout as compiled
 
@@ -43,7 +43,7 @@ class Dropout(Function):
     @staticmethod
     def forward(ctx, x, p):
         x = np.ascontiguousarray(x).reshape(x.shape)  # (reshape: keep a 0-d x 0-d)
-        u = default_generator().random(x.shape, dtype=np.float32)
+        u = uniform(x.shape)
         out, keep = dropout_forward(x, u, p)
         ctx.save_for_backward(keep)
         ctx.p = p

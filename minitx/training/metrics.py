@@ -22,10 +22,21 @@ def _pretraining_outputs(model, batch):
     return logits, labels[at], model.cls.seq_relationship(out.pooler_output)
 
 
-def pretraining_loss(model, batch):
-    """BertForPreTraining's loss: mean MLM cross-entropy + NSP cross-entropy."""
+def pretraining_loss(model, batch, whole=None):
+    """BertForPreTraining's loss: mean MLM cross-entropy + NSP cross-entropy.
+
+    whole: the global batch that `batch` is one rank's rows of (data-parallel
+    training). The ranks' slices hold different numbers of masked tokens, so the
+    MLM mean is rescaled by (masked here / masked in all) / (rows here / rows in
+    all): the Trainer's row-weighted mean over the ranks is then the global
+    batch's mean, as one process computes it."""
     logits, labels, nsp = _pretraining_outputs(model, batch)
-    return F.cross_entropy(logits, labels) + F.cross_entropy(nsp, batch["next_sentence_label"])
+    mlm = F.cross_entropy(logits, labels) if len(labels) else logits.sum() * 0.0
+    if whole is not None:
+        masked = int((np.asarray(whole["labels"]) != -100).sum())
+        rows, all_rows = len(batch["labels"]), len(whole["labels"])
+        mlm = mlm * (len(labels) * all_rows / (max(masked, 1) * rows))
+    return mlm + F.cross_entropy(nsp, batch["next_sentence_label"])
 
 
 def pretraining_metrics(model, batches):

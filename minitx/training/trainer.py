@@ -7,9 +7,16 @@ pure function of the step, so resuming needs only the step count. Everything
 else a resumed run needs (weights, AdamW moments, the RNG behind dropout, the
 data sampler's RNG) is in the checkpoint: N steps, stop, resume, N more steps
 give the weights of 2N steps bit for bit.
+
+Under MPI (minitx/distributed) every rank draws the same global batch and
+trains on its slice of the rows; dropout masks are drawn per global sample
+(minitx.random.per_sample) and the gradients averaged over the ranks before
+clipping, so N processes take the steps one process would, up to float32
+summation order. Rank 0 alone prints and writes metrics and checkpoints.
 """
 import contextlib
 import dataclasses
+import inspect
 import json
 import math
 import os
@@ -26,6 +33,7 @@ from tqdm import tqdm
 from .. import random as mrandom
 from ..autograd import no_grad
 from ..config import check_fields, from_dict
+from ..distributed import GradReducer, ShardedAdamW, world as current_world
 from ..optim import AdamW, clip_grad_norm_
 from ..optim.lr_scheduler import warmup_cosine_lr
 from .checkpoint import (
@@ -114,17 +122,26 @@ class Trainer:
     e.g. {"model_type": "gpt", "model": GPTConfig(...).to_dict()}.
     metrics: optional `metrics(model, val_batches) -> {name: value}`, reported at each
     evaluation beside the validation loss (printed, and written to metrics.jsonl).
+    compute_loss(model, batch): the mean loss of a batch; under MPI, if it takes a `whole`
+    keyword, it also gets the global batch (see training.metrics.pretraining_loss).
+    world: the MPI job (minitx.distributed.world() by default); shard_optimizer: ZeRO-1.
     """
 
     def __init__(self, model, data, config, out_dir, checkpoint_config, tokenizer=None,
-                 compute_loss=lm_loss, progress=True, metrics=None):
+                 compute_loss=lm_loss, progress=True, metrics=None, world=None, shard_optimizer=False):
         self.model, self.data, self.config = model, data, config
         self.out_dir, self.tokenizer, self.compute_loss = out_dir, tokenizer, compute_loss
         self.metrics, self.last_metrics = metrics, {}
         self.checkpoint_config = {**checkpoint_config, "train": dataclasses.asdict(config)}
-        self.progress = progress
-        self.optimizer = AdamW(param_groups(model, config.weight_decay), lr=config.lr,
-                               betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
+        self.world = world or current_world()
+        self.world.local_rows(config.batch_size)   # a batch that does not split is an error now
+        self.progress = progress and self.world.is_main
+        self.reducer = GradReducer(self.world, model.parameters()) if self.world.size > 1 else None
+        # --shard-optimizer: each rank keeps the AdamW moments of its own parameters (ZeRO-1)
+        optimizer = ShardedAdamW if shard_optimizer and self.world.size > 1 else AdamW
+        self.optimizer = optimizer(*([self.world] if optimizer is ShardedAdamW else []),
+                                   param_groups(model, config.weight_decay), lr=config.lr,
+                                   betas=(config.beta1, config.beta2), weight_decay=config.weight_decay)
         self.step = 0                # optimizer steps taken
         self.best_val_loss = None
         self.tokens_seen = 0
@@ -136,9 +153,17 @@ class Trainer:
                 "rng": mrandom.get_rng_state(), "data": self.data.state_dict()}
 
     def save(self, name):
-        return save_checkpoint(os.path.join(self.out_dir, name), self.model, self.checkpoint_config,
-                               optimizer=self.optimizer, tokenizer=self.tokenizer,
-                               trainer_state=self.trainer_state())
+        optimizer = self.optimizer
+        if isinstance(optimizer, ShardedAdamW):   # the moments gathered on rank 0: every rank takes part
+            optimizer = _Saved(optimizer.state_dict())
+        path = None
+        if self.world.is_main:   # rank 0 alone writes
+            path = save_checkpoint(os.path.join(self.out_dir, name), self.model, self.checkpoint_config,
+                                   optimizer=optimizer, tokenizer=self.tokenizer,
+                                   trainer_state=self.trainer_state())
+        # no rank goes on before the checkpoint is whole: a failure after this leaves it on disk
+        self.world.barrier(f"waiting for rank 0 to save {name}/")
+        return path
 
     def resume(self, path=None):
         """Continue from a checkpoint (default: out_dir/last): weights, optimizer, RNGs, step.
@@ -186,16 +211,24 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad()
-        total = 0.0
+        losses, first = [], self.world.local_rows(cfg.batch_size)[0]
         for micro in range(cfg.grad_accum):
-            batch = self.data.get_batch(cfg.batch_size, "train")
-            loss = self.compute_loss(self.model, batch)
+            batch = self.data.get_batch(cfg.batch_size, "train")   # the global batch, on every rank
+            # dropout per global sample: the same masks at any rank count
+            with mrandom.per_sample(mrandom.default_generator().integers(2 ** 63), first):
+                loss = self._loss(batch)[0]
             value = loss.item()
-            if not math.isfinite(value):
+            if self.world.size == 1 and not math.isfinite(value):
                 raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
-            (loss * (1.0 / cfg.grad_accum) if cfg.grad_accum > 1 else loss).backward()
-            total += value
+            last = self.reducer is not None and micro == cfg.grad_accum - 1
+            with self.reducer.overlapped() if last else contextlib.nullcontext():
+                (loss * (1.0 / cfg.grad_accum) if cfg.grad_accum > 1 else loss).backward()
+            losses.append(value)
             self.tokens_seen += _num_tokens(batch)
+        if self.reducer is not None:
+            losses = self._global_losses(losses, step)
+            self.reducer.finish()
+        total = float(sum(losses))
         # max_norm inf measures the norm without clipping
         norm = clip_grad_norm_(list(self.model.parameters()), cfg.grad_clip or math.inf)
         if not math.isfinite(norm):
@@ -203,6 +236,28 @@ class Trainer:
         self.optimizer.step()
         self.step = step
         return total / cfg.grad_accum, norm, lr
+
+    def _loss(self, batch, even=True):
+        """The loss of this rank's rows of a global batch, and their share of its rows
+        (None for the loss when it has no rows). A compute_loss that takes `whole` is
+        given the global batch too, to weight a mean over a varying count (MLM)."""
+        rows, share = self.world.shard(batch, even)
+        if not share:
+            return None, 0.0
+        if self.world.size > 1 and "whole" in inspect.signature(self.compute_loss).parameters:
+            return self.compute_loss(self.model, rows, whole=batch), share
+        return self.compute_loss(self.model, rows), share
+
+    def _global_losses(self, losses, step):
+        """The mean over ranks of each micro-batch's loss (the global batch's loss); a
+        Ctrl-C on any rank stops every rank after this step."""
+        reduced = self.world.mean(losses + [float(self._stop_requested)], "the loss allreduce")
+        if reduced[-1] > 0:
+            self._stop_requested = True
+        for micro, value in enumerate(reduced[:-1]):
+            if not math.isfinite(value):
+                raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
+        return [float(v) for v in reduced[:-1]]
 
     def _diverged(self, what, step, micro):
         where = f"step {step}" + (f" (micro-batch {micro + 1} of {self.config.grad_accum})"
@@ -218,9 +273,17 @@ class Trainer:
         self.model.eval()
         try:
             batches = self.data.eval_batches(self.config.batch_size, self.config.eval_iters)
-            result = {"val_loss": float(np.mean([self.compute_loss(self.model, b).item() for b in batches]))}
+            # each rank the loss of its rows (the last batch may not split evenly), weighted by their share
+            losses = []
+            for b in batches:
+                loss, share = self._loss(b, even=False)
+                losses.append(loss.item() * share if share else 0.0)
+            losses = self.world.mean(losses, "the validation loss allreduce") * self.world.size
+            result = {"val_loss": float(np.mean(losses))}
             if self.metrics is not None:
-                result.update(self.metrics(self.model, batches))
+                # task metrics need every prediction: rank 0 computes them, the others wait
+                extra = self.metrics(self.model, batches) if self.world.is_main else None
+                result.update(self.world.broadcast(extra, "the evaluation metrics"))
         finally:
             self.model.train()
         return result
@@ -233,9 +296,12 @@ class Trainer:
         """
         cfg = self.config
         stop_at = cfg.max_iters if until is None else min(until, cfg.max_iters)
-        os.makedirs(self.out_dir, exist_ok=True)
         fresh = self.step == 0
-        metrics = open(os.path.join(self.out_dir, METRICS), "w" if fresh else "a", encoding="utf-8")
+        if self.world.is_main:
+            os.makedirs(self.out_dir, exist_ok=True)
+            metrics = open(os.path.join(self.out_dir, METRICS), "w" if fresh else "a", encoding="utf-8")
+        else:
+            metrics = contextlib.nullcontext()
         start, start_tokens, val, val_step = time.perf_counter(), self.tokens_seen, None, None
         bar = tqdm(total=cfg.max_iters, initial=self.step, file=sys.stderr, unit="step",
                    disable=not self.progress, dynamic_ncols=True, mininterval=0.5)
@@ -265,8 +331,8 @@ class Trainer:
             if self._stop_requested or (self.step % cfg.eval_interval and self.step != cfg.max_iters):
                 self.save("last")  # stopped between evaluations: keep the progress
             if self._stop_requested:
-                bar.write(f"interrupted: saved step {self.step} to {os.path.join(self.out_dir, 'last')}; "
-                          f"continue with --resume", file=sys.stderr)
+                _say(bar, self.world, f"interrupted: saved step {self.step} to "
+                     f"{os.path.join(self.out_dir, 'last')}; continue with --resume")
         seconds = time.perf_counter() - start
         return {"step": self.step, "val_loss": val, "val_step": val_step, "best_val_loss": self.best_val_loss,
                 "interrupted": self._stop_requested, "seconds": seconds,
@@ -277,7 +343,7 @@ class Trainer:
         log.write(event="eval", step=self.step, train_loss=train_loss, **result)
         train = f"train loss {train_loss:.4f}, " if train_loss is not None else ""
         shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in result.items())
-        log.bar.write(f"step {self.step}: {train}{shown}", file=sys.stderr)
+        _say(log.bar, self.world, f"step {self.step}: {train}{shown}")
         return result["val_loss"]
 
     def _save_after_eval(self, val):
@@ -299,8 +365,9 @@ class Trainer:
             if self._stop_requested:
                 raise KeyboardInterrupt
             self._stop_requested = True
-            tqdm.write("interrupt: finishing this step, then saving (Ctrl-C again quits without saving)",
-                       file=sys.stderr)
+            if self.world.is_main:
+                tqdm.write("interrupt: finishing this step, then saving (Ctrl-C again quits without saving)",
+                           file=sys.stderr)
         previous = signal.signal(signal.SIGINT, handler)
         try:
             yield
@@ -316,13 +383,30 @@ def _apply(load, state, file, what):
         raise CheckpointError(f"{file}: {what} does not fit this run ({type(e).__name__}: {e})") from None
 
 
+class _Saved:
+    """An optimizer state already taken, for save_checkpoint."""
+
+    def __init__(self, state):
+        self._state = state
+
+    def state_dict(self):
+        return self._state
+
+
+def _say(bar, world, line):
+    if world.is_main:
+        bar.write(line, file=sys.stderr)
+
+
 class _Log:
-    """Appends one JSON object per line to metrics.jsonl, flushed at once."""
+    """Appends one JSON object per line to metrics.jsonl, flushed at once (rank 0's only)."""
 
     def __init__(self, file, bar, start):
         self.file, self.bar, self.start = file, bar, start
 
     def write(self, **record):
+        if not hasattr(self.file, "write"):
+            return
         record["elapsed"] = round(time.perf_counter() - self.start, 3)
         self.file.write(json.dumps(record) + "\n")
         self.file.flush()

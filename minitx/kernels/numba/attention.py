@@ -204,12 +204,13 @@ def _rows(a):
     return base.reshape(-1)[first:first + N * HS].reshape(N, HS), (sb, sh, st)
 
 
-# Threads start at 2^28 multiply-adds of q k^T. Timed alone, two threads win from 1M
-# up; but in a training step each call comes right after a matmul whose OpenBLAS
-# threads still spin on the cores, and there the GPT steps (B=12 T=64 L=4 C=128 and
-# B=8 T=256 L=6 C=384, 50M) ran faster with attention serial. At 256M a head's work
-# dwarfs whatever the second core is doing. docs/kernels/threads.md has the figures.
-_THREADS_MIN_MULADDS = 1 << 28
+# Threads start at 2^26 multiply-adds of q k^T. Timed alone, two threads win from 1M
+# up; in a training step each call comes right after a matmul, whose OpenBLAS threads
+# hold the cores while they spin (minitx/runtime.py shortens that spin). With the
+# short spin the GPT step (B=8 T=256 L=6 C=384: 201M) runs faster threaded, while
+# the small one (B=12 T=64 L=4 C=128: 6M) gains nothing from a launch.
+# docs/performance.md has the figures.
+_THREADS_MIN_MULADDS = 1 << 26
 
 
 def _threads_pay(q, k):

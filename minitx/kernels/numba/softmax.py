@@ -1,15 +1,14 @@
-"""softmax and log_softmax, compiled: one serial Numba kernel each way over (R, C) rows,
-with the twins' signatures (kernels/softmax.py)."""
+"""softmax and log_softmax, compiled: a serial Numba kernel each way over (R, C) rows,
+a parallel driver over BLOCKS fixed blocks of rows, and the twins' signatures
+(kernels/softmax.py). Rows are independent: either path gives the same bits."""
 import math
 
 import numpy as np
+from numba import prange
 
-from ._jit import as_rows, njit
+from ._jit import BLOCKS, as_rows, block_start, njit, parallel_pays
 from ._math import poly_exp, row_dot, row_max, row_sum
 
-
-# Serial only: at the GPT shape (12288 rows of 256) forward+backward is bound by
-# memory traffic, and a second thread did not make it faster (docs/kernels/threads.md).
 
 @njit
 def _softmax_forward_rows(x, y):
@@ -64,28 +63,47 @@ def _log_softmax_backward_rows(dy, y, dx):
             dxi[j] = dyi[j] - poly_exp(yi[j]) * total
 
 
-def _run(kernel, out, *inputs):
-    """A row kernel on (..., C) arrays seen as (R, C). out is an array of its own,
-    not a view, so autograd hands it to a leaf without a copy."""
-    kernel(*[as_rows(a) for a in inputs + (out,)])
+@njit(parallel=True)
+def _forward_parallel(kernel, x, y):
+    for blk in prange(BLOCKS):
+        a, b = block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0])
+        kernel(x[a:b], y[a:b])
+
+
+@njit(parallel=True)
+def _backward_parallel(kernel, dy, y, dx):
+    for blk in prange(BLOCKS):
+        a, b = block_start(blk, y.shape[0]), block_start(blk + 1, y.shape[0])
+        kernel(dy[a:b], y[a:b], dx[a:b])
+
+
+def _run(kernel, parallel, out, *inputs):
+    """A row kernel on (..., C) arrays seen as (R, C), through its parallel driver when
+    threads pay. out is an array of its own, not a view, so autograd hands it to a
+    leaf without a copy."""
+    rows = [as_rows(a) for a in inputs + (out,)]
+    if parallel_pays(out.size):
+        parallel(kernel, *rows)
+    else:
+        kernel(*rows)
     return out
 
 
 def softmax_forward(x):
     """x (..., C) -> y (..., C)."""
-    return _run(_softmax_forward_rows, np.empty_like(x), x)
+    return _run(_softmax_forward_rows, _forward_parallel, np.empty_like(x), x)
 
 
 def softmax_backward(dy, y):
     """dy, y (..., C) -> dx (..., C)."""
-    return _run(_softmax_backward_rows, np.empty_like(y), dy, y)
+    return _run(_softmax_backward_rows, _backward_parallel, np.empty_like(y), dy, y)
 
 
 def log_softmax_forward(x):
     """x (..., C) -> y (..., C)."""
-    return _run(_log_softmax_forward_rows, np.empty_like(x), x)
+    return _run(_log_softmax_forward_rows, _forward_parallel, np.empty_like(x), x)
 
 
 def log_softmax_backward(dy, y):
     """dy, y (..., C) -> dx (..., C)."""
-    return _run(_log_softmax_backward_rows, np.empty_like(y), dy, y)
+    return _run(_log_softmax_backward_rows, _backward_parallel, np.empty_like(y), dy, y)

@@ -1,8 +1,8 @@
 """gradcheck: compare a backward with central finite differences in float64."""
 import numpy as np
 
-from .autograd import no_grad
-from .tensor import Tensor
+from ..autograd import no_grad
+from ..tensor import Tensor
 
 
 class GradcheckError(AssertionError):
@@ -42,6 +42,22 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
 
 
 def _check(fn, inputs, checked, eps, atol, rtol, seed):
+    for i, analytic, numeric in gradients(fn, inputs, checked, eps, seed):
+        x = inputs[i].data
+        bad = ~np.isclose(analytic, numeric, atol=atol, rtol=rtol)
+        if bad.any():
+            pos = tuple(int(k) for k in np.argwhere(bad)[0])
+            raise GradcheckError(
+                f"gradcheck: input {i} (shape {x.shape}) element {pos}: backward gives "
+                f"{float(analytic[pos])!r}, finite differences give {float(numeric[pos])!r} "
+                f"({int(bad.sum())} of {x.size} elements differ; max abs error "
+                f"{np.max(np.abs(analytic - numeric)):.3g})")
+
+
+def gradients(fn, inputs, checked, eps=1e-6, seed=0):
+    """(i, analytic, numeric) for each index i in `checked`: the gradient of
+    L = sum(v * fn(*inputs)), v a fixed random cotangent, from one backward and from
+    central differences. Sets the checked inputs' .grad; the caller restores them."""
     for i in checked:
         inputs[i].grad = None
     out = _as_tensor(fn(*inputs))
@@ -54,6 +70,7 @@ def _check(fn, inputs, checked, eps, atol, rtol, seed):
         with no_grad():
             return float(np.sum(_as_tensor(fn(*inputs)).data.astype(np.float64) * v))
 
+    result = []
     for i in checked:
         x = inputs[i].data
         analytic = inputs[i].grad if inputs[i].grad is not None else np.zeros_like(x)
@@ -66,11 +83,5 @@ def _check(fn, inputs, checked, eps, atol, rtol, seed):
             down = loss()
             x[pos] = old
             numeric[pos] = (up - down) / (2 * eps)
-        bad = ~np.isclose(analytic, numeric, atol=atol, rtol=rtol)
-        if bad.any():
-            pos = tuple(int(k) for k in np.argwhere(bad)[0])
-            raise GradcheckError(
-                f"gradcheck: input {i} (shape {x.shape}) element {pos}: backward gives "
-                f"{float(analytic[pos])!r}, finite differences give {float(numeric[pos])!r} "
-                f"({int(bad.sum())} of {x.size} elements differ; max abs error "
-                f"{np.max(np.abs(analytic - numeric)):.3g})")
+        result.append((i, analytic, numeric))
+    return result
