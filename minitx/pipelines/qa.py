@@ -94,8 +94,9 @@ class QuestionAnsweringPipeline(Pipeline):
     def _answer(self, question, context, note, top_k, doc_stride, max_answer_len, max_seq_len,
                 impossible, align_to_words):
         tok = self.tokenizer
-        q_ids, _ = tok._ids_offsets(question)
-        c_ids, c_off = tok._ids_offsets(context)
+        q_ids = tok.encode(question, add_special_tokens=False).input_ids
+        enc = tok.encode(context, add_special_tokens=False, return_offsets_mapping=True)
+        c_ids, c_off = enc.input_ids, enc.offset_mapping
         starts, room = self._windows(q_ids, c_ids, max_seq_len, doc_stride)
         if len(starts) > 1:
             note["windows"] = len(starts)
