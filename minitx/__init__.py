@@ -15,3 +15,4 @@ from .ops import (abs, add, argmax, argmin, cat, chunk, clone, div, eq, exp, exp
 from .random import manual_seed
 from . import nn, optim, testing  # noqa: E402  (as torch.nn, torch.optim, torch.testing)
 
+from .pipelines import pipeline  # noqa: E402

@@ -3,6 +3,7 @@ import os
 import sys
 import warnings
 
+from ..pipelines.base import load_bert
 from .app import CLIError, note
 from .options import add_training_args, fraction, positive_int
 from .training import check_file, clear_out, exit_code, prepare, resume
@@ -99,8 +100,9 @@ def train_bert(args):
     return exit_code(summary)
 
 
-def _finish(trainer, summary, model, tokenizer):
-    """Print the last evaluation; export the best weights as a Hugging Face folder in --out/hf."""
+def _finish(trainer, summary, model, tokenizer, problem_type=None):
+    """Print the last evaluation; export the best weights as a Hugging Face folder in --out/hf
+    (its config.json naming problem_type, if given, as transformers reads it)."""
     from ..distributed import world
     from ..models.bert import export_hf
     from ..training.checkpoint import load_checkpoint
@@ -113,6 +115,13 @@ def _finish(trainer, summary, model, tokenizer):
     if os.path.isdir(best):
         model.load_state_dict(load_checkpoint(best).weights)
         export_hf(model, tokenizer, os.path.join(trainer.out_dir, "hf"))
+        if problem_type is not None:
+            import json
+            file = os.path.join(trainer.out_dir, "hf", "config.json")
+            with open(file, encoding="utf-8") as f:
+                hf = json.load(f)
+            with open(file, "w", encoding="utf-8") as f:
+                json.dump({**hf, "problem_type": problem_type}, f, indent=2)
         print(f"best weights (val loss {summary['best_val_loss']:.4f}) exported for transformers and "
               f"`minitx embed`/`minitx finetune`: {os.path.join(trainer.out_dir, 'hf')}")
 
@@ -132,6 +141,9 @@ def add_finetune_bert(models):
                                       "(tag) or exact match and F1 (qa) on a validation split. The "
                                       "formats are in docs/bert.md.")
     p.add_argument("--task", required=True, choices=sorted(_TASK_CLASSES), help="the head to train")
+    p.add_argument("--multi-label", action="store_true",
+                   help='classify: each line has "labels", a list of any number of labels; one sigmoid per '
+                        "label, trained with binary cross-entropy")
     p.add_argument("--init", required=True, metavar="CKPT_OR_HF_FOLDER",
                    help="pretrained weights: a `minitx train bert` --out folder or checkpoint, or a "
                         "Hugging Face BERT folder (config.json, model.safetensors, vocab.txt)")
@@ -148,6 +160,8 @@ def add_finetune_bert(models):
 
 def finetune_bert(args):
     check_file("val-data", args.val_data)
+    if args.multi_label and args.task != "classify":
+        raise CLIError(f"--multi-label is for --task classify, not {args.task}")
     if args.max_length is not None and args.max_length < _MIN_LENGTH[args.task]:
         raise CLIError(f"--max-length {args.max_length}: a {args.task} example needs at least "
                        f"{_MIN_LENGTH[args.task]} tokens ({'[CLS] question [SEP] context [SEP]' if args.task == 'qa' else '[CLS] text [SEP]'})")
@@ -168,9 +182,11 @@ def finetune_bert(args):
     from ..training.metrics import task_metrics
 
     cls = getattr(bert, _TASK_CLASSES[args.task])
-    examples = read_jsonl(args.data, args.task)
+    if stored is not None:  # a resumed run keeps its kind of classification
+        args.multi_label = stored.config.get("problem_type") == _MULTI_LABEL
+    examples = read_jsonl(args.data, args.task, args.multi_label)
     if args.val_data is not None:
-        train, val = examples, read_jsonl(args.val_data, args.task)
+        train, val = examples, read_jsonl(args.val_data, args.task, args.multi_label)
     else:
         train, val = split_examples(examples, args.val_fraction, seed=args.seed)
     if stored is not None:
@@ -198,20 +214,47 @@ def finetune_bert(args):
     train_f = encode(train, args.task, tokenizer, args.max_length, labels)
     val_f = encode(val, args.task, tokenizer, args.max_length, labels)
     data = FinetuneData(train_f, val_f, seed=args.seed)
+    extra = {"problem_type": _MULTI_LABEL} if args.multi_label else {}
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
-                      metrics=task_metrics(args.task, labels, val_f, tokenizer),
+                      **({"compute_loss": multi_label_loss, "metrics": multi_label_metrics} if args.multi_label
+                         else {"metrics": task_metrics(args.task, labels, val_f, tokenizer)}),
                       checkpoint_config={"model_type": model_type, "task": args.task, "model": config.to_dict(),
                                          "options": {"max_length": args.max_length},
-                                         "init": os.path.abspath(args.init)})
+                                         "init": os.path.abspath(args.init), **extra})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(found)
     note(f"task {args.task}: {len(train)} training and {len(val)} validation examples"
          + (f", {len(labels)} labels" if labels else "") + f"; from {args.init}")
     summary = trainer.fit()
-    _finish(trainer, summary, model, tokenizer)
+    _finish(trainer, summary, model, tokenizer, **extra)
     return exit_code(summary)
+
+
+_MULTI_LABEL = "multi_label_classification"  # transformers' problem_type: sigmoids, not a softmax
+
+
+def multi_label_loss(model, batch):
+    """Binary cross-entropy of each label's logit against labels (B, L) of 0 and 1, as
+    transformers' BCEWithLogitsLoss: max(x, 0) - x*y + log(1 + exp(-|x|)), averaged."""
+    from .. import abs, exp, log, relu
+    x = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits  # (B, L)
+    y = batch["labels"].astype(x.dtype)  # (B, L)
+    return (relu(x) - x * y + log(exp(-abs(x)) + 1)).mean()
+
+
+def multi_label_metrics(model, batches):
+    """accuracy: the share of examples whose label set is exactly right (sigmoid > 0.5);
+    f1: micro F1 over every (example, label)."""
+    hits = total = tp = pred_pos = gold_pos = 0
+    for batch in batches:
+        pred = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits.data > 0
+        gold = batch["labels"] > 0.5
+        hits += int((pred == gold).all(axis=1).sum())
+        total += len(gold)
+        tp, pred_pos, gold_pos = tp + int((pred & gold).sum()), pred_pos + int(pred.sum()), gold_pos + int(gold.sum())
+    return {"accuracy": hits / max(total, 1), "f1": 2 * tp / max(pred_pos + gold_pos, 1)}
 
 
 def _check_held_out_labels(args, labels, val):
@@ -219,35 +262,14 @@ def _check_held_out_labels(args, labels, val):
     if args.task == "qa":
         return
     seen = set(labels)
-    unseen = sorted({tag for ex in val for tag in ([ex["label"]] if args.task == "classify" else ex["tags"])}
+    unseen = sorted({tag for ex in val
+                     for tag in (ex.get("labels", [ex.get("label")]) if args.task == "classify" else ex["tags"])}
                     - seen)
     if unseen:
         where = f"--val-data {args.val_data}" if args.val_data else \
             f"the validation examples held out of --data {args.data} (--val-fraction {args.val_fraction})"
         raise CLIError(f"label(s) {', '.join(map(repr, unseen))} appear only in {where}, never in training; "
                        f"add training examples of them" + ("" if args.val_data else " or pass --val-data"))
-
-
-def load_bert(path, cls, **config_overrides):
-    """(model of class `cls`, tokenizer) from a Hugging Face BERT folder or a minitx
-    checkpoint (a checkpoint folder, or a training --out folder: its best/)."""
-    from ..models.bert import MODEL_TYPES, hf_tokenizer
-    from ..training.checkpoint import CheckpointError, find_checkpoint, load_model
-    is_hf = os.path.exists(os.path.join(path, "config.json")) and not os.path.exists(
-        os.path.join(path, "checkpoint.json"))
-    if is_hf:
-        model, tokenizer = cls.from_pretrained(path, **config_overrides), hf_tokenizer(path)
-        if tokenizer.vocab_size > model.config.vocab_size:
-            vocab = "tokenizer.json" if os.path.exists(os.path.join(path, "tokenizer.json")) else "vocab.txt"
-            raise CLIError(f"{os.path.join(path, vocab)}: {tokenizer.vocab_size} tokens, more than the model's "
-                           f"vocab_size {model.config.vocab_size} ({os.path.join(path, 'config.json')})")
-        return model, tokenizer
-    try:
-        folder = find_checkpoint(path)
-    except CheckpointError as e:
-        raise CheckpointError(f"{path}: neither a Hugging Face BERT folder (config.json) nor a "
-                              f"minitx checkpoint ({e})") from None
-    return load_model(folder, model_types=tuple(MODEL_TYPES), cls=cls, **config_overrides)
 
 
 # ---- minitx embed -------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 One JSON object per line (blank lines are skipped); docs/bert.md has examples.
     classify  {"text": str, "label": str or int}, optional "text_pair": str
+              (multi-label: {"text": str, "labels": [str or int, ...]}, any number of labels)
     tag       {"tokens": [str, ...], "tags": [str, ...]}, one tag per token
     qa        {"question": str, "context": str, "answer": str}, optional
               "answer_start": the answer's character offset in the context
@@ -24,10 +25,12 @@ _FIELDS = {
 }
 
 
-def read_jsonl(path, task):
-    """The examples of a JSONL file, checked for `task`: a list of dicts with a 'line' key added."""
+def read_jsonl(path, task, multi_label=False):
+    """The examples of a JSONL file, checked for `task`: a list of dicts with a 'line' key added.
+    multi_label (classify only): each line has "labels", a list, instead of "label"."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    fields = {"text": str, "labels": list} if multi_label else _FIELDS[task]
     examples = []
     for n, line in read_lines(path):
         if not line.strip():
@@ -39,10 +42,10 @@ def read_jsonl(path, task):
             raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
         if not isinstance(ex, dict):
             raise ValueError(f"{where}: expected a JSON object, got {type(ex).__name__}")
-        for name, kind in _FIELDS[task].items():
+        for name, kind in fields.items():
             if name not in ex:
-                raise ValueError(f"{where}: missing field {name!r} (a {task} line needs "
-                                 f"{', '.join(_FIELDS[task])})")
+                raise ValueError(f"{where}: missing field {name!r} (a {'multi-label ' * multi_label}{task} "
+                                 f"line needs {', '.join(fields)})")
             if not isinstance(ex[name], kind) or isinstance(ex[name], bool):
                 raise ValueError(f"{where}: field {name!r} is {type(ex[name]).__name__}, "
                                  f"expected {getattr(kind, '__name__', 'str or int')}")
@@ -58,7 +61,12 @@ def _check(task, ex, where):
     if task == "classify":
         if not isinstance(ex.get("text_pair", ""), str):
             raise ValueError(f"{where}: field 'text_pair' must be a string")
-        ex["label"] = str(ex["label"])  # 1 and "1" name the same class
+        if "labels" in ex and "label" not in ex:  # multi-label
+            if not all(isinstance(x, (str, int)) and not isinstance(x, bool) for x in ex["labels"]):
+                raise ValueError(f"{where}: field 'labels' must be a list of strings or integers")
+            ex["labels"] = sorted({str(x) for x in ex["labels"]})
+        else:
+            ex["label"] = str(ex["label"])  # 1 and "1" name the same class
     if task == "tag":
         if len(ex["tokens"]) != len(ex["tags"]):
             raise ValueError(f"{where}: {len(ex['tokens'])} tokens but {len(ex['tags'])} tags")
@@ -91,7 +99,7 @@ class Features:
 def label_vocab(examples, task):
     """The sorted label names of a task's examples (classes, or tags)."""
     if task == "classify":
-        return sorted({ex["label"] for ex in examples})
+        return sorted({name for ex in examples for name in ex.get("labels", [ex.get("label")])})
     if task == "tag":
         return sorted({t for ex in examples for t in ex["tags"]})
     return []
@@ -126,6 +134,12 @@ def encode(examples, task, tokenizer, max_length, labels=None):
                                      [ex.get("text_pair") for ex in examples] if any(
                                          "text_pair" in ex for ex in examples) else None,
                                      max_length=max_length)
+        if all("labels" in ex for ex in examples):  # multi-label: (N, L) of 0 and 1
+            y = np.zeros((len(examples), len(index)), dtype=np.float32)
+            for i, ex in enumerate(examples):
+                y[i, [label_id(name, ex["line"]) for name in ex["labels"]]] = 1
+            return Features(dict(input_ids=enc.input_ids, token_type_ids=enc.token_type_ids,
+                                 attention_mask=enc.attention_mask, labels=y), {"per_example": ("labels",)})
         y = np.array([label_id(ex["label"], ex["line"]) for ex in examples], dtype=np.int64)
         return Features(dict(input_ids=enc.input_ids, token_type_ids=enc.token_type_ids,
                              attention_mask=enc.attention_mask, labels=y))
@@ -189,19 +203,22 @@ class FinetuneData:
         self.rng = np.random.default_rng(seed)
 
     @staticmethod
-    def _trim(inputs, rows):
+    def _trim(feats, rows):
+        """The rows, cut to their longest; arrays of one row per example (multi-label
+        targets, extra["per_example"]) are not cut."""
+        inputs, keep = feats.inputs, feats.extra.get("per_example", ())
         T = max(1, int(inputs["attention_mask"][rows].sum(axis=1).max()))
-        return {k: (v[rows, :T] if v.ndim == 2 else v[rows]) for k, v in inputs.items()}
+        return {k: (v[rows, :T] if v.ndim == 2 and k not in keep else v[rows]) for k, v in inputs.items()}
 
     def get_batch(self, batch_size, split="train"):
         feats = self.splits[split]
         rows = self.rng.choice(len(feats), size=min(batch_size, len(feats)), replace=False)
-        return self._trim(feats.inputs, rows)
+        return self._trim(feats, rows)
 
     def eval_batches(self, batch_size, n_batches=None, split="val"):
         """All of the split in batches of batch_size (n_batches is ignored: every example counts)."""
         feats = self.splits[split]
-        return [self._trim(feats.inputs, np.arange(i, min(i + batch_size, len(feats))))
+        return [self._trim(feats, np.arange(i, min(i + batch_size, len(feats))))
                 for i in range(0, len(feats), batch_size)]
 
     def state_dict(self):

@@ -141,8 +141,16 @@ class BPETokenizer(Tokenizer):
             raise KeyError(f"id {i} is not in the vocab (vocab_size {self.vocab_size})")
         return self._id_token[i]
 
-    def encode(self, text):
-        """Ids of `text`; special tokens in it map to their ids (as transformers' GPT2Tokenizer)."""
+    def encode(self, text, return_offsets_mapping=False):
+        """Ids of `text`; special tokens in it map to their ids (as transformers' GPT2Tokenizer).
+
+        return_offsets_mapping: (ids, [(start, end)]), each token's characters in
+        `text`, as the tokenizers library gives them: a token's leading space is
+        part of it, and the pieces of one multi-byte character each span that
+        whole character.
+        """
+        if return_offsets_mapping:
+            return self._encode_offsets(text)
         ids = []
         for piece, is_special in split_special(text, self._special_re):
             if is_special:
@@ -150,6 +158,31 @@ class BPETokenizer(Tokenizer):
             else:
                 ids.extend(self.encode_ordinary(piece))
         return ids
+
+    def _encode_offsets(self, text):
+        ids, offsets, at = [], [], 0
+        for piece, is_special in split_special(text, self._special_re):
+            if is_special:
+                ids.append(self._special[piece])
+                offsets.append((at, at + len(piece)))
+                at += len(piece)
+                continue
+            shift = 0
+            if self.add_prefix_space and not piece.startswith(" "):
+                piece, shift = " " + piece, 1  # the added space belongs to the first character
+            for m in self._pattern.finditer(piece):
+                # the character each byte of the word comes from
+                char_of_byte = [k for k, ch in enumerate(m.group()) for _ in ch.encode("utf-8", "surrogatepass")]
+                b = 0
+                for i in self._bpe_cached(m.group()):
+                    n = len(self._id_bytes[i])
+                    start = max(m.start() + char_of_byte[b] - shift, 0)
+                    end = max(m.start() + char_of_byte[b + n - 1] - shift, 0) + 1
+                    ids.append(i)
+                    offsets.append((at + start, at + end))
+                    b += n
+            at += len(piece) - shift
+        return ids, offsets
 
     def encode_ordinary(self, text):
         """Ids of `text`, special tokens treated as plain text (as tiktoken's encode_ordinary).
@@ -176,15 +209,18 @@ class BPETokenizer(Tokenizer):
     # ---- BPE ----------------------------------------------------------------
 
     def _encode_words(self, text):
-        ids, cache = [], self._cache
+        ids = []
         for word in self._pattern.findall(text):
-            word_ids = cache.get(word)
-            if word_ids is None:
-                if len(cache) >= self.CACHE_WORDS:
-                    cache.clear()
-                word_ids = cache[word] = self._bpe(word)
-            ids.extend(word_ids)
+            ids.extend(self._bpe_cached(word))
         return ids
+
+    def _bpe_cached(self, word):
+        word_ids = self._cache.get(word)
+        if word_ids is None:
+            if len(self._cache) >= self.CACHE_WORDS:
+                self._cache.clear()
+            word_ids = self._cache[word] = self._bpe(word)
+        return word_ids
 
     def _bpe(self, word):
         """Token ids of one pre-tokenized word: its bytes, merged by rank."""

@@ -67,6 +67,10 @@ class Encoding:
     input_ids: list
     token_type_ids: list
     attention_mask: list
+    # with return_offsets_mapping: (start, end) character offsets of each token into
+    # its own text (A's into text, B's into text_pair), (0, 0) for [CLS], [SEP], [PAD];
+    # a list of T pairs for one text, an int64 array (B, T, 2) for a batch
+    offset_mapping: list = None
 
 
 class WordPieceTokenizer(Tokenizer):
@@ -136,6 +140,54 @@ class WordPieceTokenizer(Tokenizer):
                 ids.extend(word_ids)
         return ids
 
+    def _ids_offsets(self, text):
+        """(ids, [(start, end)]) of `text`: each token's character span in `text`.
+
+        Normalizing maps each character to zero or more (stripped accents, dropped
+        controls; 'İ' lowercases to two), so each normalized character remembers
+        the original one it came from, as the tokenizers library aligns them.
+        """
+        ids, offsets, at = [], [], 0
+        for piece, is_special in split_special(text, self._special_re):
+            at = text.index(piece, at)
+            if is_special:
+                ids.append(self._special[piece])
+                offsets.append((at, at + len(piece)))
+            else:
+                norm, origin = self._normalize_aligned(piece)
+                for m in _regexes()[3].finditer(norm):
+                    start = m.start()
+                    word_ids = self._wordpiece(m.group())
+                    if word_ids == [self.unk_id]:
+                        lengths = [len(m.group())]
+                    else:
+                        lengths = [len(self._itos[i].removeprefix(self.PREFIX) if k else self._itos[i])
+                                   for k, i in enumerate(word_ids)]
+                    for i, n in zip(word_ids, lengths):
+                        ids.append(i)
+                        offsets.append((at + origin[start], at + origin[start + n - 1] + 1))
+                        start += n
+            at += len(piece)
+        return ids, offsets
+
+    def _normalize_aligned(self, text):
+        """basic_tokenize's normalization (steps 2-4) one character at a time:
+        (normalized text, the index in `text` of each of its characters)."""
+        controls, cjk, marks, _ = _regexes()
+        out, origin = [], []
+        for i, ch in enumerate(text):
+            if controls.match(ch):
+                continue
+            if cjk.match(ch):
+                s = f" {ch} "
+            else:
+                s = marks.sub("", unicodedata.normalize("NFD", ch)) if self.strip_accents else ch
+                if self.lowercase:
+                    s = s.replace("Σ", "σ").lower()
+            out.append(s)
+            origin.extend([i] * len(s))
+        return "".join(out), origin
+
     def _wordpiece(self, word):
         """Ids of one word by greedy longest match first; [UNK] if it cannot be covered."""
         if len(word) > self.MAX_WORD_CHARS:
@@ -169,22 +221,31 @@ class WordPieceTokenizer(Tokenizer):
         return self._itos[i]
 
     def encode(self, text, text_pair=None, max_length=None, truncation=True, padding=False,
-               add_special_tokens=True):
+               add_special_tokens=True, return_offsets_mapping=False):
         """BERT's inputs for `text` (and `text_pair`): [CLS] A [SEP] B [SEP].
 
         With max_length and truncation, tokens are dropped from the end of the
         longer of A and B until the whole fits, as BERT does (see _truncate_longest_first).
         padding: False or 'longest' (no padding for one text), 'max_length' (pad to max_length).
+        return_offsets_mapping: also each token's (start, end) characters in its text.
         """
         _check_padding(padding, max_length)
-        a = self._ids(text)
-        b = None if text_pair is None else self._ids(text_pair)
+        if return_offsets_mapping:
+            a, a_off = self._ids_offsets(text)
+            b, b_off = (None, None) if text_pair is None else self._ids_offsets(text_pair)
+        else:
+            a, a_off = self._ids(text), None
+            b, b_off = None if text_pair is None else self._ids(text_pair), None
         if max_length is not None and truncation:
             n_special = (2 if b is None else 3) if add_special_tokens else 0
             if max_length < n_special:
                 raise ValueError(
                     f"max_length {max_length} leaves no room after the {n_special} special tokens")
             a, b = _truncate_longest_first(a, b, max_length - n_special)
+        offsets = None
+        if return_offsets_mapping:
+            none = [(0, 0)] if add_special_tokens else []
+            offsets = none + a_off[:len(a)] + none + ([] if b is None else b_off[:len(b)] + none)
         if add_special_tokens:
             a = [self.cls_id, *a, self.sep_id]
             b = None if b is None else [*b, self.sep_id]
@@ -194,10 +255,11 @@ class WordPieceTokenizer(Tokenizer):
         if padding == "max_length" and len(ids) < max_length:
             n = max_length - len(ids)
             ids, types, mask = ids + [self.pad_id] * n, types + [0] * n, mask + [0] * n
-        return Encoding(ids, types, mask)
+            offsets = None if offsets is None else offsets + [(0, 0)] * n
+        return Encoding(ids, types, mask, offsets)
 
     def encode_batch(self, texts, text_pairs=None, max_length=None, truncation=True, padding="longest",
-                     add_special_tokens=True):
+                     add_special_tokens=True, return_offsets_mapping=False):
         """`encode` of each text (and pair), padded to a rectangle: int64 arrays of shape (B, T),
         T the longest row (padding='longest') or max_length (padding='max_length')."""
         if padding not in ("longest", True, "max_length"):
@@ -208,7 +270,7 @@ class WordPieceTokenizer(Tokenizer):
         pairs = [None] * len(texts) if text_pairs is None else list(text_pairs)
         if len(pairs) != len(texts):
             raise ValueError(f"encode_batch: {len(texts)} texts but {len(pairs)} text_pairs")
-        rows = [self.encode(t, p, max_length, truncation, False, add_special_tokens)
+        rows = [self.encode(t, p, max_length, truncation, False, add_special_tokens, return_offsets_mapping)
                 for t, p in zip(texts, pairs)]
         longest = max((len(r.input_ids) for r in rows), default=0)
         T = max_length if padding == "max_length" else longest
@@ -219,10 +281,13 @@ class WordPieceTokenizer(Tokenizer):
         ids = np.full((len(rows), T), self.pad_id, dtype=np.int64)  # (B, T)
         types = np.zeros((len(rows), T), dtype=np.int64)  # (B, T)
         mask = np.zeros((len(rows), T), dtype=np.int64)  # (B, T)
+        offsets = np.zeros((len(rows), T, 2), dtype=np.int64) if return_offsets_mapping else None  # (B, T, 2)
         for i, r in enumerate(rows):
             n = len(r.input_ids)
             ids[i, :n], types[i, :n], mask[i, :n] = r.input_ids, r.token_type_ids, 1
-        return Encoding(ids, types, mask)
+            if offsets is not None and n:
+                offsets[i, :n] = r.offset_mapping
+        return Encoding(ids, types, mask, offsets)
 
     def decode(self, ids, skip_special_tokens=False):
         """Tokens joined by spaces, '##' continuations glued to what precedes them."""

@@ -1,0 +1,79 @@
+"""text-generation: a GPT continues each prompt, with `minitx sample`'s options."""
+import os
+
+import numpy as np
+
+from .base import Pipeline, is_hf_folder
+
+
+def load_gpt(path):
+    """(GPT, tokenizer) from a minitx GPT checkpoint, or a Hugging Face GPT-2 folder
+    (config.json, model.safetensors, and tokenizer.json or vocab.json + merges.txt)."""
+    from ..models.gpt import GPT
+    from ..tokenizers import BPETokenizer
+    from ..training.checkpoint import find_checkpoint, load_model
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such model folder")
+    if is_hf_folder(path):
+        model = GPT.from_pretrained(path)
+        if os.path.exists(os.path.join(path, "tokenizer.json")):
+            return model, BPETokenizer.load(os.path.join(path, "tokenizer.json"))
+        vocab, merges = os.path.join(path, "vocab.json"), os.path.join(path, "merges.txt")
+        if not (os.path.exists(vocab) and os.path.exists(merges)):
+            raise FileNotFoundError(f"{path}: no tokenizer.json, or vocab.json and merges.txt")
+        return model, BPETokenizer.from_gpt2_files(vocab, merges)
+    folder = find_checkpoint(path)
+    try:
+        return load_model(folder, model_types=("gpt",))
+    except ValueError as e:
+        raise ValueError(f"{e}; text-generation needs a GPT") from None
+
+
+class TextGenerationPipeline(Pipeline):
+    """pipe(prompt, max_new_tokens=50, temperature=0.8, top_k=None, top_p=None, do_sample=True,
+    seed=None, return_full_text=True) -> [{generated_text}]. An empty prompt starts
+    at a newline, as `minitx sample` does. A list of prompts gives one list each."""
+
+    task = "text-generation"
+
+    @classmethod
+    def load(cls, path, **options):
+        model, tokenizer = load_gpt(path)
+        model.eval()
+        return cls(model, tokenizer, **options)
+
+    @property
+    def max_length(self):
+        return self.model.config.block_size
+
+    def _check(self, i, item):
+        if not isinstance(item, str):
+            raise TypeError(f"text-generation: input {i} is a {type(item).__name__}, not a str")
+
+    def _shape(self, result, options):
+        return result
+
+    def _start(self, prompt):
+        if prompt:
+            return self.tokenizer.encode(prompt)
+        try:
+            return self.tokenizer.encode("\n")[:1] or [0]
+        except (ValueError, KeyError):
+            return [0]
+
+    def _run(self, prompts, notes, max_new_tokens=50, temperature=0.8, top_k=None, top_p=None, do_sample=True,
+             seed=None, return_full_text=True):
+        results = []
+        for prompt, note in zip(prompts, notes):  # one at a time: prompts differ in length
+            ids = self._start(prompt)
+            if len(ids) > self.max_length:
+                note["truncated"] = True  # the context slides over the last block_size tokens
+            out = self.model.generate([ids], max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                      do_sample=do_sample, seed=seed)
+            full = self.tokenizer.decode(np.asarray(out[0]).tolist())
+            if not prompt and full.startswith("\n"):
+                full = full[1:]
+            text = full if return_full_text else self.tokenizer.decode(np.asarray(out[0][len(ids):]).tolist())
+            results.append([{"generated_text": text}])
+        return results

@@ -1,0 +1,210 @@
+"""Pipelines against transformers on the same Hugging Face folders.
+
+Each folder is a small randomly initialised BERT with one head, saved by
+transformers, with a WordPiece vocab.txt trained here on the built-in corpus
+(nothing can be downloaded). Classifier weights are scaled up so the random
+heads give confident, varied labels. fill-mask, text-classification,
+token-classification and feature-extraction run transformers' own pipelines;
+question-answering, which transformers 5 dropped, is transformers 4's decoding
+written out below over transformers' model and fast tokenizer (its offsets,
+word ids and overflowing windows).
+text-generation compares greedy continuations on a GPT-2 folder.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="parity tests need PyTorch (pip install .[parity])")
+transformers = pytest.importorskip("transformers", reason="parity tests need transformers")
+
+from minitx import pipeline
+from minitx.data import builtin_documents
+from minitx.tokenizers import WordPieceTokenizer
+
+MAX_LEN = 48
+TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "MISC"]
+TEXTS = ["The Quick brown fox jumps over Paris.", "Alan Turing was born in London in 1912!",
+         "Unaffable résumés of naïve Zürich", "xqzv", "Paris [MASK] London [UNK] Rome"]
+
+
+@pytest.fixture(scope="module")
+def vocab(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    WordPieceTokenizer.train("\n".join(builtin_documents()[:12]), 700).save_vocab_file(path)
+    return path
+
+
+def make_folder(root, cls, vocab, scale=1.0, **kw):
+    import shutil
+    n = len(vocab.read_text(encoding="utf-8").splitlines())
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=n, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=MAX_LEN, **kw)
+    model = cls(config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.startswith(("classifier", "qa_outputs")):
+                p.mul_(scale)
+    model.save_pretrained(root)
+    shutil.copy(vocab, root / "vocab.txt")
+    tok = transformers.BertTokenizer(vocab=str(vocab), model_max_length=MAX_LEN)
+    tok.save_pretrained(root)
+    return root
+
+
+def hf_pipe(task, folder):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return transformers.pipeline(task, model=str(folder), tokenizer=str(folder), device="cpu")
+
+
+def close(ours, theirs):
+    """Equal results: strings and ints exactly, scores to 1e-5."""
+    if isinstance(theirs, list):
+        assert isinstance(ours, list) and len(ours) == len(theirs), (ours, theirs)
+        for a, b in zip(ours, theirs):
+            close(a, b)
+    elif isinstance(theirs, dict):
+        assert set(ours) == set(theirs), (ours, theirs)
+        for k in theirs:
+            close(ours[k], theirs[k])
+    elif isinstance(theirs, float) or hasattr(theirs, "dtype"):
+        assert abs(float(ours) - float(theirs)) <= 1e-5, (ours, theirs)
+    else:
+        assert ours == theirs
+
+
+def test_fill_mask_top5_tokens_and_scores(tmp_path, vocab):
+    folder = make_folder(tmp_path, transformers.BertForMaskedLM, vocab)
+    ours, theirs = pipeline("fill-mask", model=folder), hf_pipe("fill-mask", folder)
+    texts = ["The capital of [MASK] is Paris.", "a [MASK] of the [MASK] kind"]
+    for text in texts:
+        close(ours(text), theirs(text))
+    close(ours(texts, top_k=3), theirs(texts, top_k=3))
+
+
+@pytest.mark.parametrize("problem_type", [None, "multi_label_classification"])
+def test_text_classification_labels_and_scores(tmp_path, vocab, problem_type):
+    labels = {0: "negative", 1: "neutral", 2: "positive"}
+    folder = make_folder(tmp_path, transformers.BertForSequenceClassification, vocab, scale=20.0,
+                         id2label=labels, label2id={v: k for k, v in labels.items()}, problem_type=problem_type)
+    ours, theirs = pipeline("text-classification", model=folder), hf_pipe("text-classification", folder)
+    close(ours(TEXTS[0]), theirs(TEXTS[0]))
+    close(ours(TEXTS), theirs(TEXTS))
+    close(ours(TEXTS[1], top_k=None), theirs(TEXTS[1], top_k=None))
+    close(ours(TEXTS, top_k=2), theirs(TEXTS, top_k=2))
+
+
+@pytest.mark.parametrize("strategy", ["none", "simple", "first", "average", "max"])
+def test_token_classification_entities_words_and_offsets(tmp_path, vocab, strategy):
+    labels = dict(enumerate(TAGS))
+    folder = make_folder(tmp_path, transformers.BertForTokenClassification, vocab, scale=30.0,
+                         id2label=labels, label2id={v: k for k, v in labels.items()})
+    ours = pipeline("token-classification", model=folder, aggregation_strategy=strategy)
+    theirs = hf_pipe("token-classification", folder)
+    got, want = ours(TEXTS), theirs(TEXTS, aggregation_strategy=strategy)
+    assert any(want), "the random head should tag something"
+    close(got, want)
+
+
+def test_feature_extraction_per_token_and_mean(tmp_path, vocab):
+    folder = make_folder(tmp_path, transformers.BertModel, vocab)
+    ours, theirs = pipeline("feature-extraction", model=folder), hf_pipe("feature-extraction", folder)
+    for text in TEXTS[:2]:
+        np.testing.assert_allclose(np.array(ours(text)), np.array(theirs(text)), atol=1e-5)
+    mean = np.array(ours(TEXTS, pooling="mean"))
+    np.testing.assert_allclose(mean, [np.mean(theirs(t)[0], axis=0) for t in TEXTS], atol=1e-5)
+
+
+# ---- question answering: transformers 4's decoding, written out --------------------
+
+def qa_reference(folder, question, context, top_k=1, max_answer_len=15, doc_stride=None, impossible=False):
+    """transformers 4's QuestionAnsweringPipeline on a fast tokenizer, step by step."""
+    tok = transformers.AutoTokenizer.from_pretrained(str(folder))
+    model = transformers.BertForQuestionAnswering.from_pretrained(str(folder)).eval()
+    max_seq_len = min(tok.model_max_length, 384)
+    doc_stride = min(max_seq_len // 2, 128) if doc_stride is None else doc_stride
+    enc = tok(question, context, truncation="only_second", max_length=max_seq_len, stride=doc_stride,
+              return_overflowing_tokens=True, return_offsets_mapping=True, padding="longest", return_tensors="pt")
+    enc.pop("offset_mapping")  # the answer's characters come from word_to_chars below
+    enc.pop("overflow_to_sample_mapping")
+    with torch.no_grad():
+        out = model(**enc)
+    answers, min_null = [], 1e6
+    for w in range(len(enc["input_ids"])):
+        seq_ids = enc.sequence_ids(w)
+        p_mask = np.array([s != 1 for s in seq_ids], dtype=int)
+        p_mask[0] = 0  # [CLS] stays, for the null answer
+        desired = np.abs(p_mask - 1) & enc["attention_mask"][w].numpy()
+        start = np.where(desired == 0, -10000.0, out.start_logits[w].numpy().astype(np.float64))
+        end = np.where(desired == 0, -10000.0, out.end_logits[w].numpy().astype(np.float64))
+        start = np.exp(start - start.max()); start /= start.sum()
+        end = np.exp(end - end.max()); end /= end.sum()
+        if impossible:
+            min_null = min(min_null, start[0] * end[0])
+        start[0] = end[0] = 0.0
+        cand = np.tril(np.triu(np.outer(start, end)), max_answer_len - 1)
+        flat = cand.flatten()
+        best = np.argsort(-flat)[:top_k]
+        s_idx, e_idx = np.unravel_index(best, cand.shape)
+        keep = np.isin(s_idx, desired.nonzero()) & np.isin(e_idx, desired.nonzero())
+        for s, e in zip(s_idx[keep], e_idx[keep]):
+            word_s, word_e = enc.token_to_word(w, s), enc.token_to_word(w, e)
+            lo = enc.word_to_chars(w, word_s, sequence_index=1)[0]
+            hi = enc.word_to_chars(w, word_e, sequence_index=1)[1]
+            answers.append({"score": float(cand[s, e]), "start": lo, "end": hi, "answer": context[lo:hi]})
+    if impossible:
+        answers.append({"score": float(min_null), "start": 0, "end": 0, "answer": ""})
+    answers = sorted(answers, key=lambda a: a["score"], reverse=True)[:top_k]
+    return answers[0] if top_k == 1 else answers
+
+
+@pytest.fixture(scope="module")
+def qa_folder(tmp_path_factory, vocab):
+    return make_folder(tmp_path_factory.mktemp("qa"), transformers.BertForQuestionAnswering, vocab, scale=10.0)
+
+
+def test_question_answering_answer_and_offsets(qa_folder):
+    ours = pipeline("question-answering", model=qa_folder)
+    question, context = "Where was Alan Turing born?", TEXTS[1] + " " + TEXTS[2]
+    close(ours(question=question, context=context), qa_reference(qa_folder, question, context))
+    close(ours(question=question, context=context, top_k=3, handle_impossible_answer=True),
+          qa_reference(qa_folder, question, context, top_k=3, impossible=True))
+
+
+def test_question_answering_long_context_in_windows(qa_folder):
+    ours = pipeline("question-answering", model=qa_folder)
+    context = " ".join(builtin_documents()[3].split()[:150])
+    question = "What is it?"
+    got = ours(question=question, context=context, top_k=4, doc_stride=10)
+    assert ours.notes[0]["windows"] > 3
+    close(got, qa_reference(qa_folder, question, context, top_k=4, doc_stride=10))
+
+
+def test_text_generation_greedy_on_a_gpt2_folder(tmp_path):
+    """A GPT-2 folder saved by transformers, with a byte-level BPE tokenizer.json:
+    greedy continuations equal transformers' text-generation pipeline."""
+    from minitx.tokenizers import BPETokenizer
+    bpe = BPETokenizer.train("\n".join(builtin_documents()[:2]), 300)
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(vocab_size=bpe.vocab_size, n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                                     bos_token_id=bpe.vocab_size - 1, eos_token_id=bpe.vocab_size - 1)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path)
+    bpe.save(tmp_path / "tokenizer.json")
+    (tmp_path / "tokenizer_config.json").write_text('{"tokenizer_class": "PreTrainedTokenizerFast"}')
+    prompts = ["The if statement", "A function is"]
+    ours = pipeline("text-generation", model=tmp_path)(prompts, max_new_tokens=12, do_sample=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = hf_pipe("text-generation", tmp_path)
+        want = [theirs(p, max_new_tokens=12, do_sample=False) for p in prompts]
+    assert ours == want
+
+
+def test_question_answering_default_stride_and_a_batch(qa_folder):
+    ours = pipeline("question-answering", model=qa_folder)
+    context = " ".join(builtin_documents()[5].split()[:80]) + " Zürich's naïve café."
+    questions = ["Which city?", "What is the café like?"]
+    got = ours(question=questions, context=context, top_k=2, handle_impossible_answer=True)
+    close(got, [qa_reference(qa_folder, q, context, top_k=2, impossible=True) for q in questions])
