@@ -35,13 +35,12 @@ except (ImportError, AttributeError):
 # When a kernel runs threaded: gelu, softmax and cross_entropy (an exp or an erfc per
 # element) have a parallel driver that cuts the elements or rows into BLOCKS fixed
 # blocks, so sums come out the same on any thread count. A parallel launch on
-# workqueue costs about 70 to 100 us, so threads start at 2^21 elements (the GPT
-# step's gelu, 3.1M elements, runs threaded; layer norm, whose 0.8M-element calls
-# take 0.1 to 0.3 ms, has no driver). They pay inside a training step only because
-# minitx/runtime.py shortens OpenBLAS's spin after each matmul. docs/kernels/threads.md
-# and docs/performance.md have the measurements.
+# workqueue costs about 70 to 100 us, and the second core is often busy (another
+# framework's or OpenBLAS's threads), so threads start at 2^23 elements: the GPT
+# step's gelu (3.1M elements) runs serial. docs/kernels/threads.md and
+# docs/performance.md have the measurements.
 BLOCKS = 16
-PARALLEL_MIN_ELEMENTS = 1 << 21
+PARALLEL_MIN_ELEMENTS = 1 << 23
 
 
 def parallel_pays(n_elements):
