@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minitx as mt
+from minitx.testing.strategies import broadcast_shapes, shapes  # noqa: F401  (the public kit's, shared)
 
 float_dtypes = st.sampled_from([np.float32, np.float64])
 
@@ -21,35 +22,6 @@ def nonzero_floats(low=0.2, high=3.0, width=64):
     """Floats with low <= |x| <= high: kinks at 0 (relu, abs) stay out of reach of eps."""
     magnitude = st.floats(low, high, width=width)
     return st.tuples(magnitude, st.booleans()).map(lambda p: -p[0] if p[1] else p[0])
-
-
-@st.composite
-def shapes(draw, min_dims=0, max_dims=3, min_side=1, max_side=4):
-    """A tensor shape, e.g. (), (3,), (2, 1, 4)."""
-    return draw(hnp.array_shapes(min_dims=min_dims, max_dims=max_dims,
-                                 min_side=min_side, max_side=max_side))
-
-
-@st.composite
-def broadcast_shapes(draw, n=2, min_dims=0, max_dims=3, max_side=4):
-    """`n` shapes that broadcast together: some leading dims dropped, some sides set to 1.
-
-    The first shape is kept at the full common shape half the time, so both the
-    "one side broadcast" and "both sides broadcast" cases come up.
-    """
-    common = draw(shapes(min_dims=min_dims, max_dims=max_dims, max_side=max_side))
-    out = []
-    for k in range(n):
-        if k == 0 and draw(st.booleans()):
-            out.append(common)
-            continue
-        keep = draw(st.integers(0, len(common)))
-        shape = list(common[len(common) - keep:])
-        for i in range(len(shape)):
-            if draw(st.booleans()):
-                shape[i] = 1
-        out.append(tuple(shape))
-    return tuple(out)
 
 
 @st.composite
