@@ -170,7 +170,9 @@ class Trainer:
         Every part is checked before any is applied; a bad one is a CheckpointError naming it."""
         ckpt = load_checkpoint(path or os.path.join(self.out_dir, "last"))
         file = os.path.join(ckpt.path, TRAINER)
-        state = require({"trainer_state.json": ckpt.trainer_state}, "trainer_state.json", dict, ckpt.path)
+        state = ckpt.trainer_state
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{file}: missing from the checkpoint, or not a JSON object")
         step = require(state, "step", int, file)
         best = require(state, "best_val_loss", (float, int, type(None)), file)
         tokens = require(state, "tokens_seen", int, file)
