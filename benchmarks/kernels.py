@@ -1,18 +1,21 @@
 """Forward+backward time of each fused kernel: minitx Numba, minitx NumPy twin, PyTorch eager.
 
-    python benchmarks/kernels.py            # all cases, about two minutes on 2 cores
-    python benchmarks/kernels.py --quick    # fewer repeats, skips the V=50257 case
+    python benchmarks/kernels.py            # all cases, 3 rounds, about five minutes on 2 cores
+    python benchmarks/kernels.py --quick    # fewer repeats, one round, skips the V=50257 case
     python benchmarks/kernels.py --only layer_norm,gelu
     python benchmarks/kernels.py --json kernels.json   # also the medians as JSON (for gpt.py --plot)
 
-Every case builds its inputs once, then times one forward+backward step of each
-implementation in turn (the order rotates every repeat, so drift in machine
-load hits all three alike) and prints the medians. Each timed step follows an
-untimed one of the same implementation: right after another implementation
+Each framework runs in its own fresh processes, one per round, the order
+alternating round by round (--rounds, default 3): in one process PyTorch's
+OpenMP threads spin for milliseconds after its ops and hold the cores the next
+minitx kernel needs. In a process every case builds its inputs once, then times
+forward+backward steps (minitx: of the Numba kernel, then of its NumPy twin) and
+takes the median; the figure is the median over rounds. Each timed step follows
+an untimed one of the same implementation: right after another implementation
 has freed its arrays (the NumPy twin of gelu frees millions of Python floats),
 the first step pays for page faults that a training loop would not (measured:
-4x on gelu). PyTorch runs on as many threads as Numba. Ratios above 1 mean
-minitx is faster.
+4x on gelu). PyTorch runs on as many threads as Numba. Ratios
+above 1 mean minitx is faster.
 
 To add an op, append a `Case` to CASES: `setup(rng)` builds the inputs and
 returns two zero-argument functions, one forward+backward step for minitx (run
@@ -207,27 +210,40 @@ CASES += [_attention_case(SMALL), _attention_case(GPT), _qkv_attention_case(SMAL
 
 
 # ---- timing -------------------------------------------------------------------
+# Each framework runs in its own processes, as in a training job: in one process
+# PyTorch's OpenMP threads spin on the cores for milliseconds after each of its ops,
+# and the minitx kernel timed next would find no core free (and the other way round).
 
-def _time_case(case, torch, repeats, budget_s):
-    """Median seconds per step of numba, numpy, torch, alternating."""
-    rng = np.random.default_rng(0)
-    mine, theirs = case.setup(rng, torch)
-    runs = {"numba": lambda: _under("numba", mine), "numpy": lambda: _under("numpy", mine),
-            "torch": theirs}
-    for run in runs.values():   # warm up: compile, first-touch allocations
-        run()
-    times = {name: [] for name in runs}
-    names = list(runs)
-    start = time.perf_counter()
-    for rep in range(repeats):
-        for name in names[rep % 3:] + names[:rep % 3]:
-            runs[name]()    # untimed: settles the allocator after the previous implementation
-            t0 = time.perf_counter()
-            runs[name]()
-            times[name].append(time.perf_counter() - t0)
-        if rep >= 2 and time.perf_counter() - start > budget_s:
-            break
-    return {name: statistics.median(ts) for name, ts in times.items()}, len(times["numba"])
+def _time_child(framework, cases, repeats, budget_s):
+    """Median seconds per step of each case, for framework 'minitx' (its Numba kernels
+    and then their NumPy twins) or 'torch'."""
+    import torch
+    medians = {}
+    for case in cases:
+        rng = np.random.default_rng(0)
+        mine, theirs = case.setup(rng, torch)
+        if framework == "minitx":
+            runs = {"numba": lambda: _under("numba", mine), "numpy": lambda: _under("numpy", mine)}
+        else:
+            runs = {"torch": theirs}
+        times = {}
+        for name, run in runs.items():  # one after the other: the twin's garbage (gelu's frees
+            run()                       # millions of Python floats) would slow the kernel after it
+            times[name] = []
+            start = time.perf_counter()
+            for rep in range(repeats):
+                run()    # untimed: settles the allocator
+                t0 = time.perf_counter()
+                run()
+                times[name].append(time.perf_counter() - t0)
+                if rep >= 2 and time.perf_counter() - start > budget_s:
+                    break
+        medians[_key(case)] = {name: statistics.median(ts) for name, ts in times.items()}
+    return medians
+
+
+def _key(case):
+    return f"{case.op} {_shape_label(case)}"
 
 
 def _under(backend, step):
@@ -235,16 +251,46 @@ def _under(backend, step):
         step()
 
 
+def _children(args, rounds):
+    """Per case, per implementation: the median over rounds of each child's medians. The
+    frameworks' processes alternate in order round by round."""
+    import json
+    import subprocess
+    import tempfile
+    rounds_out = []
+    for r in range(rounds):
+        order = ("minitx", "torch") if r % 2 == 0 else ("torch", "minitx")
+        merged = {}
+        for framework in order:
+            with tempfile.NamedTemporaryFile(suffix=".json") as f:
+                cmd = [sys.executable, os.path.abspath(__file__), "--child", framework, "--child-out", f.name,
+                       "--only", args.only, "--threads", str(args.threads)] + (["--quick"] if args.quick else [])
+                subprocess.run(cmd, check=True)
+                for key, meds in json.load(open(f.name)).items():
+                    merged.setdefault(key, {}).update(meds)
+        rounds_out.append(merged)
+    return {key: {name: statistics.median(r[key][name] for r in rounds_out) for name in rounds_out[0][key]}
+            for key in rounds_out[0]}
+
+
+def _selected(args):
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    return [case for case in CASES if not (args.quick and not case.quick)
+            and not (only and case.op.split("(")[0] not in only)]
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats; skip slow cases")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, one round; skip slow cases")
     parser.add_argument("--only", default="", help="comma-separated op names to run")
     parser.add_argument("--threads", type=int, default=0,
                         help="threads for Numba and PyTorch (default: Numba's, one per core)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of one process per framework (default 3)")
     parser.add_argument("--json", metavar="FILE", help="also write the medians as JSON to FILE")
+    parser.add_argument("--child", choices=("minitx", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    machine = harness.machine()
-    print("\n".join(harness.describe(machine)))
 
     import numba
     import torch
@@ -253,27 +299,31 @@ def main(argv=None):
     threads = numba.get_num_threads()
     torch.set_num_threads(threads)
     repeats, budget_s = (5, 1.0) if args.quick else (15, 4.0)
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if args.child:
+        import json
+        with open(args.child_out, "w") as f:
+            json.dump(_time_child(args.child, _selected(args), repeats, budget_s), f)
+        return
 
+    machine = harness.machine()
+    print("\n".join(harness.describe(machine)))
+    rounds = 1 if args.quick else args.rounds
     header = (f"{'op':<16} {'shape':<34} {'numba ms':>9} {'numpy ms':>9} {'torch ms':>9} "
               f"{'torch/numba':>11} {'numpy/numba':>11}")
     print(header)
     print("-" * len(header))
+    medians = _children(args, rounds)
     rows = []
-    for case in CASES:
-        if args.quick and not case.quick:
-            continue
-        if only and case.op.split("(")[0] not in only:
-            continue
-        med, n = _time_case(case, torch, repeats, budget_s)
+    for case in _selected(args):
+        med = medians[_key(case)]
         print(f"{case.op:<16} {_shape_label(case):<34} {med['numba'] * 1e3:9.3f} "
               f"{med['numpy'] * 1e3:9.3f} {med['torch'] * 1e3:9.3f} "
-              f"{med['torch'] / med['numba']:11.2f} {med['numpy'] / med['numba']:11.2f}",
-              flush=True)
-        rows.append({"op": case.op, "shape": _shape_label(case), "repeats": n, "numba_s": med["numba"],
+              f"{med['torch'] / med['numba']:11.2f} {med['numpy'] / med['numba']:11.2f}")
+        rows.append({"op": case.op, "shape": _shape_label(case), "rounds": rounds, "numba_s": med["numba"],
                      "numpy_s": med["numpy"], "torch_s": med["torch"]})
     print(f"threads: numba {threads} ({numba.threading_layer()} layer), torch "
-          f"{torch.get_num_threads()}; float32; median of up to {repeats} repeats; "
+          f"{torch.get_num_threads()}; float32; each framework in its own processes, {rounds} "
+          f"alternating round(s); medians of up to {repeats} repeats per process, then over rounds; "
           f"ratios > 1: minitx Numba faster; load average {os.getloadavg()[0]:.1f} "
           f"(other processes on these cores make the figures noisy)")
     if args.json:
@@ -282,7 +332,8 @@ def main(argv=None):
             json.dump({"machine": machine, "torch_version": torch.__version__,
                        "threads": {"numba": threads, "numba_layer": numba.threading_layer(),
                                    "torch": torch.get_num_threads()},
-                       "repeats": repeats, "loadavg_end": os.getloadavg(), "cases": rows}, f, indent=1)
+                       "repeats": repeats, "rounds": rounds, "loadavg_end": os.getloadavg(),
+                       "cases": rows}, f, indent=1)
         print(f"results: {args.json}")
 
 

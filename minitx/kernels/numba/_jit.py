@@ -1,6 +1,7 @@
 """How every kernel is compiled: `njit` with an on-disk cache (minitx/runtime.py sets
 its folder before any kernel module is imported), and when a kernel runs threaded."""
 import math
+import os
 
 import numba
 
@@ -32,20 +33,28 @@ except (ImportError, AttributeError):
     NOALIAS = {}
 
 
-# When a kernel runs threaded: gelu, softmax and cross_entropy (an exp or an erfc per
-# element) have a parallel driver that cuts the elements or rows into BLOCKS fixed
-# blocks, so sums come out the same on any thread count. A parallel launch on
-# workqueue costs about 70 to 100 us, and the second core is often busy (another
-# framework's or OpenBLAS's threads), so threads start at 2^23 elements: the GPT
-# step's gelu (3.1M elements) runs serial. docs/kernels/threads.md and
-# docs/performance.md have the measurements.
+# When a kernel runs threaded: layer_norm, gelu, softmax and cross_entropy have a
+# parallel driver that cuts the rows or elements into BLOCKS fixed blocks, so sums
+# come out the same on any thread count. On the OpenMP layer with its short spin
+# (minitx/runtime.py) a launch costs about 30 us, so threads start at 2^19 elements:
+# the GPT size's layer norm (786K elements), gelu and softmax (3.1M) run on both
+# cores, the small size's (98K, 393K) serial. docs/performance.md has the figures.
 BLOCKS = 16
-PARALLEL_MIN_ELEMENTS = 1 << 23
+PARALLEL_MIN_ELEMENTS = 1 << 19
+
+# libgomp's threads do not survive fork(): Numba kills a forked child that starts a
+# parallel loop, so such a child (multiprocessing's fork start method) runs serial.
+_PID = os.getpid()
+
+
+def threads_usable():
+    """Whether this process may run Numba's parallel loops on more than one thread."""
+    return numba.get_num_threads() > 1 and os.getpid() == _PID
 
 
 def parallel_pays(n_elements):
     """Whether a kernel touching n_elements should run its parallel driver."""
-    return n_elements >= PARALLEL_MIN_ELEMENTS and numba.get_num_threads() > 1
+    return n_elements >= PARALLEL_MIN_ELEMENTS and threads_usable()
 
 
 @njit

@@ -13,11 +13,10 @@ Numba type per dtype. Fewer than DECODE_MAX_QUERIES queries (decoding with a
 KV cache) take attention_decode.py instead, which reads the cache in place.
 docs/kernels/attention.md has the design and the measurements.
 """
-import numba
 import numpy as np
 from numba import prange
 
-from ._jit import njit
+from ._jit import njit, threads_usable
 from .attention_blocks import (BLOCK_QUERIES, FAST, add_weights_t_times, ceil_to, head_rows, key_end, load,
                                load_t, row_dots, rows_times_t, softmax_grad_row, softmax_row,
                                store, weights_times)
@@ -219,7 +218,7 @@ def _threads_pay(q, k):
     waits, several context switches a call."""
     B, NH, Tq, HS = q.shape
     muladds = B * NH * Tq * k.shape[2] * HS         # of q k^T alone
-    return numba.get_num_threads() > 1 and B * NH > 1 and muladds >= _THREADS_MIN_MULADDS
+    return threads_usable() and B * NH > 1 and muladds >= _THREADS_MIN_MULADDS
 
 
 def _flags(q, bias, keep, scale, dropout_scale):

@@ -18,19 +18,22 @@ def _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep, start
     """Rows start..stop: x (N, V), targets (N,), valid (N,) -> loss, m, s (N,) float64,
     e (N, V) = exp(x - m) if keep, else scratch row e[slot]."""
     V = x.shape[1]
+    # Two loops, not one: the rows' exps and sums alone, then the losses (a log, the
+    # target, label smoothing's row sum); one loop with all of it ran a third slower
+    # at V = 65 (docs/performance.md).
     for i in range(start, stop):
         xi, ei = x[i], (e[i] if keep else e[slot])              # (V,)
         mi = row_max(xi)
         for j in range(V):
             ei[j] = poly_exp(xi[j] - mi)
-        si = row_sum(ei)
-        m[i], s[i] = mi, si
+        m[i], s[i] = mi, row_sum(ei)
+    for i in range(start, stop):
         loss[i] = 0.0
         if valid[i]:
-            lse = mi + math.log(si)
-            loss[i] = (1 - label_smoothing) * (lse - xi[targets[i]])
+            lse = m[i] + math.log(s[i])
+            loss[i] = (1 - label_smoothing) * (lse - x[i, targets[i]])
             if label_smoothing != 0.0:
-                loss[i] += label_smoothing * (lse - row_sum(xi) / V)
+                loss[i] += label_smoothing * (lse - row_sum(x[i]) / V)
 
 
 @njit
