@@ -119,6 +119,18 @@ def test_text_generation_is_seeded_and_batched(folders):
     assert new["generated_text"] == out["generated_text"][7:]
 
 
+def test_text_generation_batch_equals_each_prompt_alone(folders):
+    gen = pipeline("text-generation", model=folders["gpt"])
+    prompts = ["the cat sat", "a", "dogs"]
+    for options in (dict(do_sample=False), dict(seed=4)):
+        batch = gen(prompts, max_new_tokens=5, **options)
+        assert batch == [gen(p, max_new_tokens=5, **options) for p in prompts]
+    # past block_size (16) rows would slide together, so each runs alone and slides as it would
+    long = gen(prompts, max_new_tokens=20, do_sample=False)
+    assert long == [gen(p, max_new_tokens=20, do_sample=False) for p in prompts]
+    assert all(len(out["generated_text"]) == len(p) + 20 for [out], p in zip(long, prompts))
+
+
 @pytest.mark.parametrize("task, model, call, message", [
     ("text-classification", "bert", lambda p: p, "a bert checkpoint has no head for text-classification"),
     ("fill-mask", "classify", lambda p: p, "a bert-classify checkpoint has no head for fill-mask"),
