@@ -198,11 +198,27 @@ def test_multi_label_finetune_then_sigmoid_scores(tmp_path, tok, capsys):
     evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert {"accuracy", "f1"} <= set(evals[-1])
     assert json.loads((out / "hf" / "config.json").read_text())["problem_type"] == "multi_label_classification"
+    best = json.loads((out / "best" / "config.json").read_text())
+    assert best["model"]["problem_type"] == "multi_label_classification" and "problem_type" not in best
+    assert bert.BertForSequenceClassification.from_pretrained(out / "hf").config.problem_type == "multi_label_classification"
     for model in (out, out / "hf"):
         scores = pipeline("text-classification", model=str(model))("the cat sat", top_k=None)
         assert sorted(s["label"] for s in scores) == ["animal", "loud", "small"]
         p = np.array([s["score"] for s in scores])
         assert ((0 < p) & (p < 1)).all() and abs(p.sum() - 1) > 1e-3
+
+
+def test_a_checkpoint_from_before_problem_type_was_in_the_model_config(tmp_path, tok):
+    """Older checkpoints named problem_type beside the model section: still multi-label."""
+    manual_seed(0)
+    model = bert.BertForSequenceClassification(bert_config(tok, num_labels=2, id2label={0: "a", 1: "b"}))
+    section = {k: v for k, v in model.config.to_dict().items() if k != "problem_type"}
+    save_checkpoint(tmp_path / "old", model, {"model_type": "bert-classify", "model": section,
+                                              "problem_type": "multi_label_classification"}, tokenizer=tok)
+    classify = pipeline("text-classification", model=str(tmp_path / "old"))
+    assert classify.model.config.problem_type == "multi_label_classification"
+    scores = np.array([s["score"] for s in classify("the cat", top_k=None)])
+    assert abs(scores.sum() - 1) > 1e-3  # sigmoids
 
 
 def test_multi_label_needs_classify_and_label_lists(tmp_path, capsys):
