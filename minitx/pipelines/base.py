@@ -63,9 +63,11 @@ def load_for_task(path, task, cls, model_types):
 
 
 def clean_up_spaces(text):
-    """transformers' clean_up_tokenization, which its BERT decode applies: no space
-    before . ? ! , and English contractions."""
-    for before, after in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+    """The cleanup of the WordPiece decoder that transformers' BERT tokenizer decodes
+    with (tokenizers' `cleanup`): no space before . ? ! , and English contractions.
+    It runs on each token with its leading space, not on the whole text, so a lone
+    apostrophe keeps its spaces ("zurich ' s"): a rule spanning two tokens never fires."""
+    for before, after in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" n't", "n't"),
                           (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
         text = text.replace(before, after)
     return text
