@@ -35,6 +35,44 @@ def test_config_validates():
         config(pad_token_id=19)
     with pytest.raises(ValueError, match="hidden_dropout_prob"):
         config(hidden_dropout_prob=1.5)
+    with pytest.raises(ValueError, match="problem_type 'multi_label'"):
+        config(problem_type="multi_label")
+
+
+def test_sequence_classification_loss_follows_problem_type():
+    """As transformers: BCE with logits for multi-label, cross-entropy for class ids,
+    MSE for regression; None infers it from num_labels and the labels' dtype."""
+    ids, mask = np.array([[2, 7, 9, 3], [2, 5, 3, 8]]), np.ones((2, 4), np.int64)
+    y = np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    for problem_type in ("multi_label_classification", None):
+        out = tiny(bert.BertForSequenceClassification, num_labels=3, problem_type=problem_type)(ids, mask, labels=y)
+        x = out.logits.data.astype(np.float64)
+        bce = np.mean(np.maximum(x, 0) - x * y + np.log1p(np.exp(-np.abs(x))))
+        np.testing.assert_allclose(out.loss.item(), bce, rtol=1e-5)
+    out = tiny(bert.BertForSequenceClassification, num_labels=3, problem_type="single_label_classification")(
+        ids, mask, labels=[2, 0])
+    x = out.logits.data.astype(np.float64)
+    ce = np.mean(np.log(np.exp(x).sum(1)) - x[[0, 1], [2, 0]])
+    np.testing.assert_allclose(out.loss.item(), ce, rtol=1e-5)
+    out = tiny(bert.BertForSequenceClassification, num_labels=2, problem_type="regression")(
+        ids, mask, labels=np.array([[0.5, 1.0], [0.0, -1.0]]))
+    np.testing.assert_allclose(out.loss.item(), np.mean((out.logits.data - [[0.5, 1.0], [0.0, -1.0]]) ** 2),
+                               rtol=1e-5)
+    with pytest.raises(ValueError, match="multi-label labels of shape \\(2,\\)"):
+        tiny(bert.BertForSequenceClassification, num_labels=3,
+             problem_type="multi_label_classification")(ids, mask, labels=[1.0, 0.0])
+
+
+def test_problem_type_round_trips_through_config_json(tmp_path):
+    model = tiny(bert.BertForSequenceClassification, num_labels=3, problem_type="multi_label_classification")
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["problem_type"] == "multi_label_classification"
+    assert bert.BertForSequenceClassification.from_pretrained(tmp_path).config.problem_type == \
+        "multi_label_classification"
+    hf = json.loads((tmp_path / "config.json").read_text())
+    del hf["problem_type"]  # a config.json from before the field: None
+    (tmp_path / "config.json").write_text(json.dumps(hf))
+    assert bert.BertForSequenceClassification.from_pretrained(tmp_path).config.problem_type is None
 
 
 def test_names_are_hugging_face_and_the_decoder_is_tied():

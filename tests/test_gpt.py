@@ -113,6 +113,77 @@ def test_eos_stops_and_pads():
     assert out.shape == (1, 3) and out[0, -1] == first
 
 
+def left_pad(rows):
+    """A batch of prompts of different lengths: ids and attention_mask (B, W), padded on the left."""
+    W = max(map(len, rows))
+    ids, mask = np.zeros((len(rows), W), np.int64), np.zeros((len(rows), W), np.int64)
+    for i, row in enumerate(rows):
+        ids[i, W - len(row):], mask[i, W - len(row):] = row, 1
+    return ids, mask
+
+
+def varied(**overrides):
+    """tiny() with weights scaled up, so greedy continuations vary rather than repeat."""
+    model = tiny(**overrides).eval()
+    for p in model.parameters():
+        p.data *= 8
+    return model
+
+
+ROWS = [[3, 1, 4, 1, 5, 9], [2, 7], [1, 8, 2]]
+
+
+def test_padded_rows_give_the_logits_of_each_row_alone_and_no_nan():
+    model = varied()
+    ids, mask = left_pad(ROWS)
+    logits = model(ids, attention_mask=mask).logits.data      # (B, W, V)
+    assert np.isfinite(logits).all()  # padded positions, whose every key is hidden, too
+    for i, row in enumerate(ROWS):
+        alone = model(np.array([row])).logits.data[0]
+        np.testing.assert_allclose(logits[i, -len(row):], alone, atol=1e-5, rtol=1e-5)
+
+
+def test_padded_batch_generates_what_each_prompt_does_alone():
+    model = varied()
+    ids, mask = left_pad(ROWS)
+    W = ids.shape[1]
+    for use_cache in (True, False):
+        out = model.generate(ids, 8, do_sample=False, attention_mask=mask, use_cache=use_cache)
+        for i, row in enumerate(ROWS):
+            alone = model.generate(np.array([row]), 8, do_sample=False, use_cache=use_cache)
+            np.testing.assert_array_equal(out[i, W:], alone[0, len(row):])
+    # one seed per row: each row samples what it would alone with that seed
+    out = model.generate(ids, 8, attention_mask=mask, seed=[5, 6, 7])
+    for i, row in enumerate(ROWS):
+        np.testing.assert_array_equal(out[i, W:], model.generate(np.array([row]), 8, seed=5 + i)[0, len(row):])
+
+
+def test_a_padded_batch_slides_all_rows_together_past_block_size():
+    model = varied()
+    same = [[1, 2, 3], [4, 5, 6]]  # no padding: each row slides as it does alone
+    out = model.generate(np.array(same), 30, do_sample=False, attention_mask=np.ones((2, 3), np.int64))
+    for i, row in enumerate(same):
+        np.testing.assert_array_equal(out[i], model.generate(np.array([row]), 30, do_sample=False)[0])
+    ids, mask = left_pad(ROWS)
+    out = model.generate(ids, 30, do_sample=False, attention_mask=mask)
+    assert out.shape == (3, ids.shape[1] + 30) and out.min() >= 0 and out.max() < 23
+    # the rows slid at the same step: until then each equals its run alone
+    first_slide = model.config.block_size - ids.shape[1]
+    for i, row in enumerate(ROWS):
+        alone = model.generate(np.array([row]), first_slide, do_sample=False)[0, len(row):]
+        np.testing.assert_array_equal(out[i, ids.shape[1]:ids.shape[1] + first_slide], alone)
+
+
+def test_bad_attention_masks():
+    model = tiny()
+    with pytest.raises(ValueError, match="pad on the left"):
+        model.generate(np.array([[1, 2]]), 2, attention_mask=np.array([[1, 0]]))
+    with pytest.raises(ValueError, match="does not match input_ids"):
+        model(np.array([[1, 2]]), attention_mask=np.array([[1, 1, 1]]))
+    with pytest.raises(ValueError, match="2 seeds for 1 rows"):
+        model.generate(np.array([[1, 2]]), 2, seed=[1, 2])
+
+
 def test_bad_sampling_arguments():
     model = tiny()
     with pytest.raises(ValueError, match="temperature"):

@@ -75,3 +75,26 @@ def test_greedy_generation_matches_transformers(tmp_path):
         ref = theirs.generate(torch.from_numpy(prompt), max_new_tokens=10, do_sample=False,
                               pad_token_id=0).numpy()
     np.testing.assert_array_equal(ours.generate(prompt, 10, do_sample=False), ref)
+
+
+def test_left_padded_batch_matches_transformers(tmp_path):
+    """Prompts of different lengths, left-padded with an attention mask: the logits at
+    real positions and the greedy tokens equal transformers' (position ids as its
+    generate makes them: cumsum of the mask - 1)."""
+    theirs = hf_model(tmp_path, torch.float32)
+    ours = GPT.from_pretrained(tmp_path).eval()
+    rows = [[5, 1, 7, 2, 9, 3], [4, 8], [11, 6, 30]]
+    W = max(map(len, rows))
+    ids, mask = np.zeros((3, W), np.int64), np.zeros((3, W), np.int64)
+    for i, row in enumerate(rows):
+        ids[i, W - len(row):], mask[i, W - len(row):] = row, 1
+    positions = np.where(mask, mask.cumsum(1) - 1, 0)
+    with torch.no_grad():
+        ref = theirs(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask),
+                     position_ids=torch.from_numpy(positions)).logits.numpy()
+        want = theirs.generate(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), max_new_tokens=8,
+                               do_sample=False, pad_token_id=0).numpy()
+    got = ours(ids, attention_mask=mask).logits.data
+    real = mask.astype(bool)
+    np.testing.assert_allclose(got[real], ref[real], atol=1e-5, rtol=1e-5)
+    np.testing.assert_array_equal(ours.generate(ids, 8, do_sample=False, attention_mask=mask), want)

@@ -119,6 +119,18 @@ def test_text_generation_is_seeded_and_batched(folders):
     assert new["generated_text"] == out["generated_text"][7:]
 
 
+def test_text_generation_batch_equals_each_prompt_alone(folders):
+    gen = pipeline("text-generation", model=folders["gpt"])
+    prompts = ["the cat sat", "a", "dogs"]
+    for options in (dict(do_sample=False), dict(seed=4)):
+        batch = gen(prompts, max_new_tokens=5, **options)
+        assert batch == [gen(p, max_new_tokens=5, **options) for p in prompts]
+    # past block_size (16) rows would slide together, so each runs alone and slides as it would
+    long = gen(prompts, max_new_tokens=20, do_sample=False)
+    assert long == [gen(p, max_new_tokens=20, do_sample=False) for p in prompts]
+    assert all(len(out["generated_text"]) == len(p) + 20 for [out], p in zip(long, prompts))
+
+
 @pytest.mark.parametrize("task, model, call, message", [
     ("text-classification", "bert", lambda p: p, "a bert checkpoint has no head for text-classification"),
     ("fill-mask", "classify", lambda p: p, "a bert-classify checkpoint has no head for fill-mask"),
@@ -186,11 +198,27 @@ def test_multi_label_finetune_then_sigmoid_scores(tmp_path, tok, capsys):
     evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert {"accuracy", "f1"} <= set(evals[-1])
     assert json.loads((out / "hf" / "config.json").read_text())["problem_type"] == "multi_label_classification"
+    best = json.loads((out / "best" / "config.json").read_text())
+    assert best["model"]["problem_type"] == "multi_label_classification" and "problem_type" not in best
+    assert bert.BertForSequenceClassification.from_pretrained(out / "hf").config.problem_type == "multi_label_classification"
     for model in (out, out / "hf"):
         scores = pipeline("text-classification", model=str(model))("the cat sat", top_k=None)
         assert sorted(s["label"] for s in scores) == ["animal", "loud", "small"]
         p = np.array([s["score"] for s in scores])
         assert ((0 < p) & (p < 1)).all() and abs(p.sum() - 1) > 1e-3
+
+
+def test_a_checkpoint_from_before_problem_type_was_in_the_model_config(tmp_path, tok):
+    """Older checkpoints named problem_type beside the model section: still multi-label."""
+    manual_seed(0)
+    model = bert.BertForSequenceClassification(bert_config(tok, num_labels=2, id2label={0: "a", 1: "b"}))
+    section = {k: v for k, v in model.config.to_dict().items() if k != "problem_type"}
+    save_checkpoint(tmp_path / "old", model, {"model_type": "bert-classify", "model": section,
+                                              "problem_type": "multi_label_classification"}, tokenizer=tok)
+    classify = pipeline("text-classification", model=str(tmp_path / "old"))
+    assert classify.model.config.problem_type == "multi_label_classification"
+    scores = np.array([s["score"] for s in classify("the cat", top_k=None)])
+    assert abs(scores.sum() - 1) > 1e-3  # sigmoids
 
 
 def test_multi_label_needs_classify_and_label_lists(tmp_path, capsys):

@@ -1,9 +1,11 @@
 """Pipelines against transformers on the same Hugging Face folders.
 
 Each folder is a small randomly initialised BERT with one head, saved by
-transformers, with a WordPiece vocab.txt trained here on the built-in corpus
-(nothing can be downloaded). Classifier weights are scaled up so the random
-heads give confident, varied labels. fill-mask, text-classification,
+transformers, with a real vocabulary: tests/data/bert-base-uncased-vocab.txt is
+the vocab.txt of Google's bert-base-uncased (30522 WordPieces, Apache-2.0, as
+published with the checkpoint on the Hugging Face Hub), and the texts are English
+with mixed case, accents, punctuation and words split into pieces. Head weights
+are scaled up so the random heads give confident, varied labels. fill-mask, text-classification,
 token-classification and feature-extraction run transformers' own pipelines;
 question-answering, which transformers 5 dropped, is transformers 4's decoding
 written out below over transformers' model and fast tokenizer (its offsets,
@@ -11,6 +13,7 @@ word ids and overflowing windows).
 text-generation compares greedy continuations on a GPT-2 folder.
 """
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,16 +26,39 @@ from minitx.data import builtin_documents
 from minitx.tokenizers import WordPieceTokenizer
 
 MAX_LEN = 48
+VOCAB = Path(__file__).parent / "data" / "bert-base-uncased-vocab.txt"
 TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "MISC"]
 TEXTS = ["The Quick brown fox jumps over Paris.", "Alan Turing was born in London in 1912!",
-         "Unaffable résumés of naïve Zürich", "xqzv", "Paris [MASK] London [UNK] Rome"]
+         "Unaffable résumés of naïve Zürich", "Crème brûlée, s'il vous plaît — said Mr. O'Neil's café-bar owner.",
+         "ÉCOLE NORMALE SUPÉRIEURE (Paris) hosted 1,000 students; unbelievably, e-mail was banned.",
+         "xqzv", "Paris [MASK] London [UNK] Rome"]
 
 
 @pytest.fixture(scope="module")
-def vocab(tmp_path_factory):
-    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
-    WordPieceTokenizer.train("\n".join(builtin_documents()[:12]), 700).save_vocab_file(path)
-    return path
+def vocab():
+    return VOCAB
+
+
+def test_the_vocabulary_is_bert_base_uncased():
+    lines = VOCAB.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 30522
+    assert [lines[i] for i in (0, 100, 101, 102, 103, 1996, 2003)] == [
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "is"]
+
+
+def test_tokenizer_ids_and_offsets_equal_the_fast_tokenizers():
+    ours = WordPieceTokenizer.from_vocab_file(VOCAB)
+    theirs = transformers.BertTokenizerFast(vocab=str(VOCAB))
+    texts = TEXTS + ["北京 and 東京 in 2008", "Ωmega straße İstanbul ﬁnance x² ½", "emoji 😀 tab\tnew\nline",
+                     "a\u0301ccent \u00a0nbsp\u200bzero", "don't can't I'm", "“smart” ‘quotes’ «guillemets»"]
+    for text in texts:
+        got, want = ours.encode(text, return_offsets_mapping=True), theirs(text, return_offsets_mapping=True)
+        assert got.input_ids == want["input_ids"], text
+        assert [tuple(o) for o in got.offset_mapping] == [tuple(o) for o in want["offset_mapping"]], text
+    got = ours.encode_batch(TEXTS[:3], TEXTS[3:6], return_offsets_mapping=True)
+    want = theirs(TEXTS[:3], TEXTS[3:6], padding="longest", return_offsets_mapping=True)
+    for key in ("input_ids", "token_type_ids", "attention_mask", "offset_mapping"):
+        np.testing.assert_array_equal(getattr(got, key), np.array(want[key]), err_msg=key)
 
 
 def make_folder(root, cls, vocab, scale=1.0, **kw):
@@ -44,11 +70,12 @@ def make_folder(root, cls, vocab, scale=1.0, **kw):
     model = cls(config).eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
-            if name.startswith(("classifier", "qa_outputs")):
+            # the heads, and the MLM head's LayerNorm, whose output the tied decoder reads
+            if name.startswith(("classifier", "qa_outputs", "cls.predictions.transform.LayerNorm.weight")):
                 p.mul_(scale)
     model.save_pretrained(root)
     shutil.copy(vocab, root / "vocab.txt")
-    tok = transformers.BertTokenizer(vocab=str(vocab), model_max_length=MAX_LEN)
+    tok = transformers.BertTokenizerFast(vocab=str(vocab), model_max_length=MAX_LEN)
     tok.save_pretrained(root)
     return root
 
@@ -76,9 +103,10 @@ def close(ours, theirs):
 
 
 def test_fill_mask_top5_tokens_and_scores(tmp_path, vocab):
-    folder = make_folder(tmp_path, transformers.BertForMaskedLM, vocab)
+    folder = make_folder(tmp_path, transformers.BertForMaskedLM, vocab, scale=60.0)
     ours, theirs = pipeline("fill-mask", model=folder), hf_pipe("fill-mask", folder)
-    texts = ["The capital of [MASK] is Paris.", "a [MASK] of the [MASK] kind"]
+    texts = ["The capital of [MASK] is Paris.", "a [MASK] of the [MASK] kind",
+             "Zürich's naïve café served [MASK] brûlée, unbelievably!"]
     for text in texts:
         close(ours(text), theirs(text))
     close(ours(texts, top_k=3), theirs(texts, top_k=3))
@@ -167,7 +195,7 @@ def qa_folder(tmp_path_factory, vocab):
 
 def test_question_answering_answer_and_offsets(qa_folder):
     ours = pipeline("question-answering", model=qa_folder)
-    question, context = "Where was Alan Turing born?", TEXTS[1] + " " + TEXTS[2]
+    question, context = "Where was Alan Turing born?", " ".join(TEXTS[1:4])
     close(ours(question=question, context=context), qa_reference(qa_folder, question, context))
     close(ours(question=question, context=context, top_k=3, handle_impossible_answer=True),
           qa_reference(qa_folder, question, context, top_k=3, impossible=True))

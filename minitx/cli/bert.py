@@ -100,9 +100,8 @@ def train_bert(args):
     return exit_code(summary)
 
 
-def _finish(trainer, summary, model, tokenizer, problem_type=None):
-    """Print the last evaluation; export the best weights as a Hugging Face folder in --out/hf
-    (its config.json naming problem_type, if given, as transformers reads it)."""
+def _finish(trainer, summary, model, tokenizer):
+    """Print the last evaluation; export the best weights as a Hugging Face folder in --out/hf."""
     from ..distributed import world
     from ..models.bert import export_hf
     from ..training.checkpoint import load_checkpoint
@@ -115,13 +114,6 @@ def _finish(trainer, summary, model, tokenizer, problem_type=None):
     if os.path.isdir(best):
         model.load_state_dict(load_checkpoint(best).weights)
         export_hf(model, tokenizer, os.path.join(trainer.out_dir, "hf"))
-        if problem_type is not None:
-            import json
-            file = os.path.join(trainer.out_dir, "hf", "config.json")
-            with open(file, encoding="utf-8") as f:
-                hf = json.load(f)
-            with open(file, "w", encoding="utf-8") as f:
-                json.dump({**hf, "problem_type": problem_type}, f, indent=2)
         print(f"best weights (val loss {summary['best_val_loss']:.4f}) exported for transformers and "
               f"`minitx embed`/`minitx finetune`: {os.path.join(trainer.out_dir, 'hf')}")
 
@@ -183,14 +175,15 @@ def finetune_bert(args):
 
     cls = getattr(bert, _TASK_CLASSES[args.task])
     if stored is not None:  # a resumed run keeps its kind of classification
-        args.multi_label = stored.config.get("problem_type") == _MULTI_LABEL
+        args.multi_label = multi_label_checkpoint(stored.config)
     examples = read_jsonl(args.data, args.task, args.multi_label)
     if args.val_data is not None:
         train, val = examples, read_jsonl(args.val_data, args.task, args.multi_label)
     else:
         train, val = split_examples(examples, args.val_fraction, seed=args.seed)
     if stored is not None:
-        config = model_config(stored, bert.BertConfig)
+        config = model_config(stored, bert.BertConfig,
+                              **({"problem_type": _MULTI_LABEL} if args.multi_label else {}))
         model, tokenizer = cls(config), stored.tokenizer
         labels = [config.id2label[i] for i in range(config.num_labels)] if args.task != "qa" else []
     else:
@@ -198,7 +191,8 @@ def finetune_bert(args):
         _check_held_out_labels(args, labels, val)
         if args.task == "classify" and len(labels) < 2:
             raise CLIError(f"--data {args.data}: classification needs at least two labels, found {labels}")
-        overrides = {} if args.task == "qa" else {"num_labels": len(labels), "id2label": dict(enumerate(labels))}
+        overrides = {} if args.task == "qa" else {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
+                                                  "problem_type": _MULTI_LABEL if args.multi_label else None}
         manual_seed(args.seed)
         with warnings.catch_warnings(record=True) as caught:  # a fresh head is expected: one line
             warnings.simplefilter("always")
@@ -214,34 +208,32 @@ def finetune_bert(args):
     train_f = encode(train, args.task, tokenizer, args.max_length, labels)
     val_f = encode(val, args.task, tokenizer, args.max_length, labels)
     data = FinetuneData(train_f, val_f, seed=args.seed)
-    extra = {"problem_type": _MULTI_LABEL} if args.multi_label else {}
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
-                      **({"compute_loss": multi_label_loss, "metrics": multi_label_metrics} if args.multi_label
+                      **({"metrics": multi_label_metrics} if args.multi_label
                          else {"metrics": task_metrics(args.task, labels, val_f, tokenizer)}),
                       checkpoint_config={"model_type": model_type, "task": args.task, "model": config.to_dict(),
                                          "options": {"max_length": args.max_length},
-                                         "init": os.path.abspath(args.init), **extra})
+                                         "init": os.path.abspath(args.init)})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(found)
     note(f"task {args.task}: {len(train)} training and {len(val)} validation examples"
          + (f", {len(labels)} labels" if labels else "") + f"; from {args.init}")
     summary = trainer.fit()
-    _finish(trainer, summary, model, tokenizer, **extra)
+    _finish(trainer, summary, model, tokenizer)
     return exit_code(summary)
 
 
 _MULTI_LABEL = "multi_label_classification"  # transformers' problem_type: sigmoids, not a softmax
 
 
-def multi_label_loss(model, batch):
-    """Binary cross-entropy of each label's logit against labels (B, L) of 0 and 1, as
-    transformers' BCEWithLogitsLoss: max(x, 0) - x*y + log(1 + exp(-|x|)), averaged."""
-    from .. import abs, exp, log, relu
-    x = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits  # (B, L)
-    y = batch["labels"].astype(x.dtype)  # (B, L)
-    return (relu(x) - x * y + log(exp(-abs(x)) + 1)).mean()
+def multi_label_checkpoint(config):
+    """Whether a checkpoint's checkpoint.json is of a multi-label classifier: its model
+    config says so, or (checkpoints written before BertConfig had problem_type) its top level."""
+    model = config.get("model")
+    return _MULTI_LABEL in ((model or {}).get("problem_type") if isinstance(model, dict) else None,
+                            config.get("problem_type"))
 
 
 def multi_label_metrics(model, batches):

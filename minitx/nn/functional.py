@@ -8,10 +8,16 @@ from ..kernels.layernorm import layer_norm
 from ..kernels.linear import linear
 from ..kernels.position import sinusoidal_position_encoding
 from ..kernels.softmax import log_softmax, softmax
-from ..ops import relu, sigmoid, tanh
+from ..ops import abs, exp, log, relu, sigmoid, tanh
 
 __all__ = [
-    "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear", "log_softmax",
+    "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear", "log_softmax",
     "qkv_attention", "relu", "scaled_dot_product_attention", "sigmoid", "sinusoidal_position_encoding",
     "softmax", "tanh",
 ]
+
+
+def binary_cross_entropy_with_logits(input, target):
+    """Mean binary cross-entropy of logits `input` against targets of 0 and 1 (same shape),
+    as torch's: max(x, 0) - x y + log(1 + exp(-|x|)), which no large |x| overflows."""
+    return (relu(input) - input * target + log(exp(-abs(input)) + 1)).mean()

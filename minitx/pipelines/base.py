@@ -1,6 +1,5 @@
 """What every pipeline shares: loading a model with the head a task needs, the
 one-or-many calling convention, batching, and notes on truncated inputs."""
-import json
 import os
 import warnings
 
@@ -36,38 +35,39 @@ def load_bert(path, cls, **config_overrides):
 
 
 def load_for_task(path, task, cls, model_types):
-    """(model, tokenizer, problem_type) for `task`: a model with the head the task
-    needs, or a ValueError saying which head it lacks. model_types: the minitx
-    checkpoint kinds that carry that head."""
+    """(model, tokenizer) for `task`: a model with the head the task needs, or a
+    ValueError saying which head it lacks. model_types: the minitx checkpoint kinds
+    that carry that head."""
     from ..training.checkpoint import find_checkpoint, load_checkpoint
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such model folder")
-    problem_type = None
-    if is_hf_folder(path):
-        with open(os.path.join(path, "config.json"), encoding="utf-8") as f:
-            problem_type = json.load(f).get("problem_type")
-    else:
+    overrides = {}
+    if not is_hf_folder(path):
         config = load_checkpoint(find_checkpoint(path)).config
-        kind, problem_type = config.get("model_type"), config.get("problem_type")
+        kind = config.get("model_type")
+        if config.get("problem_type") is not None:  # written before BertConfig had problem_type
+            overrides["problem_type"] = config["problem_type"]
         if kind not in model_types:
             raise ValueError(f"{path}: a {kind} checkpoint has no head for {task} "
                              f"(needs one of: {', '.join(model_types)})")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, tokenizer = load_bert(path, cls)
+        model, tokenizer = load_bert(path, cls, **overrides)
     fresh = [str(w.message) for w in caught if "newly initialised" in str(w.message)]
     if fresh:
         raise ValueError(f"{path}: has no {cls.__name__} head for {task} (its weights lack "
                          f"{fresh[0].split(': ')[-1]})")
     model.eval()
-    return model, tokenizer, problem_type
+    return model, tokenizer
 
 
 def clean_up_spaces(text):
-    """transformers' clean_up_tokenization, which its BERT decode applies: no space
-    before . ? ! , and English contractions."""
-    for before, after in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" ' ", "'"), (" n't", "n't"),
+    """The cleanup of the WordPiece decoder that transformers' BERT tokenizer decodes
+    with (tokenizers' `cleanup`): no space before . ? ! , and English contractions.
+    It runs on each token with its leading space, not on the whole text, so a lone
+    apostrophe keeps its spaces ("zurich ' s"): a rule spanning two tokens never fires."""
+    for before, after in ((" .", "."), (" ?", "?"), (" !", "!"), (" ,", ","), (" n't", "n't"),
                           (" 'm", "'m"), (" 's", "'s"), (" 've", "'ve"), (" 're", "'re")):
         text = text.replace(before, after)
     return text

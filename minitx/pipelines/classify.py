@@ -9,21 +9,17 @@ _UNSET = object()
 class TextClassificationPipeline(Pipeline):
     """pipe(text) -> [{label, score}] (the best label); pipe(text, top_k=k) -> the k best,
     top_k=None: every label, best first. A list of texts gives one result each.
-    Scores: softmax over the labels; sigmoid for multi-label models (problem_type
-    multi_label_classification) and single-logit ones; function_to_apply overrides."""
+    Scores: softmax over the labels; sigmoid for multi-label models (the model config's
+    problem_type multi_label_classification) and single-logit ones; none for
+    regression; function_to_apply overrides."""
 
     task = "text-classification"
-
-    def __init__(self, model, tokenizer, problem_type=None, **options):
-        super().__init__(model, tokenizer, **options)
-        self.problem_type = problem_type
 
     @classmethod
     def load(cls, path, **options):
         from ..models.bert import BertForSequenceClassification
-        model, tokenizer, problem_type = load_for_task(path, cls.task, BertForSequenceClassification,
-                                                       ("bert-classify",))
-        return cls(model, tokenizer, problem_type, **options)
+        model, tokenizer = load_for_task(path, cls.task, BertForSequenceClassification, ("bert-classify",))
+        return cls(model, tokenizer, **options)
 
     def __call__(self, inputs, top_k=_UNSET, **options):
         self._legacy = top_k is _UNSET
@@ -33,9 +29,10 @@ class TextClassificationPipeline(Pipeline):
         return [result] if self._legacy else result
 
     def _function(self):
-        if self.problem_type == "regression":
+        problem_type = self.model.config.problem_type
+        if problem_type == "regression":
             return "none"
-        if self.problem_type == "multi_label_classification" or self.model.config.num_labels == 1:
+        if problem_type == "multi_label_classification" or self.model.config.num_labels == 1:
             return "sigmoid"
         return "softmax"
 

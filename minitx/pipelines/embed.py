@@ -18,7 +18,7 @@ class FeatureExtractionPipeline(Pipeline):
     @classmethod
     def load(cls, path, **options):
         from ..models.bert import MODEL_TYPES, BertModel
-        model, tokenizer, _ = load_for_task(path, cls.task, BertModel, tuple(MODEL_TYPES))
+        model, tokenizer = load_for_task(path, cls.task, BertModel, tuple(MODEL_TYPES))
         return cls(model, tokenizer, **options)
 
     def _run(self, texts, notes, pooling=None, normalize=False, return_tensors=False):

@@ -13,7 +13,7 @@ class FillMaskPipeline(Pipeline):
     @classmethod
     def load(cls, path, **options):
         from ..models.bert import BertForMaskedLM
-        model, tokenizer, _ = load_for_task(path, cls.task, BertForMaskedLM, ("bert",))
+        model, tokenizer = load_for_task(path, cls.task, BertForMaskedLM, ("bert",))
         return cls(model, tokenizer, **options)
 
     def _check(self, i, item):

@@ -33,7 +33,10 @@ def load_gpt(path):
 class TextGenerationPipeline(Pipeline):
     """pipe(prompt, max_new_tokens=50, temperature=0.8, top_k=None, top_p=None, do_sample=True,
     seed=None, return_full_text=True) -> [{generated_text}]. An empty prompt starts
-    at a newline, as `minitx sample` does. A list of prompts gives one list each."""
+    at a newline, as `minitx sample` does. A list of prompts gives one list each,
+    generated as one left-padded batch (of batch_size prompts); each row equals the
+    prompt run alone (a seed seeds every row's draws alike, as each prompt alone).
+    A batch that would fill block_size runs one prompt at a time instead."""
 
     task = "text-generation"
 
@@ -64,16 +67,34 @@ class TextGenerationPipeline(Pipeline):
 
     def _run(self, prompts, notes, max_new_tokens=50, temperature=0.8, top_k=None, top_p=None, do_sample=True,
              seed=None, return_full_text=True):
-        results = []
-        for prompt, note in zip(prompts, notes):  # one at a time: prompts differ in length
-            ids = self._start(prompt)
+        starts = [self._start(prompt) for prompt in prompts]
+        for ids, note in zip(starts, notes):
             if len(ids) > self.max_length:
                 note["truncated"] = True  # the context slides over the last block_size tokens
-            out = self.model.generate([ids], max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
-                                      do_sample=do_sample, seed=seed)
-            full = self.tokenizer.decode(np.asarray(out[0]).tolist())
+        # One left-padded batch, unless it would fill block_size: rows of a batch slide
+        # together (GPT.generate), so then each runs alone and slides as it would alone.
+        if max(map(len, starts)) + max_new_tokens > self.max_length:
+            groups = [[i] for i in range(len(starts))]
+        else:
+            groups = [range(len(starts))]
+        new = [None] * len(starts)
+        for group in groups:
+            rows = [starts[i] for i in group]
+            W = max(map(len, rows))
+            ids = np.zeros((len(rows), W), np.int64)      # (B, W), padding on the left
+            mask = np.zeros((len(rows), W), np.int64)     # (B, W), 1 = a real token
+            for j, row in enumerate(rows):
+                ids[j, W - len(row):], mask[j, W - len(row):] = row, 1
+            out = self.model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
+                                      do_sample=do_sample, attention_mask=mask,
+                                      seed=None if seed is None else [seed] * len(rows))
+            for j, i in enumerate(group):
+                new[i] = out[j, W:].tolist()
+        results = []
+        for prompt, ids, tail in zip(prompts, starts, new):
+            full = self.tokenizer.decode(list(ids) + tail)
             if not prompt and full.startswith("\n"):
                 full = full[1:]
-            text = full if return_full_text else self.tokenizer.decode(np.asarray(out[0][len(ids):]).tolist())
+            text = full if return_full_text else self.tokenizer.decode(tail)
             results.append([{"generated_text": text}])
         return results

@@ -31,7 +31,7 @@ class QuestionAnsweringPipeline(Pipeline):
     @classmethod
     def load(cls, path, **options):
         from ..models.bert import BertForQuestionAnswering
-        model, tokenizer, _ = load_for_task(path, cls.task, BertForQuestionAnswering, ("bert-qa",))
+        model, tokenizer = load_for_task(path, cls.task, BertForQuestionAnswering, ("bert-qa",))
         return cls(model, tokenizer, **options)
 
     def __call__(self, inputs=None, question=None, context=None, **options):

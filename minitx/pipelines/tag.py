@@ -27,7 +27,7 @@ class TokenClassificationPipeline(Pipeline):
     @classmethod
     def load(cls, path, **options):
         from ..models.bert import BertForTokenClassification
-        model, tokenizer, _ = load_for_task(path, cls.task, BertForTokenClassification, ("bert-tag",))
+        model, tokenizer = load_for_task(path, cls.task, BertForTokenClassification, ("bert-tag",))
         return cls(model, tokenizer, **options)
 
     def _run(self, texts, notes, aggregation_strategy="none", ignore_labels=("O",)):

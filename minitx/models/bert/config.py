@@ -6,6 +6,8 @@ from typing import Optional
 from ...config import check_fields, from_dict
 from ..hub import HF_GELU
 
+PROBLEM_TYPES = (None, "single_label_classification", "multi_label_classification", "regression")
+
 
 @dataclass
 class BertConfig:
@@ -27,6 +29,9 @@ class BertConfig:
     tie_word_embeddings: bool = True
     num_labels: int = 2
     id2label: Optional[dict] = None  # label names of a fine-tuned head, {0: "neg", ...}
+    # BertForSequenceClassification's loss, as transformers': None infers it from
+    # num_labels and the labels' dtype
+    problem_type: Optional[str] = None
 
     def __post_init__(self):
         check_fields(self)
@@ -45,6 +50,9 @@ class BertConfig:
                 raise ValueError(f"BertConfig: {name} must be in [0, 1), got {p}")
         if not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(f"BertConfig: pad_token_id {self.pad_token_id} outside [0, {self.vocab_size})")
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"BertConfig: problem_type {self.problem_type!r} is not one of "
+                             f"{', '.join(map(repr, PROBLEM_TYPES))}")
         if self.id2label is not None:
             self.id2label = {int(k): v for k, v in self.id2label.items()}
             if sorted(self.id2label) != list(range(self.num_labels)):

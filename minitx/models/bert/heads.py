@@ -106,8 +106,12 @@ class BertForMaskedLM(BertPreTrainedModel):
 
 
 class BertForSequenceClassification(BertPreTrainedModel):
-    """A classifier on the pooled [CLS]: labels (B,) are class ids, or floats with
-    num_labels=1 (regression, mean squared error), as transformers."""
+    """A classifier on the pooled [CLS]. The loss follows config.problem_type, as
+    transformers: regression (labels (B,) floats, mean squared error),
+    single_label_classification (labels (B,) class ids, cross-entropy) or
+    multi_label_classification (labels (B, num_labels) of 0 and 1, binary
+    cross-entropy on each logit). None: regression for num_labels=1, else single-label
+    for integer labels, multi-label for float ones."""
 
     def __init__(self, config):
         super().__init__()
@@ -121,13 +125,23 @@ class BertForSequenceClassification(BertPreTrainedModel):
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
         pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output
         logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
-        loss = None
-        if labels is not None and self.num_labels == 1:
-            y = np.asarray(labels.data if isinstance(labels, Tensor) else labels, dtype=logits.dtype)
-            loss = ((logits.reshape(-1) - y.reshape(-1)) ** 2).mean()
-        elif labels is not None:
-            loss = F.cross_entropy(logits, as_ids(labels, "labels", (logits.shape[0],)))
+        loss = None if labels is None else self._loss(logits, labels)
         return SequenceClassifierOutput(logits, loss)
+
+    def _loss(self, logits, labels):
+        y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
+        kind = self.config.problem_type
+        if kind is None:
+            kind = ("regression" if self.num_labels == 1 else "single_label_classification"
+                    if np.issubdtype(y.dtype, np.integer) else "multi_label_classification")
+        if kind == "regression":
+            return ((logits.reshape(-1) - y.astype(logits.dtype).reshape(-1)) ** 2).mean()
+        if kind == "multi_label_classification":
+            if y.shape != logits.shape:
+                raise ValueError(f"BertForSequenceClassification: multi-label labels of shape {y.shape} do not "
+                                 f"match logits {logits.shape}")
+            return F.binary_cross_entropy_with_logits(logits, y.astype(logits.dtype))
+        return F.cross_entropy(logits, as_ids(y, "labels", (logits.shape[0],)))
 
 
 class BertForTokenClassification(BertPreTrainedModel):

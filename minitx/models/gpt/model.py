@@ -95,20 +95,40 @@ class GPT(nn.Module):
         std_resid = 0.02 / math.sqrt(2 * self.config.n_layer)
         transformer_init_(self, 0.02, std_of=lambda name: std_resid if name.endswith("c_proj.weight") else 0.02)
 
-    def forward(self, input_ids, targets=None, kv_caches=None, last_only=False):
+    def forward(self, input_ids, targets=None, kv_caches=None, last_only=False, attention_mask=None,
+                position_ids=None):
         """input_ids (B, T) -> logits (B, T, V); with targets (B, T) (the next tokens,
-        -100 to skip a position) also the mean cross-entropy loss."""
+        -100 to skip a position) also the mean cross-entropy loss.
+
+        attention_mask (B, past + T), 1 = a real token, 0 = padding, covers the cached
+        positions too (transformers' convention); keys at 0 are hidden. position_ids
+        (B, T) default to arange, or with a mask to transformers' left-padding ones
+        (see padded_positions). Without a mask the kernels run exactly as in training.
+        """
         ids = as_ids(input_ids, "input_ids")
         B, T = ids.shape
         past = kv_caches[0].length if kv_caches else 0
         if past + T > self.config.block_size:
             raise ValueError(f"GPT: sequence of {past + T} positions is longer than block_size "
                              f"{self.config.block_size}")
+        attn_mask = None
+        if attention_mask is not None:
+            keys = as_ids(attention_mask, "attention_mask", (B, past + T)).astype(bool)  # (B, past + T)
+            attn_mask = keys[:, None, None, :]      # (B, 1, 1, past + T), with the causal mask
+            if position_ids is None:
+                position_ids = padded_positions(keys)[:, past:]
+        if position_ids is None:
+            position_ids = np.arange(past, past + T)  # (T,)
+        else:
+            position_ids = as_ids(position_ids, "position_ids", (B, T))
+            if position_ids.min() < 0 or position_ids.max() >= self.config.block_size:
+                raise ValueError(f"GPT: position_ids must be in [0, {self.config.block_size}), got "
+                                 f"[{position_ids.min()}, {position_ids.max()}]")
         tr = self.transformer
-        x = tr.wte(ids) + tr.wpe(np.arange(past, past + T))  # (B, T, C) + (T, C)
+        x = tr.wte(ids) + tr.wpe(position_ids)  # (B, T, C) + (T, C) or (B, T, C)
         x = tr.drop(x)
         for i, block in enumerate(tr.h):
-            x = block(x, kv_cache=kv_caches[i] if kv_caches else None)
+            x = block(x, attn_mask, kv_cache=kv_caches[i] if kv_caches else None)
         x = tr.ln_f(x)
         if last_only:
             x = x[:, -1:, :]
@@ -123,42 +143,75 @@ class GPT(nn.Module):
 
     # ---- generation -------------------------------------------------------
     def generate(self, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
-                 do_sample=True, seed=None, eos_token_id=None, use_cache=True):
+                 do_sample=True, seed=None, eos_token_id=None, use_cache=True, attention_mask=None):
         """Extend each prompt by up to max_new_tokens; returns ids (B, T0 + n) as a NumPy array.
 
         With the KV cache each new token costs one forward over one position.
         When the sequence fills block_size the context slides: the cache is
         rebuilt from the last block_size // 2 tokens, then grows again (positions
         restart, as the model never saw positions past block_size in training).
-        Sampling draws from a generator seeded by `seed` (the global one if None).
+        Sampling draws from a generator seeded by `seed` (the global one if None), or
+        with a list of seeds, one per row, each row from its own.
+
+        A batch of prompts of different lengths goes in left-padded, with
+        attention_mask (B, T0) marking the real tokens (0 = padding), as for
+        transformers' generate: each row then gives the tokens it would alone
+        (greedy), except when the batch fills block_size: the rows slide together,
+        over the same last columns, so a row shorter than the longest slides earlier
+        than it would alone.
         """
         ids = as_ids(input_ids, "input_ids")
+        mask = None
+        if attention_mask is not None:
+            mask = as_ids(attention_mask, "attention_mask", ids.shape).astype(bool)  # (B, T0)
+            if not mask[:, -1].all():
+                raise ValueError("GPT.generate: attention_mask must end in a real token on every row "
+                                 "(pad on the left)")
+            if mask.all():
+                mask = None  # no padding: the unmasked kernels, exactly as without a mask
         if do_sample:
             check_sampling_args(temperature, top_k, top_p)
-        rng = np.random.default_rng(seed) if seed is not None else default_generator()
+        if seed is None:
+            rng = default_generator()
+        elif np.ndim(seed) == 0:
+            rng = np.random.default_rng(seed)
+        elif len(seed) == ids.shape[0]:
+            rng = [np.random.default_rng(s) for s in seed]
+        else:
+            raise ValueError(f"GPT.generate: {len(seed)} seeds for {ids.shape[0]} rows")
         bs = self.config.block_size
         was_training = self.training
         self.eval()
         done = np.zeros(ids.shape[0], dtype=bool)
+
+        def last(n):  # the mask over the last n columns, or None
+            return None if mask is None else mask[:, -n:]
+
         try:
             with no_grad():
                 caches, logits = None, None
                 for _ in range(max_new_tokens):
                     if not use_cache:
-                        logits = self(ids[:, -bs:], last_only=True).logits.data[:, -1]
+                        window = min(ids.shape[1], bs)
+                        logits = self(ids[:, -window:], last_only=True,
+                                      attention_mask=last(window)).logits.data[:, -1]
                     elif caches is None:
-                        window = ids[:, -(bs // 2 or 1):] if ids.shape[1] >= bs else ids
+                        window = (bs // 2 or 1) if ids.shape[1] >= bs else ids.shape[1]
                         caches = [nn.KVCache(bs) for _ in self.transformer.h]
-                        logits = self(window, kv_caches=caches, last_only=True).logits.data[:, -1]
+                        logits = self(ids[:, -window:], kv_caches=caches, last_only=True,
+                                      attention_mask=last(window)).logits.data[:, -1]
                     nxt = next_token(logits, temperature, top_k, top_p, do_sample, rng)
                     if eos_token_id is not None:
                         nxt = np.where(done, eos_token_id, nxt)
                         done |= nxt == eos_token_id
                     ids = np.concatenate([ids, nxt[:, None]], axis=1)
+                    if mask is not None:
+                        mask = np.concatenate([mask, np.ones((ids.shape[0], 1), bool)], axis=1)
                     if eos_token_id is not None and done.all():
                         break
                     if use_cache and caches[0].length < bs:
-                        logits = self(ids[:, -1:], kv_caches=caches).logits.data[:, -1]
+                        logits = self(ids[:, -1:], kv_caches=caches,
+                                      attention_mask=last(caches[0].length + 1)).logits.data[:, -1]
                     elif use_cache:
                         caches = None  # full: rebuilt from a window on the next step
         finally:
@@ -229,6 +282,14 @@ class GPT(nn.Module):
                 continue  # shared with transformer.wte.weight
             weights[name] = value.T if name.endswith(_CONV1D) else value
         hub.write_folder(path, hf, weights)
+
+
+def padded_positions(attention_mask):
+    """attention_mask (B, T), 1 = real token -> position_ids (B, T) counting from 0 at
+    each row's first real token, as transformers' generate does for left padding;
+    padding gets 0 (its outputs are discarded)."""
+    mask = np.asarray(attention_mask, dtype=bool)
+    return np.where(mask, np.cumsum(mask, axis=1) - 1, 0)
 
 
 def _state_from_hf(weights):

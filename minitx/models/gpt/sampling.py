@@ -12,7 +12,8 @@ def check_sampling_args(temperature, top_k, top_p):
 
 
 def next_token(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True, rng=None):
-    """logits (B, V) -> ids (B,). Filters in transformers' order: temperature, top-k, top-p."""
+    """logits (B, V) -> ids (B,). Filters in transformers' order: temperature, top-k, top-p.
+    rng: one generator for the batch, or a list of one per row."""
     logits = np.asarray(logits, dtype=np.float64)
     if not do_sample:
         return logits.argmax(axis=-1)
@@ -32,6 +33,6 @@ def next_token(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True, 
         np.put_along_axis(keep, order, keep_sorted, axis=-1)
         probs = np.where(keep, probs, 0)
         probs /= probs.sum(axis=-1, keepdims=True)
-    u = rng.random((probs.shape[0], 1))
+    u = np.array([[g.random()] for g in rng]) if isinstance(rng, list) else rng.random((probs.shape[0], 1))
     ids = (np.cumsum(probs, axis=-1) < u).sum(axis=-1)
     return np.minimum(ids, V - 1)
