@@ -14,9 +14,11 @@ minitx/__init__.py calls configure() once, before any kernel module is imported:
   workqueue's, with idle threads that spin for GOMP_SPINCOUNT = 1,000 pauses
   before they sleep, not libgomp's default 300,000, which holds a core for
   milliseconds against OpenBLAS's threads;
-  'workqueue' where libgomp is missing. The spin count applies to Numba's libgomp
-  alone: it is set while Numba's threads start, at import, and then removed from
-  the environment, so a libgomp loaded later (PyTorch's) keeps its own default.
+  'workqueue' where libgomp is missing, or already loaded (PyTorch imported
+  before minitx: Numba would share that libgomp, which read its spin count when
+  it loaded). The spin count is set while Numba's threads start, at import, and
+  then removed from the environment, so a libgomp loaded later (PyTorch's) keeps
+  its own default.
   libgomp cannot be forked: a forked child runs every kernel on one thread
   (minitx/kernels/numba/_jit.py). If Numba's threads already started before
   minitx was imported, a RuntimeWarning says so.
@@ -33,7 +35,7 @@ import sys
 import warnings
 
 OPENBLAS_THREAD_TIMEOUT = "16"
-GOMP_SPINCOUNT = "1000"
+GOMP_SPINCOUNT = 1000          # pauses; libgomp's default is 300,000
 malloc_tuned = False    # whether glibc took the malloc settings
 cache_dir = None        # the folder this build's kernels are cached in
 openblas_timeout = None  # the OPENBLAS_THREAD_TIMEOUT numpy's OpenBLAS loaded with (None: unknown)
@@ -59,11 +61,13 @@ def _start_numba_threads():
     except ValueError:  # not started yet: start them now, with the spin count set
         ours = not (os.environ.get("GOMP_SPINCOUNT") or os.environ.get("OMP_WAIT_POLICY"))
         if ours:
-            os.environ["GOMP_SPINCOUNT"] = GOMP_SPINCOUNT
+            os.environ["GOMP_SPINCOUNT"] = str(GOMP_SPINCOUNT)
         try:
+            if _libgomp_loaded():       # read its environment already: it would spin at length
+                raise ValueError("libgomp already loaded")
             numba.config.THREADING_LAYER = "omp"
             numba.get_num_threads()     # loads the layer: libgomp reads its environment now
-        except ValueError:              # no libgomp on this machine
+        except ValueError:              # no libgomp on this machine, or not ours to set
             numba.config.THREADING_LAYER = "workqueue"
             numba.get_num_threads()
         finally:
@@ -80,3 +84,13 @@ def _start_numba_threads():
                   f"spin against OpenBLAS's and can make minitx's kernels 2x slower. Import "
                   f"minitx first, or set NUMBA_THREADING_LAYER (docs/kernels/threads.md).",
                   RuntimeWarning, stacklevel=3)
+
+
+def _libgomp_loaded():
+    """Whether a libgomp is in the process already (PyTorch's, imported before minitx):
+    Numba's OpenMP layer would share it, with the spin it read when it loaded."""
+    try:
+        with open("/proc/self/maps") as f:
+            return "libgomp" in f.read()
+    except OSError:
+        return False

@@ -89,3 +89,13 @@ def test_a_forked_child_runs_the_kernels_serial_and_survives():
     out = _python(code)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0", out.stderr
+
+
+def test_a_libgomp_loaded_before_minitx_means_workqueue():
+    """PyTorch imported first brings its libgomp, which Numba's OpenMP layer would share,
+    with libgomp's default spin: minitx takes workqueue then, silently."""
+    pytest.importorskip("torch")
+    out = _python("import torch\nimport warnings; warnings.simplefilter('error')\n"
+                  "import minitx, numba; print(numba.threading_layer())")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "workqueue"
