@@ -30,7 +30,8 @@ class _Bucket:
         self.offsets = np.cumsum([0] + [p.data.size for p in params])
         self.flat = np.zeros(int(self.offsets[-1]), dtype)   # (sum of the parameters' sizes,)
         self.left = len(params)      # parameters whose gradient is not in yet
-        self.request = None
+        self.request = None          # this step's allreduce, once started
+        self.persistent = None       # the same allreduce set up once (MPI 4), started each step
 
     def view(self, i):
         p = self.params[i]
@@ -55,8 +56,24 @@ class GradReducer:
         for b, bucket in enumerate(self.buckets):
             for i, p in enumerate(bucket.params):
                 self._where[id(p)] = (b, i)
+        if world.size > 1:
+            self._set_up_persistent()
         self._next = 0                       # the next bucket to start
+        self._in_flight = []                 # started requests not seen complete, oldest first
         self.seconds_waiting = 0.0           # in finish(): communication backward did not hide
+
+    def _set_up_persistent(self):
+        """A persistent allreduce per bucket (MPI 4's MPI_Allreduce_init): Open MPI builds a
+        non-blocking collective's schedule on every Iallreduce call, about 190 us for each
+        of the small GPT's 4 buckets; a persistent one builds it once and Start() takes
+        about 20 us. With an MPI older than 4, Iallreduce each step."""
+        from mpi4py import MPI
+        try:
+            for bucket in self.buckets:   # collective: every rank sets up the same, in order
+                bucket.persistent = self.world.comm.Allreduce_init(MPI.IN_PLACE, bucket.flat, op=MPI.SUM)
+        except (AttributeError, NotImplementedError):
+            for bucket in self.buckets:
+                bucket.persistent = None
 
     @property
     def nbytes(self):
@@ -67,7 +84,7 @@ class GradReducer:
         """Run a backward inside: each full bucket starts its allreduce at once."""
         for bucket in self.buckets:
             bucket.left, bucket.request = len(bucket.params), None
-        self._next = 0
+        self._next, self._in_flight = 0, []
         with on_leaf_ready(self._ready):
             yield
 
@@ -92,12 +109,18 @@ class GradReducer:
         from mpi4py import MPI
         while self._next < len(self.buckets) and self.buckets[self._next].left == 0:
             bucket = self.buckets[self._next]
-            bucket.request = self.world.comm.Iallreduce(MPI.IN_PLACE, bucket.flat, op=MPI.SUM)
+            if bucket.persistent is None:
+                bucket.request = self.world.comm.Iallreduce(MPI.IN_PLACE, bucket.flat, op=MPI.SUM)
+            else:
+                bucket.request = bucket.persistent
+                bucket.request.Start()
+            self._in_flight.append(bucket.request)
             self._next += 1
-        # MPI moves a non-blocking collective on only inside MPI calls: nudge those in flight
-        started = [b.request for b in self.buckets[:self._next] if b.request is not None]
-        if started:
-            MPI.Request.Testall(started)
+        # MPI moves a non-blocking collective on only inside MPI calls: one Test of the oldest
+        # in flight runs the progress engine for all of them (Testall over the list on every
+        # leaf cost 0.8 ms of a 20 ms step).
+        while self._in_flight and self._in_flight[0].Test():
+            self._in_flight.pop(0)
 
     def finish(self):
         """Complete the allreduce of every bucket and make each p.grad the global mean."""
@@ -118,4 +141,4 @@ class GradReducer:
         self.seconds_waiting += time.perf_counter() - t0
         for bucket in self.buckets:
             bucket.left = len(bucket.params)
-        self._next = 0
+        self._next, self._in_flight = 0, []

@@ -47,6 +47,13 @@ def launched_rank():
     return _env_int(_RANK_VARS)[1] or 0
 
 
+# How long wait() polls MPI without sleeping: the ranks of a step reach a collective
+# up to a few ms apart, and a sleep there (0.5 ms or more in a VM) was added to every
+# step's critical path (docs/distributed.md). Past it, wait() sleeps between polls,
+# so a rank that waits long leaves the core to others.
+SPIN_SECONDS = 0.005
+
+
 def timeout_from_env():
     text = os.environ.get("MINITX_MPI_TIMEOUT")
     if text is None:
@@ -103,12 +110,13 @@ class World:
     # ---- collectives ------------------------------------------------------------------
     def wait(self, request, what):
         """Wait for a non-blocking MPI request, at most `timeout` seconds."""
-        deadline, spins = time.monotonic() + self.timeout, 0
+        start = time.monotonic()
+        spin_until, deadline = start + SPIN_SECONDS, start + self.timeout
         while not request.Test():
-            spins += 1
-            if spins > 2000:          # past the first moments: stop spinning, let compute threads run
-                time.sleep(0.0005)
-                if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > spin_until:      # past the ranks' usual skew: sleep, let other processes run
+                time.sleep(0.0002)
+                if now > deadline:
                     raise CollectiveTimeout(
                         f"rank {self.rank} of {self.size}: {what}: the other ranks did not join within "
                         f"{self.timeout:g} s (MINITX_MPI_TIMEOUT); a rank is stuck or died")
