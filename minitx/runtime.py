@@ -10,20 +10,10 @@ minitx/__init__.py calls configure() once, before any kernel module is imported:
   build (minitx/kernel_cache.py); a user's own Numba functions keep Numba's
   defaults. Choose the folder: MINITX_CACHE_DIR (else $XDG_CACHE_HOME/minitx,
   else ~/.cache/minitx).
-- Numba's threading layer: OpenMP (GNU libgomp), whose launches cost a third of
-  workqueue's, with idle threads that spin for GOMP_SPINCOUNT = 1,000 pauses
-  before they sleep, not libgomp's default 300,000, which holds a core for
-  milliseconds against OpenBLAS's threads;
-  'workqueue' where libgomp is missing, or already loaded (PyTorch imported
-  before minitx: Numba would share that libgomp, which read its spin count when
-  it loaded). The spin count is set while Numba's threads start, at import, and
-  then removed from the environment, so a libgomp loaded later (PyTorch's) keeps
-  its own default.
-  libgomp cannot be forked: a forked child runs every kernel on one thread
-  (minitx/kernels/numba/_jit.py). If Numba's threads already started before
-  minitx was imported, a RuntimeWarning says so.
-  Opt out: NUMBA_THREADING_LAYER=<layer> (that layer, silently); a user's own
-  GOMP_SPINCOUNT or OMP_WAIT_POLICY is kept.
+- Numba's threading layer: 'workqueue', whose idle threads sleep instead of
+  spinning against OpenBLAS's (docs/kernels/threads.md). If Numba's threads
+  already started on another layer, a RuntimeWarning says so.
+  Opt out: NUMBA_THREADING_LAYER=<layer> (that layer, silently).
 - OpenBLAS's idle threads (numpy's matmuls) spin for 2^16 cycles, not its default
   2^28 (about 0.1 s), before they sleep: after each matmul they would otherwise hold
   the other cores that minitx's threaded kernels need. OpenBLAS reads this when it
@@ -35,7 +25,6 @@ import sys
 import warnings
 
 OPENBLAS_THREAD_TIMEOUT = "16"
-GOMP_SPINCOUNT = 1000          # pauses; libgomp's default is 300,000
 malloc_tuned = False    # whether glibc took the malloc settings
 cache_dir = None        # the folder this build's kernels are cached in
 openblas_timeout = None  # the OPENBLAS_THREAD_TIMEOUT numpy's OpenBLAS loaded with (None: unknown)
@@ -49,48 +38,23 @@ def configure(version):
     from . import allocator, kernel_cache
     malloc_tuned = allocator.tune()
     cache_dir = kernel_cache.install(version)   # before the first @njit: Numba picks a folder then
-    _start_numba_threads()
+    _use_workqueue()
 
 
-def _start_numba_threads():
+def _use_workqueue():
     import numba
     if os.environ.get("NUMBA_THREADING_LAYER"):
         return
+    numba.config.THREADING_LAYER = "workqueue"
     try:
         started = numba.threading_layer()
-    except ValueError:  # not started yet: start them now, with the spin count set
-        ours = not (os.environ.get("GOMP_SPINCOUNT") or os.environ.get("OMP_WAIT_POLICY"))
-        if ours:
-            os.environ["GOMP_SPINCOUNT"] = str(GOMP_SPINCOUNT)
-        try:
-            if _libgomp_loaded():       # read its environment already: it would spin at length
-                raise ValueError("libgomp already loaded")
-            numba.config.THREADING_LAYER = "omp"
-            numba.get_num_threads()     # loads the layer: libgomp reads its environment now
-        except ValueError:              # no libgomp on this machine, or not ours to set
-            numba.config.THREADING_LAYER = "workqueue"
-            numba.get_num_threads()
-        finally:
-            if ours:
-                del os.environ["GOMP_SPINCOUNT"]
+    except ValueError:  # not started yet: the setting above applies
         return
-    # Numba's threads started before minitx was imported (numba.set_num_threads or a
-    # parallel function). workqueue is merely slower to launch; OpenMP with libgomp's
-    # default spin (or tbb's) holds the cores against OpenBLAS.
-    if started == "workqueue" or os.environ.get("GOMP_SPINCOUNT") or os.environ.get("OMP_WAIT_POLICY"):
-        return
-    warnings.warn(f"minitx: Numba's threads were started before minitx was imported, on the "
-                  f"'{started}' threading layer with its default settings, whose idle threads "
-                  f"spin against OpenBLAS's and can make minitx's kernels 2x slower. Import "
-                  f"minitx first, or set NUMBA_THREADING_LAYER (docs/kernels/threads.md).",
-                  RuntimeWarning, stacklevel=3)
-
-
-def _libgomp_loaded():
-    """Whether a libgomp is in the process already (PyTorch's, imported before minitx):
-    Numba's OpenMP layer would share it, with the spin it read when it loaded."""
-    try:
-        with open("/proc/self/maps") as f:
-            return "libgomp" in f.read()
-    except OSError:
-        return False
+    if started != "workqueue":
+        # Numba's threads started before minitx was imported (numba.set_num_threads or a
+        # parallel function), with its default layer; that cannot change any more.
+        warnings.warn(f"minitx: Numba's threads were started before minitx was imported, with "
+                      f"the '{started}' threading layer; its spinning threads can make minitx's "
+                      f"kernels 2x slower beside OpenBLAS. Import minitx first, or set "
+                      f"NUMBA_THREADING_LAYER=workqueue (docs/kernels/threads.md).",
+                      RuntimeWarning, stacklevel=3)

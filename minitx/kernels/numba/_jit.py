@@ -33,17 +33,19 @@ except (ImportError, AttributeError):
     NOALIAS = {}
 
 
-# When a kernel runs threaded: layer_norm, gelu, softmax and cross_entropy have a
-# parallel driver that cuts the rows or elements into BLOCKS fixed blocks, so sums
-# come out the same on any thread count. On the OpenMP layer with its short spin
-# (minitx/runtime.py) a launch costs about 30 us, so threads start at 2^19 elements:
-# the GPT size's layer norm (786K elements), gelu and softmax (3.1M) run on both
-# cores, the small size's (98K, 393K) serial. docs/performance.md has the figures.
+# When a kernel runs threaded: gelu, softmax and cross_entropy (an exp or an erfc per
+# element) have a parallel driver that cuts the elements or rows into BLOCKS fixed
+# blocks, so sums come out the same on any thread count. A parallel launch on
+# workqueue costs about 70 to 100 us, and the second core is often busy (another
+# framework's or OpenBLAS's threads), so threads start at 2^23 elements: the GPT
+# step's gelu (3.1M elements) runs serial. docs/kernels/threads.md and
+# docs/performance.md have the measurements.
 BLOCKS = 16
-PARALLEL_MIN_ELEMENTS = 1 << 19
+PARALLEL_MIN_ELEMENTS = 1 << 23
 
-# libgomp's threads do not survive fork(): Numba kills a forked child that starts a
-# parallel loop, so such a child (multiprocessing's fork start method) runs serial.
+# Numba's thread pools do not survive fork() (its OpenMP layer kills a forked child
+# that starts a parallel loop), so a forked child (multiprocessing's fork start
+# method) runs every kernel on its serial driver.
 _PID = os.getpid()
 
 

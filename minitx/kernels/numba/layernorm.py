@@ -1,18 +1,15 @@
-"""Layer normalization, compiled: a row kernel each way with a serial and a threaded
-driver, with the twin's signatures (kernels/layernorm.py)."""
+"""Layer normalization, compiled: one serial Numba kernel each way, with the
+twin's signatures (kernels/layernorm.py)."""
 import math
 
 import numpy as np
-from numba import prange
 
-from ._jit import BLOCKS, as_rows, block_start, njit, parallel_pays
+from ._jit import as_rows, njit
 from ._math import row_moments, row_sum_dot
 
 
-# Both passes are bound by memory traffic; from PARALLEL_MIN_ELEMENTS (_jit.py) a driver
-# runs BLOCKS fixed blocks of rows on the threads. dweight and dbias are summed per
-# block and then over the blocks in order, by the serial driver too, so the bits do
-# not depend on the thread count.
+# Serial only: at the GPT shape (2048 rows of 384) both passes are bound by memory
+# traffic, and a second thread made forward+backward slower (docs/kernels/threads.md).
 #
 # The statistics (mean, variance, the row sums of the backward, dweight and dbias)
 # are accumulated in float64; the elementwise math runs in x's dtype, so float32
@@ -37,19 +34,10 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd):
         rstd[i] = r
 
 
-@njit(parallel=True)
-def _forward_parallel(x, weight, bias, eps, y, mean, rstd):
-    R = x.shape[0]
-    for blk in prange(BLOCKS):
-        s, e = block_start(blk, R), block_start(blk + 1, R)
-        _forward_rows(x[s:e], weight, bias, eps, y[s:e], mean[s:e], rstd[s:e])
-
-
 def layer_norm_forward(x, weight, bias, eps):
     """x (..., C), weight and bias (C,) -> y (..., C), mean (...), rstd (...)."""
     y, mean, rstd = np.empty_like(x), np.empty(x.shape[:-1]), np.empty(x.shape[:-1])
-    run = _forward_parallel if parallel_pays(x.size) else _forward_rows
-    run(as_rows(x), weight, bias, eps, as_rows(y), mean.reshape(-1), rstd.reshape(-1))
+    _forward_rows(as_rows(x), weight, bias, eps, as_rows(y), mean.reshape(-1), rstd.reshape(-1))
     return y, mean, rstd
 
 
@@ -89,31 +77,12 @@ def _backward_rows(dy, x, weight, mean, rstd, dx, dweight, dbias):
             db_run[:] = 0
 
 
-@njit
-def _backward_block(blk, dy, x, weight, mean, rstd, dx, dw, db):
-    """Block blk of the rows: its dx, and its dweight, dbias sums into dw[blk], db[blk]."""
-    s, e = block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0])
-    _backward_rows(dy[s:e], x[s:e], weight, mean[s:e], rstd[s:e], dx[s:e], dw[blk], db[blk])
-
-
-@njit(parallel=True)
-def _backward_parallel(dy, x, weight, mean, rstd, dx, dw, db):
-    for blk in prange(BLOCKS):
-        _backward_block(blk, dy, x, weight, mean, rstd, dx, dw, db)
-
-
-@njit
-def _backward_serial(dy, x, weight, mean, rstd, dx, dw, db):
-    for blk in range(BLOCKS):
-        _backward_block(blk, dy, x, weight, mean, rstd, dx, dw, db)
-
-
 def layer_norm_backward(dy, x, weight, mean, rstd):
     """dy, x (..., C), weight (C,), mean, rstd (...) -> dx (..., C), dweight, dbias (C,)."""
     C = x.shape[-1]
     # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
     dx = np.empty_like(x)                                   # (..., C)
-    dw, db = np.zeros((BLOCKS, C)), np.zeros((BLOCKS, C))  # (BLOCKS, C) float64, per block
-    run = _backward_parallel if parallel_pays(x.size) else _backward_serial
-    run(as_rows(dy), as_rows(x), weight, mean.reshape(-1), rstd.reshape(-1), as_rows(dx), dw, db)
-    return dx, dw.sum(axis=0).astype(weight.dtype), db.sum(axis=0).astype(weight.dtype)
+    dweight, dbias = np.zeros(C), np.zeros(C)               # (C,) float64
+    _backward_rows(as_rows(dy), as_rows(x), weight, mean.reshape(-1), rstd.reshape(-1),
+                   as_rows(dx), dweight, dbias)
+    return dx, dweight.astype(weight.dtype), dbias.astype(weight.dtype)
