@@ -11,7 +11,7 @@ global tokens/s, and for minitx's ranks the time a step waited for the allreduce
 after backward (what backward did not hide) beside the time the same bytes take
 in a blocking Allreduce alone.
 
-    python benchmarks/ddp.py                  # both sizes, a few minutes on 2 cores
+    python benchmarks/ddp.py                  # both sizes, 3 alternating rounds, about 15 minutes on 2 cores
     python benchmarks/ddp.py --sizes small --steps 20
 """
 import argparse
@@ -183,6 +183,8 @@ def main():
     p.add_argument("--steps", type=int, default=None, help="timed steps (default: 30 small, 6 gpt)")
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--json", metavar="FILE", help="write the results here")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds of every configuration, the order alternating; the median round is shown")
     p.add_argument("--bind", default="core", choices=["core", "none"], help="mpirun --bind-to")
     p.add_argument("--child", choices=["minitx", "torch"], help=argparse.SUPPRESS)
     p.add_argument("--size", help=argparse.SUPPRESS)
@@ -206,11 +208,18 @@ def main():
     for size in args.sizes:
         s = SIZES[size]
         common = ["--size", size, "--warmup", args.warmup] + (["--steps", args.steps] if args.steps else [])
-        rows = [("minitx, 1 process x 2 threads", run(["--child", "minitx", *common, "--threads", 2], 1)),
-                ("minitx, 1 process x 1 thread", run(["--child", "minitx", *common, "--threads", 1], 1)),
-                ("minitx, 2 ranks x 1 thread", run(["--child", "minitx", *common], 2)),
-                ("minitx, 2 x 1, --shard-optimizer", run(["--child", "minitx", *common, "--shard"], 2)),
-                ("torch DDP gloo, 2 ranks x 1 thread", run(["--child", "torch", *common, "--threads", 1], 2))]
+        configs = [("minitx, 1 process x 2 threads", ["--child", "minitx", *common, "--threads", 2], 1),
+                   ("minitx, 1 process x 1 thread", ["--child", "minitx", *common, "--threads", 1], 1),
+                   ("minitx, 2 ranks x 1 thread", ["--child", "minitx", *common], 2),
+                   ("minitx, 2 x 1, --shard-optimizer", ["--child", "minitx", *common, "--shard"], 2),
+                   ("torch DDP gloo, 2 ranks x 1 thread", ["--child", "torch", *common, "--threads", 1], 2)]
+        runs = {name: [] for name, _, _ in configs}
+        for r in range(args.rounds):   # the order reversed every other round: drift hits all alike
+            for name, argv, ranks in (configs if r % 2 == 0 else configs[::-1]):
+                runs[name].append(run(argv, ranks))
+        # per configuration, the round with the median step time
+        rows = [(name, sorted(runs[name], key=lambda x: x["median_s"])[(args.rounds - 1) // 2])
+                for name, _, _ in configs]
         results[size] = {name: r for name, r in rows}
         base = rows[0][1]["tok_s"]
         print(f"\n{size}: B={s['B']} T={s['T']} L={s['n_layer']} C={s['n_embd']} (global batch)")
