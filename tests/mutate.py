@@ -4,6 +4,8 @@
     python -m tests.mutate -k adamw     the mutants whose name contains 'adamw'
     python -m tests.mutate --list       the list, nothing run
 
+MUTATE_VERBOSE=1 prints the output of each failing pytest run.
+
 The checkout is copied to a temporary folder once; each mutant is applied to the copy
 alone, then pytest runs the mutant's own test files with -x and, if they all pass, the
 whole suite with -x. A failing test catches the mutant; a mutant no test catches
@@ -15,6 +17,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,16 +33,25 @@ IGNORE = shutil.ignore_patterns(".git", ".venv", ".ci-venv", "__pycache__", ".py
 FIRST_FAILURE = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.M)
 
 
+def default_sigint():
+    """A runner started in the background (`&`) ignores SIGINT, and its children would
+    inherit that; the suite's Ctrl-C tests need Python's own handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def pytest(copy, env, targets, timeout):
     """(passed, what failed or None, seconds) of `pytest -x` on targets in the copy."""
     start = time.time()
     try:
         out = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-rfE", "-p", "no:cacheprovider",
-                              *targets], cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+                              *targets], cwd=copy, env=env, capture_output=True, text=True, timeout=timeout,
+                             preexec_fn=default_sigint)
     except subprocess.TimeoutExpired:
         return False, f"timeout after {timeout} s", time.time() - start
     if out.returncode == 0:
         return True, None, time.time() - start
+    if os.environ.get("MUTATE_VERBOSE"):
+        print(out.stdout[-6000:], out.stderr[-3000:], sep="\n")
     found = FIRST_FAILURE.search(out.stdout)
     tail = (out.stdout + out.stderr).strip().splitlines()[-1:] or ["no output"]
     return False, found.group(1) if found else f"exit {out.returncode}: {tail[0]}", time.time() - start
@@ -47,11 +59,10 @@ def pytest(copy, env, targets, timeout):
 
 def run_mutant(mutant, copy, env, timeout):
     """(caught, by what, seconds): the copy's file is restored before returning."""
-    source = ROOT / mutant.file
-    text = source.read_text(encoding="utf-8")
+    target = copy / mutant.file
+    text, stat = target.read_text(encoding="utf-8"), target.stat()
     if text.count(mutant.original) != 1:
         return False, f"not applicable: the original occurs {text.count(mutant.original)} times", 0.0
-    target = copy / mutant.file
     try:
         target.write_text(text.replace(mutant.original, mutant.replacement), encoding="utf-8")
         passed, by, seconds = pytest(copy, env, list(mutant.tests), timeout) if mutant.tests else (True, None, 0.0)
@@ -60,7 +71,9 @@ def run_mutant(mutant, copy, env, timeout):
             seconds += more
         return not passed, by, seconds
     finally:
-        shutil.copy2(source, target)   # the same bytes and mtime: Numba's cache index stays valid
+        # the same bytes and mtime: Numba's cache index of the file stays valid
+        target.write_text(text, encoding="utf-8")
+        os.utime(target, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def main(argv=None):
