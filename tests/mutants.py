@@ -82,6 +82,9 @@ MUTANTS = [
     Mutant("cross_entropy_target_ignores_smoothing", "minitx/kernels/numba/cross_entropy.py",
            "dxi[targets[i]] -= dx.dtype.type(g[i] * (1 - label_smoothing))",
            "dxi[targets[i]] -= dx.dtype.type(g[i])", ("tests/test_kernels_cross_entropy.py",)),
+    Mutant("cross_entropy_mean_gradient_over_ignored_rows_too", "minitx/kernels/cross_entropy.py",
+           "scale = 1.0 / ctx.count if", "scale = 1.0 / len(ctx.valid) if",
+           ("tests/test_kernels_cross_entropy.py",)),
 
     # ---- kernels: GELU, embedding, dropout ------------------------------------------------------
     Mutant("gelu_twin_tanh_constant", "minitx/kernels/gelu.py",
@@ -111,6 +114,9 @@ MUTANTS = [
            "k=Tk - Tq)", "k=0)", ("tests/test_kernels_attention.py",)),
     Mutant("attention_causal_keys_ignore_the_cache", "minitx/kernels/numba/attention_blocks.py",
            "min(Tk, i + Tk - Tq + 1)", "min(Tk, i + 1)", ("tests/test_kernels_attention.py",)),
+    Mutant("attention_dropout_does_not_rescale", "minitx/kernels/attention.py",
+           "dropout_scale = 1 / (1 - dropout_p) if dropout_p < 1 else 0.0",
+           "dropout_scale = 1.0 if dropout_p < 1 else 0.0", ("tests/test_kernels_attention.py",)),
 
     # ---- AdamW ----------------------------------------------------------------------------------
     Mutant("adamw_twin_no_second_bias_correction", "minitx/optim/adamw_step.py",
@@ -122,6 +128,8 @@ MUTANTS = [
     Mutant("adamw_first_moment_not_averaged", "minitx/kernels/numba/adamw_step.py",
            "mi = b1 * m[i] + one_minus_b1 * gi", "mi = b1 * m[i] + gi",
            ("tests/test_kernels_adamw.py", "tests/test_optim.py")),
+    Mutant("adam_step_counted_twice", "minitx/optim/adam.py",
+           'state["step"] += 1', 'state["step"] += 2', ("tests/test_optim.py", "tests/test_optim_parity.py")),
 
     # ---- autograd -------------------------------------------------------------------------------
     Mutant("unbroadcast_skips_the_first_axis", "minitx/ops/_util.py",
@@ -182,6 +190,9 @@ MUTANTS = [
     # ---- BERT masking: 80% [MASK], 10% random, 10% unchanged ---------------------------------------
     Mutant("masking_70_percent_mask", "minitx/data/bert.py",
            "out = np.where(chosen & (u < 0.8), self.mask_id, ids)", "out = np.where(chosen & (u < 0.7), self.mask_id, ids)",
+           ("tests/test_bert_data.py",)),
+    Mutant("masking_rounds_the_count_down", "minitx/data/bert.py",
+           "np.rint(self.mlm_probability * n_eligible)", "np.floor(self.mlm_probability * n_eligible)",
            ("tests/test_bert_data.py",)),
     Mutant("masking_no_random_tokens", "minitx/data/bert.py",
            "out = np.where(chosen & (u >= 0.8) & (u < 0.9), random_ids, out)", "out = out",

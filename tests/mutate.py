@@ -85,7 +85,7 @@ def main(argv=None):
     chosen = [m for m in MUTANTS if args.name in m.name]
     if args.list:
         for m in chosen:
-            print(f"{m.name:48} {m.file}")
+            print(f"{m.name:50} {m.file}")
         return 0
     if not chosen:
         print(f"mutate: no mutant name contains {args.name!r}", file=sys.stderr)
@@ -104,7 +104,7 @@ def main(argv=None):
         survived, start = [], time.time()
         for m in chosen:
             caught, by, seconds = run_mutant(m, copy, env, args.timeout)
-            print(f"{'caught  ' if caught else 'SURVIVED'} {m.name:48} {by or 'no test failed'} ({seconds:.0f} s)",
+            print(f"{'caught  ' if caught else 'SURVIVED'} {m.name:50} {by or 'no test failed'} ({seconds:.0f} s)",
                   flush=True)
             if not caught:
                 survived.append(m.name)
