@@ -1,6 +1,7 @@
 """Hypothesis strategies and tolerances shared by the kernel tests (tests/test_kernels_*.py)."""
 import contextlib
 
+import numba
 import numpy as np
 from hypothesis import strategies as st
 
@@ -60,11 +61,21 @@ def class_targets(draw, N, V, ignore_index=-100, ignore=True):
 PATHS = ["serial", "parallel"]
 
 
+def assert_threads():
+    """The parallel drivers run only on two threads or more (_jit.parallel_pays); on one,
+    a 'parallel' test would pass on the serial code. tests/conftest.py asks Numba for two."""
+    assert numba.get_num_threads() >= 2, (
+        f"Numba has {numba.get_num_threads()} thread(s): the parallel path would not run "
+        f"(was numba imported before tests/conftest.py set NUMBA_NUM_THREADS?)")
+
+
 @contextlib.contextmanager
 def kernel_path(path):
     """Run the Numba kernels on one thread ('serial') or through their parallel driver
     ('parallel'), whatever the size of the input: tests use small inputs, which would
     otherwise always take the serial path."""
+    if path == "parallel":
+        assert_threads()
     saved = _jit.PARALLEL_MIN_ELEMENTS
     _jit.PARALLEL_MIN_ELEMENTS = 0 if path == "parallel" else 1 << 62
     try:

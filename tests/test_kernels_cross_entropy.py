@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import minitx as mt
 from minitx.kernels import cross_entropy as ce
 from minitx.testing import gradcheck
-from tests.kernel_strategies import PATHS, arrays, class_targets, kernel_path, rows, twin_tol
+from tests.kernel_strategies import PATHS, arrays, assert_threads, class_targets, kernel_path, rows, twin_tol
 
 SMOOTHING = st.sampled_from([0.0, 0.1, 1.0])
 
@@ -180,6 +180,7 @@ def test_parallel_drivers_equal_the_twin_with_and_without_kept_exps(monkeypatch,
     # the kept exps) that large vocabularies take; blocks must not share scratch.
     from minitx.kernels.numba import _jit
     from minitx.kernels import cross_entropy as ce
+    assert_threads()
     monkeypatch.setattr(_jit, "PARALLEL_MIN_ELEMENTS", 1)
     monkeypatch.setattr(ce, "KEEP_EXP_MAX", 1 << 30 if keep else 1)
     rng = np.random.default_rng(0)

@@ -1,0 +1,207 @@
+"""The mutants `python -m tests.mutate` runs: plausible one-line bugs the suite must catch.
+
+Each replaces `original` (which must occur exactly once in `file`; tests/test_suite_rules.py
+checks) by `replacement`; `tests` are the test files tried first. The first nine are the
+bugs issue 16's audit found surviving; tests/test_against_definitions.py now catches them.
+"""
+from typing import NamedTuple
+
+
+class Mutant(NamedTuple):
+    name: str
+    file: str
+    original: str
+    replacement: str
+    tests: tuple = ()
+
+
+DEFS = "tests/test_against_definitions.py"
+SAMPLING = "minitx/models/gpt/sampling.py"
+GPT = "minitx/models/gpt/model.py"
+TRAINER = "minitx/training/trainer.py"
+
+MUTANTS = [
+    # ---- issue 16's survivors -----------------------------------------------------------
+    Mutant("top_p_drops_the_crossing_token", SAMPLING,
+           "keep_sorted = np.cumsum(sorted_p, axis=-1) - sorted_p < top_p",
+           "keep_sorted = np.cumsum(sorted_p, axis=-1) < top_p", (DEFS,)),
+    Mutant("temperature_multiplies", SAMPLING,
+           "logits = logits / temperature", "logits = logits * temperature", (DEFS,)),
+    Mutant("window_keeps_the_first_half", GPT,
+           "window = ids[:, -(bs // 2 or 1):] if", "window = ids[:, :(bs // 2 or 1)] if", (DEFS,)),
+    Mutant("trainer_never_clips", TRAINER,
+           "cfg.grad_clip or math.inf)", "math.inf)", (DEFS,)),
+    Mutant("trainer_uses_the_next_steps_lr", TRAINER,
+           "lr = cfg.lr_at(self.step)", "lr = cfg.lr_at(step)", (DEFS,)),
+    Mutant("mlm_accuracy_counts_misses", "minitx/training/metrics.py",
+           "hits += int((logits.data.argmax(-1) == labels).sum())",
+           "hits += int((logits.data.argmax(-1) != labels).sum())", (DEFS,)),
+    Mutant("gelu_tanh_constant", "minitx/kernels/numba/gelu.py",
+           "_K = 0.044715", "_K = 0.04715", (DEFS, "tests/test_kernels_gelu.py")),
+    Mutant("gpt2_c_proj_not_transposed", GPT,
+           '_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", ',
+           '_CONV1D = ("attn.c_attn.weight", ', (DEFS,)),
+    Mutant("cross_entropy_blocks_skip_their_first_row", "minitx/kernels/numba/cross_entropy.py",
+           "block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]), blk)",
+           "block_start(blk, x.shape[0]) + 1, block_start(blk + 1, x.shape[0]), blk)",
+           (DEFS, "tests/test_kernels_cross_entropy.py")),
+
+    # ---- kernels: layer norm --------------------------------------------------------------
+    Mutant("layernorm_twin_eps_outside_the_sqrt", "minitx/kernels/layernorm.py",
+           "rstd = 1.0 / np.sqrt(var + eps)", "rstd = 1.0 / np.sqrt(var) + eps",
+           ("tests/test_kernels_layernorm.py",)),
+    Mutant("layernorm_twin_backward_mean_term", "minitx/kernels/layernorm.py",
+           "- dxhat.sum(axis=-1, keepdims=True) / C", "- dxhat.sum(axis=-1, keepdims=True) / (C + 1)",
+           ("tests/test_kernels_layernorm.py",)),
+    Mutant("layernorm_variance_without_the_mean", "minitx/kernels/numba/layernorm.py",
+           "max(s2 / C - (s1 / C) ** 2, 0.0)", "max(s2 / C, 0.0)", ("tests/test_kernels_layernorm.py",)),
+    Mutant("layernorm_dweight_without_xhat", "minitx/kernels/numba/layernorm.py",
+           "dw_run[j] += dyi[j] * xhat[j]", "dw_run[j] += dyi[j]", ("tests/test_kernels_layernorm.py",)),
+    Mutant("layernorm_last_run_not_flushed", "minitx/kernels/numba/layernorm.py",
+           "if i % FLUSH_ROWS == FLUSH_ROWS - 1 or i == R - 1:", "if i % FLUSH_ROWS == FLUSH_ROWS - 1:",
+           ("tests/test_kernels_layernorm.py",)),
+
+    # ---- kernels: softmax -------------------------------------------------------------------
+    Mutant("softmax_twin_backward_dot_outside", "minitx/kernels/softmax.py",
+           "return (y * (dy - dot)).astype(y.dtype)", "return (y * dy - dot).astype(y.dtype)",
+           ("tests/test_kernels_softmax.py",)),
+    Mutant("softmax_backward_forgets_y_in_the_dot", "minitx/kernels/numba/softmax.py",
+           "dot = y.dtype.type(row_dot(dyi, yi))", "dot = y.dtype.type(row_sum(dyi))",
+           ("tests/test_kernels_softmax.py",)),
+    Mutant("log_softmax_backward_without_exp", "minitx/kernels/numba/softmax.py",
+           "dxi[j] = dyi[j] - poly_exp(yi[j]) * total", "dxi[j] = dyi[j] - yi[j] * total",
+           ("tests/test_kernels_softmax.py",)),
+    # Reached only through the parallel driver, so only with two Numba threads.
+    Mutant("softmax_blocks_skip_their_last_row", "minitx/kernels/numba/softmax.py",
+           "        kernel(x[a:b], y[a:b])", "        kernel(x[a:b - 1], y[a:b - 1])",
+           ("tests/test_kernels_softmax.py",)),
+
+    # ---- kernels: cross-entropy ---------------------------------------------------------------
+    Mutant("cross_entropy_twin_smoothing_not_over_V", "minitx/kernels/cross_entropy.py",
+           "dx = p - label_smoothing / V", "dx = p - label_smoothing", ("tests/test_kernels_cross_entropy.py",)),
+    Mutant("cross_entropy_target_ignores_smoothing", "minitx/kernels/numba/cross_entropy.py",
+           "dxi[targets[i]] -= dx.dtype.type(g[i] * (1 - label_smoothing))",
+           "dxi[targets[i]] -= dx.dtype.type(g[i])", ("tests/test_kernels_cross_entropy.py",)),
+    Mutant("cross_entropy_mean_gradient_over_ignored_rows_too", "minitx/kernels/cross_entropy.py",
+           "scale = 1.0 / ctx.count if", "scale = 1.0 / len(ctx.valid) if",
+           ("tests/test_kernels_cross_entropy.py",)),
+
+    # ---- kernels: GELU, embedding, dropout ------------------------------------------------------
+    Mutant("gelu_twin_tanh_constant", "minitx/kernels/gelu.py",
+           "u = math.sqrt(2 / math.pi) * (x64 + 0.044715 * x64 ** 3)",
+           "u = math.sqrt(2 / math.pi) * (x64 + 0.04715 * x64 ** 3)", ("tests/test_kernels_gelu.py",)),
+    Mutant("gelu_twin_exact_backward_without_x_phi", "minitx/kernels/gelu.py",
+           "d = cdf + x64 * np.exp(-0.5 * x64 * x64) / math.sqrt(2 * math.pi)", "d = cdf",
+           ("tests/test_kernels_gelu.py",)),
+    Mutant("gelu_tanh_backward_du_without_3", "minitx/kernels/numba/gelu.py",
+           "du = c * (one + k3 * xi * xi)", "du = c * (one + k * xi * xi)", ("tests/test_kernels_gelu.py",)),
+    Mutant("embedding_twin_repeated_ids_overwrite", "minitx/kernels/embedding.py",
+           "np.add.at(dweight, ids, dout)", "dweight[ids] = dout", ("tests/test_kernels_embedding.py",)),
+    Mutant("embedding_padding_row_gets_a_gradient", "minitx/kernels/numba/embedding.py",
+           "if v != padding_idx:", "if True:", ("tests/test_kernels_embedding.py",)),
+    Mutant("dropout_does_not_rescale", "minitx/kernels/dropout.py",
+           "return 1 / (1 - p) if p < 1 else 0.0", "return 1.0 if p < 1 else 0.0",
+           ("tests/test_kernels_linear_dropout.py",)),
+
+    # ---- kernels: attention -------------------------------------------------------------------
+    Mutant("attention_twin_unscaled_scores", "minitx/kernels/attention.py",
+           "s = scale * (q @ k.swapaxes(-1, -2))", "s = q @ k.swapaxes(-1, -2)",
+           ("tests/test_kernels_attention.py", "tests/test_kernels_attention_qkv.py")),
+    Mutant("attention_twin_backward_row_sum", "minitx/kernels/attention.py",
+           "D = np.sum(dout * out, axis=-1, keepdims=True)", "D = np.sum(dout, axis=-1, keepdims=True)",
+           ("tests/test_kernels_attention.py",)),
+    Mutant("attention_twin_causal_mask_ignores_the_cache", "minitx/kernels/attention.py",
+           "k=Tk - Tq)", "k=0)", ("tests/test_kernels_attention.py",)),
+    Mutant("attention_causal_keys_ignore_the_cache", "minitx/kernels/numba/attention_blocks.py",
+           "min(Tk, i + Tk - Tq + 1)", "min(Tk, i + 1)", ("tests/test_kernels_attention.py",)),
+    Mutant("attention_dropout_does_not_rescale", "minitx/kernels/attention.py",
+           "dropout_scale = 1 / (1 - dropout_p) if dropout_p < 1 else 0.0",
+           "dropout_scale = 1.0 if dropout_p < 1 else 0.0", ("tests/test_kernels_attention.py",)),
+
+    # ---- AdamW ----------------------------------------------------------------------------------
+    Mutant("adamw_twin_no_second_bias_correction", "minitx/optim/adamw_step.py",
+           "denom = np.sqrt(v) / (1 - beta2 ** step) ** 0.5 + eps", "denom = np.sqrt(v) + eps",
+           ("tests/test_kernels_adamw.py", "tests/test_optim.py")),
+    Mutant("adamw_decay_without_lr", "minitx/kernels/numba/adamw_step.py",
+           "decay = 1 - lr * weight_decay if decoupled else 1.0", "decay = 1 - weight_decay if decoupled else 1.0",
+           ("tests/test_kernels_adamw.py", "tests/test_optim.py")),
+    Mutant("adamw_first_moment_not_averaged", "minitx/kernels/numba/adamw_step.py",
+           "mi = b1 * m[i] + one_minus_b1 * gi", "mi = b1 * m[i] + gi",
+           ("tests/test_kernels_adamw.py", "tests/test_optim.py")),
+    Mutant("adam_step_counted_twice", "minitx/optim/adam.py",
+           'state["step"] += 1', 'state["step"] += 2', ("tests/test_optim.py", "tests/test_optim_parity.py")),
+
+    # ---- autograd -------------------------------------------------------------------------------
+    Mutant("unbroadcast_skips_the_first_axis", "minitx/ops/_util.py",
+           "if n == 1 and grad.shape[extra + i] != 1)", "if n == 1 and i > 0 and grad.shape[extra + i] != 1)",
+           ("tests/test_ops_arithmetic.py",)),
+    Mutant("leaf_grad_overwritten", "minitx/grad_buffers.py",
+           "        t.grad += g", "        t.grad = np.array(g, dtype=t.dtype)", ("tests/test_tensor.py",)),
+    Mutant("pending_grad_overwritten", "minitx/grad_buffers.py",
+           "pending[key] = acc + gi", "pending[key] = gi", ("tests/test_tensor.py",)),
+
+    # ---- sampling and generation ------------------------------------------------------------------
+    Mutant("top_k_drops_the_kth", SAMPLING,
+           "logits = np.where(logits < kth, -np.inf, logits)", "logits = np.where(logits <= kth, -np.inf, logits)",
+           (DEFS, "tests/test_gpt.py")),
+    Mutant("greedy_takes_the_least_likely", SAMPLING,
+           "return logits.argmax(axis=-1)", "return logits.argmin(axis=-1)", ("tests/test_gpt.py",)),
+    Mutant("kv_cache_positions_restart", GPT,
+           "past = kv_caches[0].length if kv_caches else 0", "past = 0", ("tests/test_gpt.py",)),
+    Mutant("kv_cache_returns_keys_as_values", "minitx/nn/transformer.py",
+           "Tensor(self.v[:, :, :self.length])", "Tensor(self.k[:, :, :self.length])", ("tests/test_gpt.py",)),
+
+    # ---- training ---------------------------------------------------------------------------------
+    Mutant("nan_loss_not_caught", TRAINER,
+           "if self.world.size == 1 and not math.isfinite(value):", "if self.world.size == 1 and math.isinf(value):",
+           ("tests/test_train.py",)),
+    Mutant("grad_accum_not_averaged", TRAINER,
+           "(loss * (1.0 / cfg.grad_accum) if cfg.grad_accum > 1 else loss).backward()", "loss.backward()",
+           ("tests/test_train.py", DEFS)),
+    Mutant("cosine_ignores_the_warmup", "minitx/optim/lr_scheduler.py",
+           "progress = (step - warmup_steps) / (max_steps - warmup_steps)  # 0 -> 1", "progress = step / max_steps",
+           ("tests/test_optim.py",)),
+    Mutant("clip_coefficient_square_root", "minitx/optim/clip.py",
+           "clip_coef = max_norm / (total + 1e-6)", "clip_coef = (max_norm / (total + 1e-6)) ** 0.5",
+           ("tests/test_optim.py",)),
+    Mutant("token_f1_counts_outside_hits", "minitx/training/metrics.py",
+           "tp += int(((pred == gold) & (gold != outside)).sum())", "tp += int((pred == gold).sum())",
+           ("tests/test_bert_train.py", "tests/test_pipelines.py")),
+
+    # ---- checkpoints ------------------------------------------------------------------------------
+    Mutant("checkpoint_old_deleted_before_the_swap", "minitx/training/checkpoint.py",
+           "os.rename(path, old)", "shutil.rmtree(path)", ("tests/test_checkpoint.py",)),
+    Mutant("checkpoint_files_not_verified", "minitx/training/checkpoint.py",
+           "_verify(os.path.join(path, name), info)", "pass", ("tests/test_checkpoint.py",)),
+
+    # ---- tokenizers -------------------------------------------------------------------------------
+    Mutant("bpe_merges_leftmost_not_lowest_rank", "minitx/tokenizers/bpe.py",
+           "rank = min(ranks.get(pair, no_merge) for pair in zip(parts, parts[1:]))",
+           "rank = next((ranks[p] for p in zip(parts, parts[1:]) if p in ranks), no_merge)",
+           ("tests/test_tokenizer_bpe.py",)),
+    Mutant("wordpiece_without_the_hash_prefix", "minitx/tokenizers/wordpiece.py",
+           "piece = word[start:end] if start == 0 else self.PREFIX + word[start:end]",
+           "piece = word[start:end]", ("tests/test_tokenizer_wordpiece.py",)),
+    Mutant("wordpiece_shortest_match_first", "minitx/tokenizers/wordpiece.py",
+           "for end in range(min(len(word), start + self._longest), start, -1):",
+           "for end in range(start + 1, min(len(word), start + self._longest) + 1):",
+           ("tests/test_tokenizer_wordpiece.py",)),
+
+    # ---- BERT masking: 80% [MASK], 10% random, 10% unchanged ---------------------------------------
+    Mutant("masking_70_percent_mask", "minitx/data/bert.py",
+           "out = np.where(chosen & (u < 0.8), self.mask_id, ids)", "out = np.where(chosen & (u < 0.7), self.mask_id, ids)",
+           ("tests/test_bert_data.py",)),
+    Mutant("masking_rounds_the_count_down", "minitx/data/bert.py",
+           "np.rint(self.mlm_probability * n_eligible)", "np.floor(self.mlm_probability * n_eligible)",
+           ("tests/test_bert_data.py",)),
+    Mutant("masking_no_random_tokens", "minitx/data/bert.py",
+           "out = np.where(chosen & (u >= 0.8) & (u < 0.9), random_ids, out)", "out = out",
+           ("tests/test_bert_data.py",)),
+
+    # ---- distributed --------------------------------------------------------------------------------
+    Mutant("allreduce_gradients_not_averaged", "minitx/distributed/buckets.py",
+           "scale = 1.0 / self.world.size", "scale = 1.0", ("tests/test_distributed.py",)),
+    Mutant("world_mean_is_a_sum", "minitx/distributed/world.py",
+           "return self.allreduce_sum(array, what) / self.size", "return self.allreduce_sum(array, what)",
+           ("tests/test_distributed.py",)),
+]
