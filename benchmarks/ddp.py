@@ -6,7 +6,8 @@ Each configuration runs in fresh processes (mpirun for the ranks). minitx runs
 the Trainer's own step (global batch B split over the ranks, bucketed allreduce
 overlapped with backward, clipping, AdamW); PyTorch runs DDP over the same
 architecture (harness.TorchGPT) with the same global batch. Reported per
-configuration: the median step over --steps timed steps after --warmup, the
+configuration (of --rounds rounds, the order alternating, the round with the median step):
+the median step over --steps timed steps after --warmup, the
 global tokens/s, and for minitx's ranks the time a step waited for the allreduce
 after backward (what backward did not hide) beside the time the same bytes take
 in a blocking Allreduce alone.
