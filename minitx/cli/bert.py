@@ -169,13 +169,14 @@ def finetune_bert(args):
         split_examples,
     )
     from ..models import bert
+    from ..models.bert.config import checkpoint_problem_type
     from ..training import Trainer
     from ..training.checkpoint import model_config
     from ..training.metrics import task_metrics
 
     cls = getattr(bert, _TASK_CLASSES[args.task])
     if stored is not None:  # a resumed run keeps its kind of classification
-        args.multi_label = multi_label_checkpoint(stored.config)
+        args.multi_label = checkpoint_problem_type(stored.config) == _MULTI_LABEL
     examples = read_jsonl(args.data, args.task, args.multi_label)
     if args.val_data is not None:
         train, val = examples, read_jsonl(args.val_data, args.task, args.multi_label)
@@ -226,14 +227,6 @@ def finetune_bert(args):
 
 
 _MULTI_LABEL = "multi_label_classification"  # transformers' problem_type: sigmoids, not a softmax
-
-
-def multi_label_checkpoint(config):
-    """Whether a checkpoint's checkpoint.json is of a multi-label classifier: its model
-    config says so, or (checkpoints written before BertConfig had problem_type) its top level."""
-    model = config.get("model")
-    return _MULTI_LABEL in ((model or {}).get("problem_type") if isinstance(model, dict) else None,
-                            config.get("problem_type"))
 
 
 def multi_label_metrics(model, batches):

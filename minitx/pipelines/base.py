@@ -38,6 +38,7 @@ def load_for_task(path, task, cls, model_types):
     """(model, tokenizer) for `task`: a model with the head the task needs, or a
     ValueError saying which head it lacks. model_types: the minitx checkpoint kinds
     that carry that head."""
+    from ..models.bert.config import checkpoint_problem_type
     from ..training.checkpoint import find_checkpoint, load_checkpoint
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -46,8 +47,9 @@ def load_for_task(path, task, cls, model_types):
     if not is_hf_folder(path):
         config = load_checkpoint(find_checkpoint(path)).config
         kind = config.get("model_type")
-        if config.get("problem_type") is not None:  # written before BertConfig had problem_type
-            overrides["problem_type"] = config["problem_type"]
+        problem_type = checkpoint_problem_type(config)   # older checkpoints keep it outside "model"
+        if problem_type is not None:
+            overrides["problem_type"] = problem_type
         if kind not in model_types:
             raise ValueError(f"{path}: a {kind} checkpoint has no head for {task} "
                              f"(needs one of: {', '.join(model_types)})")

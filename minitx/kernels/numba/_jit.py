@@ -46,12 +46,20 @@ PARALLEL_MIN_ELEMENTS = 1 << 23
 # Numba's thread pools do not survive fork() (its OpenMP layer kills a forked child
 # that starts a parallel loop), so a forked child (multiprocessing's fork start
 # method) runs every kernel on its serial driver.
-_PID = os.getpid()
+_forked = False
+
+
+def _after_fork_in_child():
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def threads_usable():
     """Whether this process may run Numba's parallel loops on more than one thread."""
-    return numba.get_num_threads() > 1 and os.getpid() == _PID
+    return not _forked and numba.get_num_threads() > 1
 
 
 def parallel_pays(n_elements):

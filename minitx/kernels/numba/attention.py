@@ -218,7 +218,7 @@ def _threads_pay(q, k):
     waits, several context switches a call."""
     B, NH, Tq, HS = q.shape
     muladds = B * NH * Tq * k.shape[2] * HS         # of q k^T alone
-    return threads_usable() and B * NH > 1 and muladds >= _THREADS_MIN_MULADDS
+    return B * NH > 1 and muladds >= _THREADS_MIN_MULADDS and threads_usable()
 
 
 def _flags(q, bias, keep, scale, dropout_scale):

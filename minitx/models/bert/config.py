@@ -9,6 +9,14 @@ from ..hub import HF_GELU
 PROBLEM_TYPES = (None, "single_label_classification", "multi_label_classification", "regression")
 
 
+def checkpoint_problem_type(config):
+    """problem_type of a minitx checkpoint's checkpoint.json: its model section's, or for
+    checkpoints written before BertConfig had the field, the top level's."""
+    model = config.get("model")
+    stored = model.get("problem_type") if isinstance(model, dict) else None
+    return stored if stored is not None else config.get("problem_type")
+
+
 @dataclass
 class BertConfig:
     """BERT's hyperparameters, named as in transformers' BertConfig."""
