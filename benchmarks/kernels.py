@@ -14,8 +14,9 @@ takes the median; the figure is the median over rounds. Each timed step follows
 an untimed one of the same implementation: right after another implementation
 has freed its arrays (the NumPy twin of gelu frees millions of Python floats),
 the first step pays for page faults that a training loop would not (measured:
-4x on gelu). PyTorch runs on as many threads as Numba. Ratios
-above 1 mean minitx is faster.
+4x on gelu). Before it is timed, a case runs untimed for WARMUP_S seconds:
+threaded kernels reach their steady speed after a few hundred calls. PyTorch
+runs on as many threads as Numba. Ratios above 1 mean minitx is faster.
 
 To add an op, append a `Case` to CASES: `setup(rng)` builds the inputs and
 returns two zero-argument functions, one forward+backward step for minitx (run
@@ -45,6 +46,15 @@ from minitx.kernels.softmax import log_softmax, softmax  # noqa: E402
 
 GPT = dict(B=8, T=256, C=384, NH=6)
 SMALL = dict(B=2, T=32, C=64, NH=2)
+
+# Seconds of untimed steps before a case is timed, for the Numba kernel and PyTorch (the
+# NumPy twin is for reference and takes one). A threaded kernel reaches its steady speed
+# only after a few hundred calls: on the 2-vCPU KVM guest of docs/performance.md, gelu's
+# threaded forward+backward at the GPT shape took 2.6-3.0 ms in its first 30 calls and
+# 1.9-2.1 ms after a second of them (likely the guest's haltpoll idle governor, which
+# lets an idle vCPU poll instead of halting once wake-ups come often). A training loop
+# runs at the latter speed.
+WARMUP_S = 1.0
 
 
 @dataclass
@@ -232,6 +242,9 @@ def _time_child(framework, cases, repeats, budget_s):
         times = {}
         for name, run in runs.items():  # one after the other: the twin's garbage (gelu's frees
             run()                       # millions of Python floats) would slow the kernel after it
+            warm_until = time.perf_counter() + (0 if name == "numpy" else WARMUP_S)
+            while time.perf_counter() < warm_until:
+                run()
             times[name] = []
             start = time.perf_counter()
             for rep in range(repeats):

@@ -24,6 +24,12 @@ import time
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, _HERE)
+# minitx before numpy, as in gpt.py's minitx processes and the `minitx` command: its
+# runtime then shortens OpenBLAS's spin after each matmul (minitx/runtime.py), which
+# otherwise holds the core a threaded kernel needs (attention took 128 ms of a GPT step
+# instead of 58 when this profile imported numpy first).
+sys.path.insert(0, os.path.dirname(_HERE))
+import minitx  # noqa: E402, F401
 import gpt  # noqa: E402  (this checkout's minitx first on the path; harness)
 
 harness = gpt.harness
@@ -106,7 +112,6 @@ def main():
     ap.add_argument("--rounds", type=int, default=3, help="profiled rounds; the fastest is kept")
     args = ap.parse_args()
     print("\n".join(harness.describe(harness.machine())))
-    import minitx  # noqa: F401
     print(f"threads: {harness.describe_threads(harness.thread_settings('minitx'))}")
     for size in (gpt.SIZES if args.size == "all" else [args.size]):
         plain, profiled, groups, n = profile(size, args.steps if size == "small" else max(3, args.steps // 3),

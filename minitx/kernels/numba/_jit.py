@@ -37,9 +37,10 @@ except (ImportError, AttributeError):
 # element) have a parallel driver that cuts the elements or rows into BLOCKS fixed
 # blocks, so sums come out the same on any thread count. A parallel launch on
 # workqueue costs about 70 to 100 us, and the second core is often busy (another
-# framework's or OpenBLAS's threads), so threads start at 2^23 elements: the GPT
-# step's gelu (3.1M elements) runs serial. docs/kernels/threads.md and
-# docs/performance.md have the measurements.
+# framework's or OpenBLAS's threads), so threads start at 2^23 elements, or 2^21 for
+# gelu (cost 4: its erfc takes about 0.45 ns an element on one core; at the GPT step's
+# 3.1M elements threads took gelu from 17 to 13-14 ms a step). docs/kernels/threads.md
+# and docs/performance.md have the measurements.
 BLOCKS = 16
 PARALLEL_MIN_ELEMENTS = 1 << 23
 
@@ -62,9 +63,10 @@ def threads_usable():
     return not _forked and numba.get_num_threads() > 1
 
 
-def parallel_pays(n_elements):
-    """Whether a kernel touching n_elements should run its parallel driver."""
-    return n_elements >= PARALLEL_MIN_ELEMENTS and threads_usable()
+def parallel_pays(n_elements, cost=1):
+    """Whether a kernel touching n_elements should run its parallel driver; `cost` weighs
+    an element of a kernel with more arithmetic per element (gelu's erfc: 4)."""
+    return n_elements * cost >= PARALLEL_MIN_ELEMENTS and threads_usable()
 
 
 @njit
