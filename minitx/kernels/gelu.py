@@ -52,8 +52,23 @@ def gelu_backward_numpy(dy, x, approximate):
     return (dy * d).astype(x.dtype)
 
 
+# With a bias added on the way in (the fused Linear -> GELU, kernels/linear_gelu.py).
+
+def bias_gelu_forward_numpy(h, b, approximate):
+    """h (R, C), b (C,) -> gelu(h + b) (R, C)."""
+    return gelu_forward_numpy(h + b, approximate)
+
+
+def bias_gelu_backward_numpy(dy, h, b, approximate):
+    """dy, h (R, C), b (C,) -> da = dy * gelu'(h + b) (R, C), db = da summed over rows (C,)."""
+    da = gelu_backward_numpy(dy, h + b, approximate)
+    return da, da.sum(axis=0, dtype=np.float64).astype(h.dtype)   # b is added to every row
+
+
 gelu_forward = dispatch(gelu_forward_numpy, compiled.gelu_forward)
 gelu_backward = dispatch(gelu_backward_numpy, compiled.gelu_backward)
+bias_gelu_forward = dispatch(bias_gelu_forward_numpy, compiled.bias_gelu_forward)
+bias_gelu_backward = dispatch(bias_gelu_backward_numpy, compiled.bias_gelu_backward)
 
 
 # ---- autograd ----------------------------------------------------------------

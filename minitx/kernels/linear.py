@@ -7,8 +7,9 @@ x2 (N, in), dout2 (N, out).
 There is no Numba version: all the work is three matrix products, and NumPy
 hands each to OpenBLAS, whose GEMM is blocked for the caches and vectorized by
 hand; a Numba loop can only be slower (Numba's own np.dot would call the same
-BLAS, through SciPy). Fusing the bias add or its gradient sum saves one pass
-over (N, out), small next to the GEMM. So this file is the NumPy twin alone.
+BLAS, through SciPy). So this file is the NumPy twin alone. Where GELU follows,
+kernels/linear_gelu.py adds the bias inside GELU's kernel and sums its gradient
+there, saving two passes over (N, out).
 """
 
 from ..autograd import Function

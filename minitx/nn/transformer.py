@@ -3,7 +3,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from . import functional as F
-from .layers import GELU, Dropout, LayerNorm, Linear
+from .layers import GELU, Dropout, LayerNorm, Linear, linear_then_gelu
 from .module import Module
 
 
@@ -93,7 +93,7 @@ class MLP(Module):
         self.dropout = Dropout(dropout)
 
     def forward(self, x):
-        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+        return self.dropout(self.c_proj(linear_then_gelu(self.c_fc, self.act, x)))
 
 
 class Block(Module):

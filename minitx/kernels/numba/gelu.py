@@ -110,6 +110,41 @@ def _fast_normal_cdf_pdf_overload(x):
     return None
 
 
+# ---- one element of each form: gelu(x) and dy * gelu'(x) ---------------------------
+# inline="always", as above: the loops that call them stay vectorizable. one, c, k, k3
+# and lim are 1, sqrt(2/pi), 0.044715, 3 * 0.044715 and 20 in x's dtype.
+
+@njit(inline="always", fastmath={"contract"})
+def _tanh_form(xi, one, c, k):
+    u = c * (xi + k * xi * xi * xi)
+    return xi / (one + poly_exp(-(u + u)))                  # x (1 + tanh u) / 2
+
+
+@njit(inline="always", fastmath={"contract"})
+def _tanh_form_grad(dyi, xi, one, c, k, k3, lim):
+    # y = x s, s = 1 / (1 + exp(-2u)) = (1 + tanh u) / 2:  dy/dx = s + 2 x s (1 - s) u'
+    # Past |x| = 20 the slope is 1 or 0 to float64 precision; clamping keeps x^3 finite.
+    xi = min(max(xi, -lim), lim)
+    u = c * (xi + k * xi * xi * xi)
+    e = poly_exp(-(u + u))
+    s = one / (one + e)
+    one_minus_s = one / (one + one / e)                     # not 1 - s: no cancellation as s -> 1
+    du = c * (one + k3 * xi * xi)
+    return dyi * (s + (xi + xi) * s * one_minus_s * du)
+
+
+@njit(inline="always", fastmath={"contract"})
+def _exact_form(xi):
+    return xi * fast_normal_cdf_pdf(xi)[0]                  # x Phi(x)
+
+
+@njit(inline="always", fastmath={"contract"})
+def _exact_form_grad(dyi, xi):
+    # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+    cdf, pdf = fast_normal_cdf_pdf(xi)
+    return dyi * (cdf + xi * pdf)
+
+
 # ---- a serial kernel over a range of elements, and a parallel driver --------------
 # The loops run over slices: an index from range(start, stop) might be negative
 # for all Numba knows, and its wraparound check stops vectorization.
@@ -121,37 +156,24 @@ def _forward_range(x, y, approximate_tanh, start, stop):
     xs, ys = x[start:stop], y[start:stop]                        # (stop - start,)
     if approximate_tanh:
         for i in range(xs.shape[0]):
-            xi = xs[i]
-            u = c * (xi + k * xi * xi * xi)
-            ys[i] = xi / (one + poly_exp(-(u + u)))              # x (1 + tanh u) / 2
+            ys[i] = _tanh_form(xs[i], one, c, k)
     else:
         for i in range(xs.shape[0]):
-            ys[i] = xs[i] * fast_normal_cdf_pdf(xs[i])[0]
+            ys[i] = _exact_form(xs[i])
 
 
 @njit(fastmath={"contract"})
 def _backward_range(dy, x, dx, approximate_tanh, start, stop):
     """Elements start..stop: dy, x (n,) -> dx (n,)."""
-    one, c, k3 = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(3 * _K)
-    k, lim = x.dtype.type(_K), x.dtype.type(20.0)
+    one, c, k = x.dtype.type(1.0), x.dtype.type(_SQRT_2_OVER_PI), x.dtype.type(_K)
+    k3, lim = x.dtype.type(3 * _K), x.dtype.type(20.0)
     dys, xs, dxs = dy[start:stop], x[start:stop], dx[start:stop]  # (stop - start,)
     if approximate_tanh:
         for i in range(xs.shape[0]):
-            # y = x s, s = 1 / (1 + exp(-2u)) = (1 + tanh u) / 2:  dy/dx = s + 2 x s (1 - s) u'
-            # Past |x| = 20 the slope is 1 or 0 to float64 precision; clamping keeps x^3 finite.
-            xi = min(max(xs[i], -lim), lim)
-            u = c * (xi + k * xi * xi * xi)
-            e = poly_exp(-(u + u))
-            s = one / (one + e)
-            one_minus_s = one / (one + one / e)                  # not 1 - s: no cancellation as s -> 1
-            du = c * (one + k3 * xi * xi)
-            dxs[i] = dys[i] * (s + (xi + xi) * s * one_minus_s * du)
+            dxs[i] = _tanh_form_grad(dys[i], xs[i], one, c, k, k3, lim)
     else:
         for i in range(xs.shape[0]):
-            # y = x Phi(x):  dy/dx = Phi(x) + x phi(x),  phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
-            xi = xs[i]
-            cdf, pdf = fast_normal_cdf_pdf(xi)
-            dxs[i] = dys[i] * (cdf + xi * pdf)
+            dxs[i] = _exact_form_grad(dys[i], xs[i])
 
 
 @njit(parallel=True)
@@ -165,6 +187,102 @@ def _backward_parallel(dy, x, dx, approximate_tanh):
     for blk in prange(BLOCKS):
         _backward_range(dy, x, dx, approximate_tanh, block_start(blk, x.shape[0]),
                         block_start(blk + 1, x.shape[0]))
+
+
+# ---- with a bias: gelu(h + b) on rows, and the bias's gradient ---------------------
+# The fused Linear -> GELU (kernels/linear_gelu.py) hands over h = x W^T (R, C) and the
+# bias b (C,): the forward adds b on the way in, so out = h + b is never written; the
+# backward sums the bias's gradient while it writes da, instead of a second pass.
+# Rows are cut into the BLOCKS fixed blocks on both drivers; each block sums its rows
+# into a row of `partial` (BLOCKS, C) float64, added up in block order afterwards, so
+# the bias's gradient has the same bits on any thread count.
+
+# da's columns add up in x's dtype over runs of FLUSH_ROWS rows, then into float64 (as
+# layer norm's dweight, kernels/numba/layernorm.py).
+FLUSH_ROWS = 8
+
+
+@njit(fastmath={"contract"})
+def _bias_forward_rows(h, b, y, approximate_tanh, r0, r1):
+    """Rows r0..r1: h (R, C), b (C,) -> y = gelu(h + b) (R, C)."""
+    one, c, k = h.dtype.type(1.0), h.dtype.type(_SQRT_2_OVER_PI), h.dtype.type(_K)
+    for i in range(r0, r1):
+        hi, yi = h[i], y[i]                                     # (C,)
+        if approximate_tanh:
+            for j in range(hi.shape[0]):
+                yi[j] = _tanh_form(hi[j] + b[j], one, c, k)
+        else:
+            for j in range(hi.shape[0]):
+                yi[j] = _exact_form(hi[j] + b[j])
+
+
+@njit(fastmath={"contract"})
+def _bias_backward_rows(dy, h, b, da, db, approximate_tanh, r0, r1):
+    """Rows r0..r1: dy, h (R, C), b (C,) -> da = dy * gelu'(h + b) (R, C); adds the rows'
+    sum of da into db (C,) float64."""
+    one, c, k = h.dtype.type(1.0), h.dtype.type(_SQRT_2_OVER_PI), h.dtype.type(_K)
+    k3, lim = h.dtype.type(3 * _K), h.dtype.type(20.0)
+    run = np.zeros(h.shape[1], h.dtype)                         # (C,) the current run of rows
+    for i in range(r0, r1):
+        dyi, hi, dai = dy[i], h[i], da[i]                       # (C,)
+        if approximate_tanh:
+            for j in range(hi.shape[0]):
+                g = _tanh_form_grad(dyi[j], hi[j] + b[j], one, c, k, k3, lim)
+                dai[j] = g
+                run[j] += g
+        else:
+            for j in range(hi.shape[0]):
+                g = _exact_form_grad(dyi[j], hi[j] + b[j])
+                dai[j] = g
+                run[j] += g
+        if (i - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 or i == r1 - 1:
+            for j in range(run.shape[0]):
+                db[j] += run[j]
+            run[:] = 0
+
+
+@njit(parallel=True)
+def _bias_forward_parallel(h, b, y, approximate_tanh):
+    for blk in prange(BLOCKS):
+        _bias_forward_rows(h, b, y, approximate_tanh, block_start(blk, h.shape[0]),
+                           block_start(blk + 1, h.shape[0]))
+
+
+@njit(parallel=True)
+def _bias_backward_parallel(dy, h, b, da, partial, approximate_tanh):
+    for blk in prange(BLOCKS):
+        _bias_backward_rows(dy, h, b, da, partial[blk], approximate_tanh, block_start(blk, h.shape[0]),
+                            block_start(blk + 1, h.shape[0]))
+
+
+@njit
+def _bias_backward_serial(dy, h, b, da, partial, approximate_tanh):
+    for blk in range(BLOCKS):
+        _bias_backward_rows(dy, h, b, da, partial[blk], approximate_tanh, block_start(blk, h.shape[0]),
+                            block_start(blk + 1, h.shape[0]))
+
+
+def bias_gelu_forward(h, b, approximate):
+    """h (R, C) C-contiguous, b (C,) -> y = gelu(h + b) (R, C)."""
+    y = np.empty_like(h)
+    if parallel_pays(h.size, THREAD_COST):
+        _bias_forward_parallel(h, b, y, approximate == "tanh")
+    else:
+        _bias_forward_rows(h, b, y, approximate == "tanh", 0, h.shape[0])
+    return y
+
+
+def bias_gelu_backward(dy, h, b, approximate):
+    """dy, h (R, C) C-contiguous, b (C,) -> da = dy * gelu'(h + b) (R, C), db = da summed over
+    rows (C,)."""
+    da = np.empty_like(h)
+    partial = np.zeros((BLOCKS, h.shape[1]))                    # (BLOCKS, C) float64
+    run = _bias_backward_parallel if parallel_pays(h.size, THREAD_COST) else _bias_backward_serial
+    run(dy, h, b, da, partial, approximate == "tanh")
+    db = partial[0].copy()
+    for blk in range(1, BLOCKS):                                # block order: the same bits on any thread count
+        db += partial[blk]
+    return da, db.astype(h.dtype)
 
 
 def gelu_forward(x, approximate):

@@ -126,7 +126,7 @@ class BertIntermediate(nn.Module):
         self.intermediate_act_fn = nn.GELU(HF_GELU[c.hidden_act])
 
     def forward(self, x):
-        return self.intermediate_act_fn(self.dense(x))
+        return nn.layers.linear_then_gelu(self.dense, self.intermediate_act_fn, x)
 
 
 class BertOutput(nn.Module):
