@@ -1,4 +1,5 @@
-"""The basic layers: Linear, Embedding, LayerNorm, Dropout, GELU, Identity."""
+"""The basic layers: Linear, Embedding, LayerNorm, Dropout, GELU, Identity; and
+linear_then_gelu, which runs a Linear and the GELU after it as one fused Function."""
 import math
 
 import numpy as np

@@ -248,18 +248,28 @@ def _bias_forward_parallel(h, b, y, approximate_tanh):
                            block_start(blk + 1, h.shape[0]))
 
 
+@njit
+def _sum_blocks(partial, db):
+    """db (C,) = the rows of partial (BLOCKS, C) added in block order."""
+    for blk in range(BLOCKS):
+        for j in range(db.shape[0]):
+            db[j] += partial[blk, j]
+
+
 @njit(parallel=True)
-def _bias_backward_parallel(dy, h, b, da, partial, approximate_tanh):
+def _bias_backward_parallel(dy, h, b, da, partial, db, approximate_tanh):
     for blk in prange(BLOCKS):
         _bias_backward_rows(dy, h, b, da, partial[blk], approximate_tanh, block_start(blk, h.shape[0]),
                             block_start(blk + 1, h.shape[0]))
+    _sum_blocks(partial, db)                                    # after the parallel loop: serial
 
 
 @njit
-def _bias_backward_serial(dy, h, b, da, partial, approximate_tanh):
+def _bias_backward_serial(dy, h, b, da, partial, db, approximate_tanh):
     for blk in range(BLOCKS):
         _bias_backward_rows(dy, h, b, da, partial[blk], approximate_tanh, block_start(blk, h.shape[0]),
                             block_start(blk + 1, h.shape[0]))
+    _sum_blocks(partial, db)
 
 
 def bias_gelu_forward(h, b, approximate):
@@ -277,11 +287,9 @@ def bias_gelu_backward(dy, h, b, approximate):
     rows (C,)."""
     da = np.empty_like(h)
     partial = np.zeros((BLOCKS, h.shape[1]))                    # (BLOCKS, C) float64
+    db = np.zeros(h.shape[1])                                   # (C,) float64
     run = _bias_backward_parallel if parallel_pays(h.size, THREAD_COST) else _bias_backward_serial
-    run(dy, h, b, da, partial, approximate == "tanh")
-    db = partial[0].copy()
-    for blk in range(1, BLOCKS):                                # block order: the same bits on any thread count
-        db += partial[blk]
+    run(dy, h, b, da, partial, db, approximate == "tanh")
     return da, db.astype(h.dtype)
 
 
