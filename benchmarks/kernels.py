@@ -47,13 +47,13 @@ from minitx.kernels.softmax import log_softmax, softmax  # noqa: E402
 GPT = dict(B=8, T=256, C=384, NH=6)
 SMALL = dict(B=2, T=32, C=64, NH=2)
 
-# Seconds of untimed steps before a case is timed, for the Numba kernel and PyTorch (the
-# NumPy twin is for reference and takes one). A threaded kernel reaches its steady speed
-# only after a few hundred calls: on the 2-vCPU KVM guest of docs/performance.md, gelu's
-# threaded forward+backward at the GPT shape took 2.6-3.0 ms in its first 30 calls and
-# 1.9-2.1 ms after a second of them (likely the guest's haltpoll idle governor, which
-# lets an idle vCPU poll instead of halting once wake-ups come often). A training loop
-# runs at the latter speed.
+# Seconds of untimed steps before a case is timed, for the Numba kernel and PyTorch (not
+# for the NumPy twin, a slow reference: one untimed step). A threaded kernel reaches its
+# steady speed only after a few hundred calls: on the 2-vCPU KVM guest of
+# docs/performance.md, gelu's threaded forward+backward at the GPT shape took 2.6-3.0 ms
+# in its first 30 calls and 1.9-2.1 ms after a second of them (likely the guest's
+# haltpoll idle governor, which lets an idle vCPU poll instead of halting once wake-ups
+# come often). A training loop runs at the latter speed.
 WARMUP_S = 1.0
 
 
