@@ -50,17 +50,24 @@ class Linear(Function):
         return (None if dx2 is None else dx2.reshape(ctx.x_shape)), dweight, dbias
 
 
-def linear(input, weight, bias=None):
-    """input (..., in) @ weight^T (in, out) + bias (out,)."""
+def checked_operands(op, input, weight, bias):
+    """input, weight and bias (or None) as Tensors, after the checks every linear op makes:
+    input (..., in), weight (out, in), bias (out,), one dtype. `op` names the caller in
+    the errors."""
     x, w = (t if isinstance(t, Tensor) else Tensor(t) for t in (input, weight))
     if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} and weight of shape {w.shape} do not "
+        raise ValueError(f"{op}: input of shape {x.shape} and weight of shape {w.shape} do not "
                          f"match (want input (..., in) and weight (out, in))")
     if bias is not None:
         bias = bias if isinstance(bias, Tensor) else Tensor(bias)
         if bias.shape != (w.shape[0],):
-            raise ValueError(f"linear: bias of shape {bias.shape}, want ({w.shape[0]},)")
+            raise ValueError(f"{op}: bias of shape {bias.shape}, want ({w.shape[0]},)")
     if not (x.dtype == w.dtype and (bias is None or bias.dtype == w.dtype)):
-        raise TypeError(f"linear: input {x.dtype}, weight {w.dtype} and bias "
+        raise TypeError(f"{op}: input {x.dtype}, weight {w.dtype} and bias "
                         f"{None if bias is None else bias.dtype} must share one dtype")
-    return Linear.apply(x, w, bias)
+    return x, w, bias
+
+
+def linear(input, weight, bias=None):
+    """input (..., in) @ weight^T (in, out) + bias (out,)."""
+    return Linear.apply(*checked_operands("linear", input, weight, bias))

@@ -14,10 +14,9 @@ GPT's MLP and BERT's intermediate layer run through it.
 import numpy as np
 
 from ..autograd import Function
-from ..tensor import Tensor
 from ._arrays import writable_c
 from .gelu import APPROXIMATIONS, bias_gelu_backward, bias_gelu_forward, gelu
-from .linear import linear, linear_backward_numpy
+from .linear import checked_operands, linear, linear_backward_numpy
 
 
 class LinearGelu(Function):
@@ -47,13 +46,8 @@ def linear_gelu(input, weight, bias, approximate="none"):
         raise ValueError(f"linear_gelu: approximate={approximate!r}; choose one of {APPROXIMATIONS}")
     if bias is None:
         return gelu(linear(input, weight), approximate)
-    x, w, b = (t if isinstance(t, Tensor) else Tensor(t) for t in (input, weight, bias))
-    if w.ndim != 2 or x.ndim < 1 or x.shape[-1] != w.shape[1]:
-        raise ValueError(f"linear_gelu: input of shape {x.shape} and weight of shape {w.shape} do not "
-                         f"match (want input (..., in) and weight (out, in))")
-    if b.shape != (w.shape[0],):
-        raise ValueError(f"linear_gelu: bias of shape {b.shape}, want ({w.shape[0]},)")
-    if not x.dtype == w.dtype == b.dtype or x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"linear_gelu: input {x.dtype}, weight {w.dtype} and bias {b.dtype} must "
-                        f"share one dtype, float32 or float64")
+    x, w, b = checked_operands("linear_gelu", input, weight, bias)
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"linear_gelu: input of shape {x.shape} has dtype {x.dtype}; expected "
+                        f"float32 or float64")
     return LinearGelu.apply(x, w, b, approximate)

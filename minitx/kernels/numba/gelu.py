@@ -17,6 +17,7 @@ from numba.extending import overload
 
 from ._jit import BLOCKS, block_start, njit, parallel_pays
 from ._math import fma, poly_exp, poly_exp_pair
+from .layernorm import FLUSH_ROWS
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -197,9 +198,8 @@ def _backward_parallel(dy, x, dx, approximate_tanh):
 # into a row of `partial` (BLOCKS, C) float64, added up in block order afterwards, so
 # the bias's gradient has the same bits on any thread count.
 
-# da's columns add up in x's dtype over runs of FLUSH_ROWS rows, then into float64 (as
-# layer norm's dweight, kernels/numba/layernorm.py).
-FLUSH_ROWS = 8
+# da's columns add up in x's dtype over runs of FLUSH_ROWS rows, then into float64, as
+# layer norm's dweight (kernels/numba/layernorm.py, whose constant this is).
 
 
 @njit(fastmath={"contract"})
