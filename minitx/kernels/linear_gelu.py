@@ -16,14 +16,14 @@ import numpy as np
 from ..autograd import Function
 from ._arrays import writable_c
 from .gelu import APPROXIMATIONS, bias_gelu_backward, bias_gelu_forward, gelu
-from .linear import checked_operands, linear, linear_backward_numpy
+from .linear import checked_operands, linear, linear_backward_numpy, linear_forward_numpy
 
 
 class LinearGelu(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, approximate):
         x2 = x.reshape(-1, x.shape[-1])                     # (N, in)
-        h = x2 @ weight.T                                   # (N, out), C-contiguous
+        h = linear_forward_numpy(x2, weight, None)          # (N, out) = x2 @ weight^T, C-contiguous
         ctx.save_for_backward(x2, weight, bias, h)
         ctx.x_shape, ctx.approximate = x.shape, approximate
         y = bias_gelu_forward(h, bias, approximate)         # gelu(h + bias)
