@@ -72,10 +72,14 @@ MUTANTS = [
     Mutant("log_softmax_backward_without_exp", "minitx/kernels/numba/softmax.py",
            "dxi[j] = dyi[j] - poly_exp(yi[j]) * total", "dxi[j] = dyi[j] - yi[j] * total",
            ("tests/test_kernels_softmax.py",)),
-    # Reached only through the parallel driver, so only with two Numba threads.
-    Mutant("softmax_blocks_skip_their_last_row", "minitx/kernels/numba/softmax.py",
-           "        kernel(x[a:b], y[a:b])", "        kernel(x[a:b - 1], y[a:b - 1])",
-           ("tests/test_kernels_softmax.py",)),
+    # Reached only through pair.launch, so only from pair.MIN_ELEMENTS (tests: kernel_path).
+    Mutant("pair_blocks_skip_their_last_row", "minitx/kernels/numba/pair.py",
+           "return carray(atomic.pointer(job[ARRAYS + k], a * C, dtype), (b - a, C))",
+           "return carray(atomic.pointer(job[ARRAYS + k], a * C, dtype), (max(b - a - 1, 0), C))",
+           ("tests/test_kernels_softmax.py", "tests/test_kernels_pair.py")),
+    Mutant("pair_worker_claims_from_the_front", "minitx/kernels/numba/pair.py",
+           "blk = front if who == 0 else BLOCKS - 1 - back", "blk = front if who == 0 else back",
+           ("tests/test_kernels_pair.py",)),
 
     # ---- kernels: cross-entropy ---------------------------------------------------------------
     Mutant("cross_entropy_twin_smoothing_not_over_V", "minitx/kernels/cross_entropy.py",
@@ -99,9 +103,9 @@ MUTANTS = [
     Mutant("bias_gelu_drops_the_last_run_of_rows", "minitx/kernels/numba/gelu.py",
            "if (i - r0) % FLUSH_ROWS == FLUSH_ROWS - 1 or i == r1 - 1:",
            "if (i - r0) % FLUSH_ROWS == FLUSH_ROWS - 1:", ("tests/test_kernels_linear_gelu.py",)),
-    Mutant("bias_gelu_skips_the_last_block", "minitx/kernels/numba/gelu.py",
-           "db[j] += partial[blk, j]", "db[j] += partial[min(blk, BLOCKS - 2), j]",
-           ("tests/test_kernels_linear_gelu.py",)),
+    Mutant("block_sums_skip_the_last_block", "minitx/kernels/numba/_jit.py",
+           "total[j] += partial[blk, j]", "total[j] += partial[min(blk, BLOCKS - 2), j]",
+           ("tests/test_kernels_linear_gelu.py", "tests/test_kernels_layernorm.py")),
     Mutant("linear_gelu_forward_without_bias", "minitx/kernels/linear_gelu.py",
            "y = bias_gelu_forward(h, bias, approximate)", "y = bias_gelu_forward(h, 0 * bias, approximate)",
            ("tests/test_kernels_linear_gelu.py",)),

@@ -33,14 +33,14 @@ except (ImportError, AttributeError):
     NOALIAS = {}
 
 
-# When a kernel runs threaded: gelu, softmax and cross_entropy (an exp or an erfc per
-# element) have a parallel driver that cuts the elements or rows into BLOCKS fixed
-# blocks, so sums come out the same on any thread count. A parallel launch on
-# workqueue costs about 70 to 100 us, and the second core is often busy (another
-# framework's or OpenBLAS's threads), so threads start at 2^23 elements, or 2^21 for
-# gelu (cost 4: its erfc takes about 0.45 ns an element on one core; at the GPT step's
-# 3.1M elements threads took gelu from 17 to 13-14 ms a step). docs/kernels/threads.md
-# and docs/performance.md have the measurements.
+# When a kernel runs threaded. Row and element kernels (layer norm, softmax, gelu) cut
+# their rows or elements into BLOCKS fixed blocks and run them on both cores through
+# pair.py, minitx's own worker thread (a launch costs about 2 us). Cross-entropy's and
+# attention's drivers are Numba parallel loops on the workqueue pool: a launch there
+# costs about 70 to 150 us, and the second core is often busy (another framework's or
+# OpenBLAS's threads), so they start at PARALLEL_MIN_ELEMENTS = 2^23 elements.
+# Either way a sum over blocks is added in block order, so results are the same on any
+# thread count. docs/kernels/threads.md and docs/performance.md have the measurements.
 BLOCKS = 16
 PARALLEL_MIN_ELEMENTS = 1 << 23
 
@@ -73,6 +73,14 @@ def parallel_pays(n_elements, cost=1):
 def block_start(blk, n):
     """First row of block blk when n rows are cut into BLOCKS blocks (block_start(BLOCKS, n) == n)."""
     return n * blk // BLOCKS
+
+
+@njit
+def sum_blocks(partial, total):
+    """total (C,) += the rows of partial (BLOCKS, C), added in block order."""
+    for blk in range(BLOCKS):
+        for j in range(total.shape[0]):
+            total[j] += partial[blk, j]
 
 
 def as_rows(a):

@@ -12,10 +12,11 @@ The timings are in docs/kernels/numba.md.
 import math
 
 import numpy as np
-from numba import prange, types
+from numba import types
 from numba.extending import overload
 
-from ._jit import BLOCKS, block_start, njit, parallel_pays
+from . import pair
+from ._jit import BLOCKS, njit, sum_blocks
 from ._math import fma, poly_exp, poly_exp_pair
 from .layernorm import FLUSH_ROWS
 
@@ -146,7 +147,7 @@ def _exact_form_grad(dyi, xi):
     return dyi * (cdf + xi * pdf)
 
 
-# ---- a serial kernel over a range of elements, and a parallel driver --------------
+# ---- a serial kernel over a range of elements, and its block functions -----------
 # The loops run over slices: an index from range(start, stop) might be negative
 # for all Numba knows, and its wraparound check stops vectorization.
 
@@ -177,26 +178,28 @@ def _backward_range(dy, x, dx, approximate_tanh, start, stop):
             dxs[i] = _exact_form_grad(dys[i], xs[i])
 
 
-@njit(parallel=True)
-def _forward_parallel(x, y, approximate_tanh):
-    for blk in prange(BLOCKS):
-        _forward_range(x, y, approximate_tanh, block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]))
+@pair.block_kernel
+def _forward_block(job, blk, dtype):
+    """The job's arrays: x, y (n,), one row each; its float: 1 for the tanh form."""
+    x, y = pair.values(job, 0, dtype, blk), pair.values(job, 1, dtype, blk)
+    _forward_range(x, y, pair.job_float(job) != 0, 0, x.shape[0])
 
 
-@njit(parallel=True)
-def _backward_parallel(dy, x, dx, approximate_tanh):
-    for blk in prange(BLOCKS):
-        _backward_range(dy, x, dx, approximate_tanh, block_start(blk, x.shape[0]),
-                        block_start(blk + 1, x.shape[0]))
+@pair.block_kernel
+def _backward_block(job, blk, dtype):
+    """The job's arrays: dy, x, dx (n,); its float: 1 for the tanh form."""
+    x = pair.values(job, 1, dtype, blk)
+    _backward_range(pair.values(job, 0, dtype, blk), x, pair.values(job, 2, dtype, blk),
+                    pair.job_float(job) != 0, 0, x.shape[0])
 
 
 # ---- with a bias: gelu(h + b) on rows, and the bias's gradient ---------------------
 # The fused Linear -> GELU (kernels/linear_gelu.py) hands over h = x W^T (R, C) and the
 # bias b (C,): the forward adds b on the way in, so out = h + b is never written; the
 # backward sums the bias's gradient while it writes da, instead of a second pass.
-# Rows are cut into the BLOCKS fixed blocks on both drivers; each block sums its rows
-# into a row of `partial` (BLOCKS, C) float64, added up in block order afterwards, so
-# the bias's gradient has the same bits on any thread count.
+# Rows are cut into the BLOCKS fixed blocks on one core or two (pair.py); each block sums
+# its rows into a row of `partial` (BLOCKS, C) float64, added up in block order
+# afterwards, so the bias's gradient has the same bits on any thread count.
 
 # da's columns add up in x's dtype over runs of FLUSH_ROWS rows, then into float64, as
 # layer norm's dweight (kernels/numba/layernorm.py, whose constant this is).
@@ -241,42 +244,29 @@ def _bias_backward_rows(dy, h, b, da, db, approximate_tanh, r0, r1):
             run[:] = 0
 
 
-@njit(parallel=True)
-def _bias_forward_parallel(h, b, y, approximate_tanh):
-    for blk in prange(BLOCKS):
-        _bias_forward_rows(h, b, y, approximate_tanh, block_start(blk, h.shape[0]),
-                           block_start(blk + 1, h.shape[0]))
+@pair.block_kernel
+def _bias_forward_block(job, blk, dtype):
+    """The job's arrays: h (R, C), b (C,), y (R, C); its float: 1 for the tanh form."""
+    h = pair.rows(job, 0, dtype, blk)
+    _bias_forward_rows(h, pair.vector(job, 1, dtype), pair.rows(job, 2, dtype, blk),
+                       pair.job_float(job) != 0, 0, h.shape[0])
 
 
-@njit
-def _sum_blocks(partial, db):
-    """db (C,) = the rows of partial (BLOCKS, C) added in block order."""
-    for blk in range(BLOCKS):
-        for j in range(db.shape[0]):
-            db[j] += partial[blk, j]
-
-
-@njit(parallel=True)
-def _bias_backward_parallel(dy, h, b, da, partial, db, approximate_tanh):
-    for blk in prange(BLOCKS):
-        _bias_backward_rows(dy, h, b, da, partial[blk], approximate_tanh, block_start(blk, h.shape[0]),
-                            block_start(blk + 1, h.shape[0]))
-    _sum_blocks(partial, db)                                    # after the parallel loop: serial
-
-
-@njit
-def _bias_backward_serial(dy, h, b, da, partial, db, approximate_tanh):
-    for blk in range(BLOCKS):
-        _bias_backward_rows(dy, h, b, da, partial[blk], approximate_tanh, block_start(blk, h.shape[0]),
-                            block_start(blk + 1, h.shape[0]))
-    _sum_blocks(partial, db)
+@pair.block_kernel
+def _bias_backward_block(job, blk, dtype):
+    """The job's arrays: dy, h (R, C), b (C,), da (R, C), partial (BLOCKS, C) float64, of
+    which block blk fills row blk; its float: 1 for the tanh form."""
+    h = pair.rows(job, 1, dtype, blk)
+    _bias_backward_rows(pair.rows(job, 0, dtype, blk), h, pair.vector(job, 2, dtype),
+                        pair.rows(job, 3, dtype, blk), pair.vector(job, 4, np.float64, blk),
+                        pair.job_float(job) != 0, 0, h.shape[0])
 
 
 def bias_gelu_forward(h, b, approximate):
     """h (R, C) C-contiguous, b (C,) -> y = gelu(h + b) (R, C)."""
     y = np.empty_like(h)
-    if parallel_pays(h.size, THREAD_COST):
-        _bias_forward_parallel(h, b, y, approximate == "tanh")
+    if pair.pays(h.size, THREAD_COST):                          # rows are independent: same bits
+        pair.launch(_bias_forward_block, *h.shape, h, b, y, value=approximate == "tanh")
     else:
         _bias_forward_rows(h, b, y, approximate == "tanh", 0, h.shape[0])
     return y
@@ -284,23 +274,25 @@ def bias_gelu_forward(h, b, approximate):
 
 def bias_gelu_backward(dy, h, b, approximate):
     """dy, h (R, C) C-contiguous, b (C,) -> da = dy * gelu'(h + b) (R, C), db = da summed over
-    rows (C,)."""
+    rows (C,). Always through pair.launch, on one core or two: db is a sum over blocks,
+    added in block order, so its bits do not depend on the path."""
     da = np.empty_like(h)
     partial = np.zeros((BLOCKS, h.shape[1]))                    # (BLOCKS, C) float64
+    pair.launch(_bias_backward_block, *h.shape, dy, h, b, da, partial,
+                value=approximate == "tanh", alone=not pair.pays(h.size, THREAD_COST))
     db = np.zeros(h.shape[1])                                   # (C,) float64
-    run = _bias_backward_parallel if parallel_pays(h.size, THREAD_COST) else _bias_backward_serial
-    run(dy, h, b, da, partial, db, approximate == "tanh")
+    sum_blocks(partial, db)
     return da, db.astype(h.dtype)
 
 
 def gelu_forward(x, approximate):
     """x (any shape, C-contiguous) -> y (x's shape)."""
     y = np.empty_like(x)
-    args = (x.reshape(-1), y.reshape(-1), approximate == "tanh")   # (n,) views
-    if parallel_pays(x.size, THREAD_COST):
-        _forward_parallel(*args)
+    x1, y1 = x.reshape(-1), y.reshape(-1)                       # (n,) views
+    if pair.pays(x.size, THREAD_COST):                          # elements are independent: same bits
+        pair.launch(_forward_block, x.size, 1, x1, y1, value=approximate == "tanh")
     else:
-        _forward_range(*args, 0, x.size)
+        _forward_range(x1, y1, approximate == "tanh", 0, x.size)
     return y
 
 
@@ -308,9 +300,9 @@ def gelu_backward(dy, x, approximate):
     """dy, x (any shape, C-contiguous) -> dx (x's shape)."""
     # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
     dx = np.empty_like(x)
-    args = (dy.reshape(-1), x.reshape(-1), dx.reshape(-1), approximate == "tanh")  # (n,) views
-    if parallel_pays(x.size, THREAD_COST):
-        _backward_parallel(*args)
+    args = (dy.reshape(-1), x.reshape(-1), dx.reshape(-1))     # (n,) views
+    if pair.pays(x.size, THREAD_COST):
+        pair.launch(_backward_block, x.size, 1, *args, value=approximate == "tanh")
     else:
-        _backward_range(*args, 0, x.size)
+        _backward_range(*args, approximate == "tanh", 0, x.size)
     return dx

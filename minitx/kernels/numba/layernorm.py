@@ -1,15 +1,17 @@
-"""Layer normalization, compiled: one serial Numba kernel each way, with the
-twin's signatures (kernels/layernorm.py)."""
+"""Layer normalization, compiled: a serial Numba kernel each way over (R, C) rows, run
+on both cores by pair.py from pair.MIN_ELEMENTS, with the twin's signatures
+(kernels/layernorm.py)."""
 import math
 
 import numpy as np
 
-from ._jit import as_rows, njit
+from . import pair
+from ._jit import BLOCKS, as_rows, njit, sum_blocks
 from ._math import row_moments, row_sum_dot
 
 
-# Serial only: at the GPT shape (2048 rows of 384) both passes are bound by memory
-# traffic, and a second thread made forward+backward slower (docs/kernels/threads.md).
+# Both passes are bound by memory traffic at the GPT shape (2048 rows of 384): Numba's
+# workqueue threads made them slower (docs/kernels/threads.md), pair.py's halve them.
 #
 # The statistics (mean, variance, the row sums of the backward, dweight and dbias)
 # are accumulated in float64; the elementwise math runs in x's dtype, so float32
@@ -34,10 +36,22 @@ def _forward_rows(x, weight, bias, eps, y, mean, rstd):
         rstd[i] = r
 
 
+@pair.block_kernel
+def _forward_block(job, blk, dtype):
+    """The job's arrays: x, weight, bias, y (dtype), mean, rstd (float64); its float: eps."""
+    _forward_rows(pair.rows(job, 0, dtype, blk), pair.vector(job, 1, dtype),
+                  pair.vector(job, 2, dtype), pair.job_float(job), pair.rows(job, 3, dtype, blk),
+                  pair.values(job, 4, np.float64, blk), pair.values(job, 5, np.float64, blk))
+
+
 def layer_norm_forward(x, weight, bias, eps):
     """x (..., C), weight and bias (C,) -> y (..., C), mean (...), rstd (...)."""
     y, mean, rstd = np.empty_like(x), np.empty(x.shape[:-1]), np.empty(x.shape[:-1])
-    _forward_rows(as_rows(x), weight, bias, eps, as_rows(y), mean.reshape(-1), rstd.reshape(-1))
+    args = (as_rows(x), weight, bias, as_rows(y), mean.reshape(-1), rstd.reshape(-1))
+    if pair.pays(x.size):                                   # rows are independent: same bits
+        pair.launch(_forward_block, *args[0].shape, *args, value=eps)
+    else:
+        _forward_rows(args[0], weight, bias, eps, *args[3:])
     return y, mean, rstd
 
 
@@ -77,12 +91,29 @@ def _backward_rows(dy, x, weight, mean, rstd, dx, dweight, dbias):
             db_run[:] = 0
 
 
+@pair.block_kernel
+def _backward_block(job, blk, dtype):
+    """The job's arrays: dy, x, weight, mean, rstd, dx, and the (BLOCKS, C) float64
+    partial sums of dweight and dbias, of which block blk fills row blk."""
+    _backward_rows(pair.rows(job, 0, dtype, blk), pair.rows(job, 1, dtype, blk),
+                   pair.vector(job, 2, dtype), pair.values(job, 3, np.float64, blk),
+                   pair.values(job, 4, np.float64, blk), pair.rows(job, 5, dtype, blk),
+                   pair.vector(job, 6, np.float64, blk), pair.vector(job, 7, np.float64, blk))
+
+
 def layer_norm_backward(dy, x, weight, mean, rstd):
-    """dy, x (..., C), weight (C,), mean, rstd (...) -> dx (..., C), dweight, dbias (C,)."""
+    """dy, x (..., C), weight (C,), mean, rstd (...) -> dx (..., C), dweight, dbias (C,).
+
+    Always through pair.launch, on one core or two: dweight and dbias are sums over
+    blocks, added in block order, so their bits do not depend on the path."""
     C = x.shape[-1]
     # dx in x's own shape, not a reshaped view: autograd then hands it to a leaf without a copy.
     dx = np.empty_like(x)                                   # (..., C)
+    partial_dw, partial_db = np.zeros((BLOCKS, C)), np.zeros((BLOCKS, C))   # float64
+    dy2 = as_rows(dy)
+    pair.launch(_backward_block, *dy2.shape, dy2, as_rows(x), weight, mean.reshape(-1),
+                rstd.reshape(-1), as_rows(dx), partial_dw, partial_db, alone=not pair.pays(x.size))
     dweight, dbias = np.zeros(C), np.zeros(C)               # (C,) float64
-    _backward_rows(as_rows(dy), as_rows(x), weight, mean.reshape(-1), rstd.reshape(-1),
-                   as_rows(dx), dweight, dbias)
+    sum_blocks(partial_dw, dweight)
+    sum_blocks(partial_db, dbias)
     return dx, dweight.astype(weight.dtype), dbias.astype(weight.dtype)

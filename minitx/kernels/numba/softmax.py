@@ -1,12 +1,11 @@
 """softmax and log_softmax, compiled: a serial Numba kernel each way over (R, C) rows,
-a parallel driver over BLOCKS fixed blocks of rows, and the twins' signatures
+run on both cores by pair.py from pair.MIN_ELEMENTS, and the twins' signatures
 (kernels/softmax.py). Rows are independent: either path gives the same bits."""
 import math
 
 import numpy as np
-from numba import prange
-
-from ._jit import BLOCKS, as_rows, block_start, njit, parallel_pays
+from . import pair
+from ._jit import as_rows, njit
 from ._math import poly_exp, row_dot, row_max, row_sum
 
 
@@ -63,27 +62,35 @@ def _log_softmax_backward_rows(dy, y, dx):
             dxi[j] = dyi[j] - poly_exp(yi[j]) * total
 
 
-@njit(parallel=True)
-def _forward_parallel(kernel, x, y):
-    for blk in prange(BLOCKS):
-        a, b = block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0])
-        kernel(x[a:b], y[a:b])
+# The four kernels on both cores (pair.py): one block function each.
+@pair.block_kernel
+def _softmax_forward_block(job, blk, dtype):
+    _softmax_forward_rows(pair.rows(job, 0, dtype, blk), pair.rows(job, 1, dtype, blk))
 
 
-@njit(parallel=True)
-def _backward_parallel(kernel, dy, y, dx):
-    for blk in prange(BLOCKS):
-        a, b = block_start(blk, y.shape[0]), block_start(blk + 1, y.shape[0])
-        kernel(dy[a:b], y[a:b], dx[a:b])
+@pair.block_kernel
+def _softmax_backward_block(job, blk, dtype):
+    _softmax_backward_rows(pair.rows(job, 0, dtype, blk), pair.rows(job, 1, dtype, blk),
+                           pair.rows(job, 2, dtype, blk))
 
 
-def _run(kernel, parallel, out, *inputs):
-    """A row kernel on (..., C) arrays seen as (R, C), through its parallel driver when
-    threads pay. out is an array of its own, not a view, so autograd hands it to a
-    leaf without a copy."""
+@pair.block_kernel
+def _log_softmax_forward_block(job, blk, dtype):
+    _log_softmax_forward_rows(pair.rows(job, 0, dtype, blk), pair.rows(job, 1, dtype, blk))
+
+
+@pair.block_kernel
+def _log_softmax_backward_block(job, blk, dtype):
+    _log_softmax_backward_rows(pair.rows(job, 0, dtype, blk), pair.rows(job, 1, dtype, blk),
+                               pair.rows(job, 2, dtype, blk))
+
+
+def _run(kernel, block, out, *inputs):
+    """A row kernel on (..., C) arrays seen as (R, C), on both cores when that pays. out
+    is an array of its own, not a view, so autograd hands it to a leaf without a copy."""
     rows = [as_rows(a) for a in inputs + (out,)]
-    if parallel_pays(out.size):
-        parallel(kernel, *rows)
+    if pair.pays(out.size):
+        pair.launch(block, *rows[0].shape, *rows)
     else:
         kernel(*rows)
     return out
@@ -91,19 +98,19 @@ def _run(kernel, parallel, out, *inputs):
 
 def softmax_forward(x):
     """x (..., C) -> y (..., C)."""
-    return _run(_softmax_forward_rows, _forward_parallel, np.empty_like(x), x)
+    return _run(_softmax_forward_rows, _softmax_forward_block, np.empty_like(x), x)
 
 
 def softmax_backward(dy, y):
     """dy, y (..., C) -> dx (..., C)."""
-    return _run(_softmax_backward_rows, _backward_parallel, np.empty_like(y), dy, y)
+    return _run(_softmax_backward_rows, _softmax_backward_block, np.empty_like(y), dy, y)
 
 
 def log_softmax_forward(x):
     """x (..., C) -> y (..., C)."""
-    return _run(_log_softmax_forward_rows, _forward_parallel, np.empty_like(x), x)
+    return _run(_log_softmax_forward_rows, _log_softmax_forward_block, np.empty_like(x), x)
 
 
 def log_softmax_backward(dy, y):
     """dy, y (..., C) -> dx (..., C)."""
-    return _run(_log_softmax_backward_rows, _backward_parallel, np.empty_like(y), dy, y)
+    return _run(_log_softmax_backward_rows, _log_softmax_backward_block, np.empty_like(y), dy, y)
