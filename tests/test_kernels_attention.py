@@ -230,8 +230,8 @@ def test_one_and_two_threads_give_the_same_bits(monkeypatch):
     rng = np.random.default_rng(6)
     q, k, v, dout = (rng.standard_normal((2, 3, 9, 8)).astype(np.float32) for _ in range(4))
     runs = []
-    for min_work in (0, 1 << 60):                   # always two threads, always one
-        monkeypatch.setattr(compiled, "_THREADS_MIN_MULADDS", min_work)
+    for min_work in (0, 1 << 60):                   # always two cores, always one
+        monkeypatch.setattr(compiled, "_PAIR_MIN_MULADDS", min_work)
         runs.append(_kernel_run(q, k, v, dout, scale=0.3))
     for a, b in zip(*runs):
         np.testing.assert_array_equal(a, b)
@@ -262,9 +262,11 @@ def test_kernel_reads_and_writes_any_layout(layout):
         results.append((out, lse, dq, dk, dv))
     for ours, ref in zip(*results):
         np.testing.assert_allclose(ours, ref, **TOL[np.float64])
-    # every layout reaches Numba as the same types: one compile per dtype, whatever ran before
-    for driver in (compiled._forward_heads_serial, compiled._backward_heads_serial):
-        assert len(driver.signatures) <= 2, driver.signatures
+    # every layout reaches the kernels as a pair.py job of the same types: one compiled
+    # block function per dtype, whatever ran before
+    for block in (compiled._forward_block, compiled._backward_block):
+        assert np.dtype(np.float64) in block._compiled
+        assert set(block._compiled) <= {np.dtype(np.float32), np.dtype(np.float64)}
 
 
 def test_grad_does_not_flow_to_mask_and_no_grad_saves_nothing():
@@ -351,8 +353,8 @@ def test_qkv_runs_and_thread_counts_give_the_same_bits(monkeypatch):
     qkv = np.random.default_rng(7).standard_normal((3, 70, 3 * 4 * 10)).astype(np.float32)
     case = dict(qkv=qkv, n_head=4, attn_mask=None, is_causal=True, scale=None)
     runs = []
-    for min_work in (0, 0, 1 << 60):                # two threads twice, then one
-        monkeypatch.setattr(compiled, "_THREADS_MIN_MULADDS", min_work)
+    for min_work in (0, 0, 1 << 60):                # two cores twice, then one
+        monkeypatch.setattr(compiled, "_PAIR_MIN_MULADDS", min_work)
         runs.append(_run_qkv(case, "numba", dropout_p=0.2, seed=3))
     for run in runs[1:]:
         for a, b in zip(runs[0], run):

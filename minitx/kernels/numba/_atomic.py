@@ -151,7 +151,8 @@ def call_block(typingctx, address, job, blk):
 @intrinsic
 def pointer(typingctx, address, offset, dtype):
     """A pointer to the offset-th number at the int64 address; dtype names the number type:
-    np.float32 or np.float64, or a pointer to one (a block function's `dtype`)."""
+    np.float32, np.float64, np.int64, np.bool_, or a pointer to one (a block function's
+    `dtype`)."""
     if isinstance(dtype, types.NumberClass):
         ty = dtype.instance_type
     elif isinstance(dtype, types.CPointer):
@@ -160,7 +161,7 @@ def pointer(typingctx, address, offset, dtype):
         return None
 
     def codegen(context, builder, sig, args):
-        base = builder.inttoptr(args[0], context.get_value_type(ty).as_pointer())
+        base = builder.inttoptr(args[0], context.get_data_type(ty).as_pointer())
         return builder.gep(base, [context.cast(builder, args[1], sig.args[1], types.int64)])
     return types.CPointer(ty)(types.int64, offset, dtype), codegen
 

@@ -14,9 +14,10 @@ KV cache) take attention_decode.py instead, which reads the cache in place.
 docs/kernels/attention.md has the design and the measurements.
 """
 import numpy as np
-from numba import prange
 
-from ._jit import njit, threads_usable
+from . import pair
+from ._atomic import float_from_bits
+from ._jit import block_start, njit
 from .attention_blocks import (BLOCK_QUERIES, FAST, add_weights_t_times, ceil_to, head_rows, key_end, load,
                                load_t, row_dots, rows_times_t, softmax_grad_row, softmax_row,
                                store, weights_times)
@@ -75,24 +76,6 @@ def _forward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, ke
             inv_l[o] = 0
         weights_times(ob, s, vv, i0, n, Tq, Tk, is_causal)  # out = (e @ v) / l
         store(oh, i0, ob, min(n, Tq - i0), inv_l)
-
-
-@njit(parallel=True)
-def _forward_heads(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                   dropout_scale, out, lse):
-    for bh in prange(dims[0] * dims[1]):
-        # prange counts in uint64, and uint64 // int64 is a float in Numba: the index as int64
-        _forward_head(np.int64(bh), dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep,
-                      has_keep, dropout_scale, out, lse)
-
-
-@njit
-def _forward_heads_serial(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                          dropout_scale, out, lse):
-    for bh in range(dims[0] * dims[1]):
-        _forward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                      dropout_scale, out, lse)
-
 
 
 # ---- backward -----------------------------------------------------------
@@ -155,18 +138,60 @@ def _backward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, k
     store(dvh, 0, dv, Tk, ones)
 
 
-@njit(parallel=True)
-def _backward_heads(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                    dropout_scale, out, lse, dout, dq, dk, dv):
-    for bh in prange(dims[0] * dims[1]):
-        _backward_head(np.int64(bh), dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep,
-                       has_keep, dropout_scale, out, lse, dout, dq, dk, dv)
+# ---- both cores: blocks of heads (pair.py) --------------------------------------
+# A job's arrays: meta (int64, the words below), then q, k, v, out, lse, bias, keep, and
+# for the backward dout, dq, dk, dv; its float: scale. Blocks cut the B * NH heads.
+_DIMS = 0                     # B, NH, Tq, Tk
+_STEPS = 4                    # the rows arrays' steps, (8, 3)
+_ROWS = 28                    # the rows arrays' row counts, 8
+_HS = 36
+_BIAS, _KEEP = 37, 41         # their shapes, 4 each
+_FLAGS = 45                   # has_bias, is_causal, has_keep
+_DROPOUT = 48                 # dropout_scale's float64 bits
+_META_WORDS = 49
 
 
 @njit
-def _backward_heads_serial(dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
-                           dropout_scale, out, lse, dout, dq, dk, dv):
-    for bh in range(dims[0] * dims[1]):
+def _operand(job, k, dtype, meta, i):
+    """The job's k-th array, the i-th rows array: (rows, HS)."""
+    return pair.array(job, k, dtype, (meta[_ROWS + i], meta[_HS]))
+
+
+@njit
+def _common(job, dtype):
+    """What _forward_head and _backward_head share, from the job: dims, q, k, v, out, lse,
+    bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale."""
+    meta = pair.array(job, 0, np.int64, (_META_WORDS,))
+    dims = pair.array(job, 0, np.int64, (4,), _DIMS)
+    q, k = _operand(job, 1, dtype, meta, 0), _operand(job, 2, dtype, meta, 1)
+    v, out = _operand(job, 3, dtype, meta, 2), _operand(job, 4, dtype, meta, 3)
+    lse = pair.array(job, 5, dtype, (dims[0], dims[1], dims[2]))
+    bias = pair.array(job, 6, dtype, (meta[_BIAS], meta[_BIAS + 1], meta[_BIAS + 2], meta[_BIAS + 3]))
+    keep = pair.array(job, 7, np.bool_, (meta[_KEEP], meta[_KEEP + 1], meta[_KEEP + 2], meta[_KEEP + 3]))
+    t = q.dtype.type
+    return (dims, q, k, v, out, lse, bias, meta[_FLAGS] != 0, meta[_FLAGS + 1] != 0,
+            t(pair.job_float(job)), keep, meta[_FLAGS + 2] != 0, t(float_from_bits(meta[_DROPOUT])))
+
+
+@pair.block_kernel
+def _forward_block(job, blk, dtype):
+    dims, q, k, v, out, lse, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale = \
+        _common(job, dtype)
+    steps = pair.array(job, 0, np.int64, (4, 3), _STEPS)
+    for bh in range(block_start(blk, dims[0] * dims[1]), block_start(blk + 1, dims[0] * dims[1])):
+        _forward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
+                      dropout_scale, out, lse)
+
+
+@pair.block_kernel
+def _backward_block(job, blk, dtype):
+    dims, q, k, v, out, lse, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale = \
+        _common(job, dtype)
+    steps = pair.array(job, 0, np.int64, (8, 3), _STEPS)
+    meta = pair.array(job, 0, np.int64, (_META_WORDS,))
+    dout, dq = _operand(job, 8, dtype, meta, 4), _operand(job, 9, dtype, meta, 5)
+    dk, dv = _operand(job, 10, dtype, meta, 6), _operand(job, 11, dtype, meta, 7)
+    for bh in range(block_start(blk, dims[0] * dims[1]), block_start(blk + 1, dims[0] * dims[1])):
         _backward_head(bh, dims, steps, q, k, v, bias, has_bias, is_causal, scale, keep, has_keep,
                        dropout_scale, out, lse, dout, dq, dk, dv)
 
@@ -203,22 +228,31 @@ def _rows(a):
     return base.reshape(-1)[first:first + N * HS].reshape(N, HS), (sb, sh, st)
 
 
-# Threads start at 2^26 multiply-adds of q k^T. Timed alone, two threads win from 1M
-# up; in a training step each call comes right after a matmul, whose OpenBLAS threads
-# hold the cores while they spin (minitx/runtime.py shortens that spin). With the
-# short spin the GPT step (B=8 T=256 L=6 C=384: 201M) runs faster threaded, while
-# the small one (B=12 T=64 L=4 C=128: 6M) gains nothing from a launch.
-# docs/performance.md has the figures.
-_THREADS_MIN_MULADDS = 1 << 26
+# Both cores from 2^20 multiply-adds of q k^T (pair.py; about 2 us a launch). Until
+# 2026-12-03 the threads were Numba's workqueue pool (70 to 150 us a launch) from 2^26,
+# and the small GPT step (B=12 T=64 L=4 C=128: 6M) ran serial, attention a quarter of
+# its time. docs/performance.md has the figures.
+_PAIR_MIN_MULADDS = 1 << 20
 
 
-def _threads_pay(q, k):
-    """Whether the threaded driver runs. Below the threshold the serial one does: a
-    parallel loop merely set to one thread still hands its work to a worker thread and
-    waits, several context switches a call."""
+def _launch(block, q, k, operands, steps, lse, bias, has_bias, is_causal, scale, keep, has_keep,
+            dropout_scale):
+    """Run block over the heads: operands are the rows arrays (q, k, v, out[, dout, dq,
+    dk, dv]), steps their (n, 3) steps. Heads are independent: the same bits on one core
+    or two."""
     B, NH, Tq, HS = q.shape
+    meta = np.zeros(_META_WORDS, np.int64)
+    meta[_DIMS:_DIMS + 4] = B, NH, Tq, k.shape[2]
+    meta[_STEPS:_STEPS + steps.size] = steps.reshape(-1)
+    meta[_ROWS:_ROWS + len(operands)] = [a.shape[0] for a in operands]
+    meta[_HS] = HS
+    meta[_BIAS:_BIAS + 4], meta[_KEEP:_KEEP + 4] = bias.shape, keep.shape
+    meta[_FLAGS:_FLAGS + 3] = has_bias, is_causal, has_keep
+    meta[_DROPOUT] = np.float64(dropout_scale).view(np.int64)
     muladds = B * NH * Tq * k.shape[2] * HS         # of q k^T alone
-    return B * NH > 1 and muladds >= _THREADS_MIN_MULADDS and threads_usable()
+    pays = B * NH > 1 and muladds >= _PAIR_MIN_MULADDS and pair.usable()
+    pair.launch(block, B * NH, 0, meta, *operands[:4], lse, bias, keep, *operands[4:],
+                value=scale, dtype=q.dtype, alone=not pays)
 
 
 def _flags(q, bias, keep, scale, dropout_scale):
@@ -255,9 +289,8 @@ def attention_forward(q, k, v, scale, bias=None, is_causal=False, keep=None, dro
         decode_heads(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep,
                      dropout_scale, out_, lse)
     else:
-        run = _forward_heads if _threads_pay(q, k) else _forward_heads_serial
-        run(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep,
-            dropout_scale, out_, lse)
+        _launch(_forward_block, q, k, [q_, k_, v_, out_], steps, lse, bias, has_bias, is_causal,
+                scale, keep, has_keep, dropout_scale)
     _written_back(out, out_)
     return out, lse
 
@@ -270,10 +303,8 @@ def attention_backward(dout, q, k, v, out, lse, scale, bias=None, is_causal=Fals
     bias, has_bias, scale, keep, has_keep, dropout_scale = _flags(q, bias, keep, scale,
                                                                   dropout_scale)
     (q_, k_, v_, out_, dout_, dq_, dk_, dv_), steps = _operands(q, k, v, out, dout, dq, dk, dv)
-    dims = np.array(q.shape[:3] + k.shape[2:3], np.int64)
-    run = _backward_heads if _threads_pay(q, k) else _backward_heads_serial
-    run(dims, steps, q_, k_, v_, bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale,
-        out_, np.ascontiguousarray(lse), dout_, dq_, dk_, dv_)
+    _launch(_backward_block, q, k, [q_, k_, v_, out_, dout_, dq_, dk_, dv_], steps,
+            np.ascontiguousarray(lse), bias, has_bias, is_causal, scale, keep, has_keep, dropout_scale)
     for g, g_ in ((dq, dq_), (dk, dk_), (dv, dv_)):
         _written_back(g, g_)
     return dq, dk, dv

@@ -43,7 +43,7 @@ IDLE, CLAIMED, POSTED, TAKEN, DONE, STOP = range(6)
 
 # The job's words.
 ADDRESS, ROWS, COLUMNS, FLOAT, ARRAYS = range(5)
-JOB_WORDS = 16
+JOB_WORDS = 24
 
 # The worker spins this many pauses (about 100 us on Zen 5) after a job before it
 # sleeps: long enough to catch the next kernel of a run of row kernels, short enough
@@ -179,16 +179,16 @@ def pays(n_elements, cost=1):
     return n_elements * cost >= MIN_ELEMENTS and usable()
 
 
-def launch(block, rows, columns, *arrays, value=0.0, alone=False):
+def launch(block, rows, columns, *arrays, value=0.0, alone=False, dtype=None):
     """Run `block` (a block_kernel) over BLOCKS blocks of `rows` rows of `columns` on both
     cores, or on this one where the worker is not usable or `alone` is set. arrays:
-    C-contiguous arrays the block reads and writes, the first of the job's dtype; value:
-    a float for the block."""
+    C-contiguous arrays the block reads and writes; dtype: the job's number type (by
+    default the first array's); value: a float for the block."""
     worker = not alone and usable()
     if worker and _thread is None:
         _start_worker()
-    _launch_job(_control, _slot, worker, block.address(arrays[0].dtype), rows, columns, value,
-                *arrays)
+    address = block.address(arrays[0].dtype if dtype is None else dtype)
+    _launch_job(_control, _slot, worker, address, rows, columns, value, *arrays)
 
 
 @njit(nogil=True)
@@ -255,6 +255,12 @@ def vector(job, k, dtype, i=0):
     partial sums in a (BLOCKS, C) array)."""
     C = job[COLUMNS]
     return carray(atomic.pointer(job[ARRAYS + k], i * C, dtype), (C,))
+
+
+@njit
+def array(job, k, dtype, shape, offset=0):
+    """The job's k-th array as `shape` (a tuple), of dtype, from its offset-th number."""
+    return carray(atomic.pointer(job[ARRAYS + k], offset, dtype), shape)
 
 
 @njit
