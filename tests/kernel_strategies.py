@@ -5,7 +5,7 @@ import numba
 import numpy as np
 from hypothesis import strategies as st
 
-from minitx.kernels.numba import _jit, pair
+from minitx.kernels.numba import pair
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 
@@ -62,9 +62,8 @@ PATHS = ["serial", "parallel"]
 
 
 def assert_threads():
-    """The parallel drivers and pair.py run only on two threads or more (_jit.parallel_pays,
-    pair.usable); on one, a 'parallel' test would pass on the serial code.
-    tests/conftest.py asks Numba for two."""
+    """pair.py uses its worker only on two threads or more (pair.usable); on one, a
+    'parallel' test would pass on the serial code. tests/conftest.py asks Numba for two."""
     assert numba.get_num_threads() >= 2, (
         f"Numba has {numba.get_num_threads()} thread(s): the parallel path would not run "
         f"(was numba imported before tests/conftest.py set NUMBA_NUM_THREADS?)")
@@ -77,9 +76,9 @@ def kernel_path(path):
     otherwise always take the serial path."""
     if path == "parallel":
         assert_threads()
-    saved = _jit.PARALLEL_MIN_ELEMENTS, pair.MIN_ELEMENTS
-    _jit.PARALLEL_MIN_ELEMENTS = pair.MIN_ELEMENTS = 0 if path == "parallel" else 1 << 62
+    saved = pair.MIN_ELEMENTS
+    pair.MIN_ELEMENTS = 0 if path == "parallel" else 1 << 62
     try:
         yield
     finally:
-        _jit.PARALLEL_MIN_ELEMENTS, pair.MIN_ELEMENTS = saved
+        pair.MIN_ELEMENTS = saved

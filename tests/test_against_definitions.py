@@ -228,11 +228,12 @@ def test_from_pretrained_reads_gpt2_conv1d_weights_as_in_out(tmp_path):
 # ---- the parallel drivers, whatever the number of threads ------------------------------
 @pytest.mark.parametrize("keep", [False, True])
 def test_cross_entropy_parallel_driver_on_any_thread_count(monkeypatch, keep):
-    """parallel_pays is False on one thread, so a 1-core machine would never run the
-    parallel driver: forced here, it must equal the twin on every row."""
+    """pair.pays is False on one thread, so a 1-core machine would never run the block
+    functions: forced here (on one core they run alone), they must equal the twin on
+    every row."""
     from minitx.kernels import cross_entropy as ce
-    from minitx.kernels.numba import cross_entropy as ce_numba
-    monkeypatch.setattr(ce_numba, "parallel_pays", lambda n: True)
+    from minitx.kernels.numba import cross_entropy as ce_numba, pair
+    monkeypatch.setattr(pair, "pays", lambda n, cost=1: True)
     rng = np.random.default_rng(0)
     N, V = 37, 5                                            # rows not a multiple of the blocks
     x = rng.standard_normal((N, V))

@@ -178,10 +178,10 @@ def test_out_of_range_target_raises_before_either_kernel(keep_max, monkeypatch):
 def test_parallel_drivers_equal_the_twin_with_and_without_kept_exps(monkeypatch, keep):
     # Small thresholds send a small input down the parallel path (with and without
     # the kept exps) that large vocabularies take; blocks must not share scratch.
-    from minitx.kernels.numba import _jit
+    from minitx.kernels.numba import pair
     from minitx.kernels import cross_entropy as ce
     assert_threads()
-    monkeypatch.setattr(_jit, "PARALLEL_MIN_ELEMENTS", 1)
+    monkeypatch.setattr(pair, "MIN_ELEMENTS", 1)
     monkeypatch.setattr(ce, "KEEP_EXP_MAX", 1 << 30 if keep else 1)
     rng = np.random.default_rng(0)
     N, V = 1024, 8192  # as a BERT MLM batch; small inputs rarely show the race

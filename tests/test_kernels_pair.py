@@ -108,3 +108,10 @@ def test_a_forked_child_runs_alone_with_the_same_bits():
                          env={**env, "NUMBA_NUM_THREADS": "2"}, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0", out.stderr
+
+
+def test_an_array_that_is_not_contiguous_is_refused():
+    counts, blocks = np.ones((8, 4)), np.zeros(8)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        pair.launch(_count_block, 8, 2, counts[:, ::2], blocks)
+    np.testing.assert_array_equal(blocks, 0)

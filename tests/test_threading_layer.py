@@ -42,19 +42,19 @@ def test_a_layer_chosen_in_the_environment_is_respected_silently():
 
 
 def test_a_forked_child_runs_the_kernels_serial_and_survives():
-    """Numba's thread pools do not survive fork(); minitx's kernels take their serial
-    drivers in a forked child, with the same results. (pair.py's worker: test_kernels_pair.)"""
+    """Threads do not survive fork(); minitx's kernels run on one core in a forked child,
+    with the same results."""
     code = ("import os, numpy as np, minitx, minitx.nn.functional as F\n"
-            "from minitx.kernels.numba import _jit\n"
+            "from minitx.kernels.numba import pair\n"
             "rng = np.random.default_rng(0)\n"
             "x = minitx.tensor(rng.standard_normal((1024, 8192)).astype(np.float32))\n"
             "t = minitx.tensor(rng.integers(0, 8192, 1024))\n"
-            "assert _jit.parallel_pays(1024 * 8192)\n"
+            "assert pair.pays(1024 * 8192)\n"
             "parent = F.cross_entropy(x, t, reduction='none').numpy()\n"
             "pid = os.fork()\n"
             "if pid == 0:\n"
             "    child = F.cross_entropy(x, t, reduction='none').numpy()\n"
-            "    ok = not _jit.parallel_pays(1024 * 8192) and np.array_equal(child, parent)\n"
+            "    ok = not pair.pays(1024 * 8192) and np.array_equal(child, parent)\n"
             "    os._exit(0 if ok else 3)\n"
             "_, status = os.waitpid(pid, 0)\n"
             "print(os.waitstatus_to_exitcode(status))")

@@ -112,23 +112,21 @@ def _batch_rows(model, ids):
 def _threads(model, ids):
     import numba
 
-    from ..kernels.numba import _jit, pair
+    from ..kernels.numba import pair
     name = "1 thread equals 2 threads, bit for bit"
     if numba.config.NUMBA_NUM_THREADS < 2:
         return Result(name, "skip", "Numba has 1 thread here (NUMBA_NUM_THREADS)")
-    saved_threads = numba.get_num_threads()
-    saved_min = _jit.PARALLEL_MIN_ELEMENTS, pair.MIN_ELEMENTS
+    saved_threads, saved_min = numba.get_num_threads(), pair.MIN_ELEMENTS
     outs = []
     try:
-        # the parallel drivers and the two-core launches, even on small inputs
-        _jit.PARALLEL_MIN_ELEMENTS = pair.MIN_ELEMENTS = 0
+        pair.MIN_ELEMENTS = 0                       # both cores, even on small inputs
         for n in (1, 2):
             numba.set_num_threads(n)
             with use_backend("numba"):
                 outs.append(_out(model, ids))
     finally:
         numba.set_num_threads(saved_threads)
-        _jit.PARALLEL_MIN_ELEMENTS, pair.MIN_ELEMENTS = saved_min
+        pair.MIN_ELEMENTS = saved_min
     same = outs[0].tobytes() == outs[1].tobytes()
     differ = int(np.sum(outs[0] != outs[1]))
     return Result(name, "pass" if same else "FAIL",

@@ -33,20 +33,16 @@ except (ImportError, AttributeError):
     NOALIAS = {}
 
 
-# When a kernel runs threaded. Row and element kernels (layer norm, softmax, gelu) cut
-# their rows or elements into BLOCKS fixed blocks and run them on both cores through
-# pair.py, minitx's own worker thread (a launch costs about 2 us). Cross-entropy's and
-# attention's drivers are Numba parallel loops on the workqueue pool: a launch there
-# costs about 70 to 150 us, and the second core is often busy (another framework's or
-# OpenBLAS's threads), so they start at PARALLEL_MIN_ELEMENTS = 2^23 elements.
-# Either way a sum over blocks is added in block order, so results are the same on any
-# thread count. docs/kernels/threads.md and docs/performance.md have the measurements.
+# How a kernel runs on both cores: it cuts its rows, elements or heads into BLOCKS fixed
+# blocks and hands them to pair.py, minitx's own worker thread (a launch costs about
+# 2 us; Numba's workqueue pool cost 70 to 150 us). A sum over blocks is added in block
+# order, so results are the same on any thread count. docs/kernels/threads.md and
+# docs/performance.md have the measurements.
 BLOCKS = 16
-PARALLEL_MIN_ELEMENTS = 1 << 23
 
-# Numba's thread pools do not survive fork() (its OpenMP layer kills a forked child
-# that starts a parallel loop), so a forked child (multiprocessing's fork start
-# method) runs every kernel on its serial driver.
+# Threads do not survive fork() (pair.py's worker is gone in the child, and Numba's
+# OpenMP layer kills a forked child that starts a parallel loop), so a forked child
+# (multiprocessing's fork start method) runs every kernel on one core.
 _forked = False
 
 
@@ -59,14 +55,8 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def threads_usable():
-    """Whether this process may run Numba's parallel loops on more than one thread."""
+    """Whether this process may run kernels on more than one thread."""
     return not _forked and numba.get_num_threads() > 1
-
-
-def parallel_pays(n_elements, cost=1):
-    """Whether a kernel touching n_elements should run its parallel driver; `cost` weighs
-    an element of a kernel with more arithmetic per element (gelu's erfc: 4)."""
-    return n_elements * cost >= PARALLEL_MIN_ELEMENTS and threads_usable()
 
 
 @njit

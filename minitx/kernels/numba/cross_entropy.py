@@ -1,17 +1,17 @@
-"""Cross-entropy, compiled: serial kernels over a range of rows and parallel drivers,
-with the twin's signatures (kernels/cross_entropy.py)."""
+"""Cross-entropy, compiled: serial kernels over a range of rows, run on both cores by
+pair.py from pair.MIN_ELEMENTS, with the twin's signatures (kernels/cross_entropy.py)."""
 import math
 
 import numpy as np
-from numba import prange
 
-from ._jit import BLOCKS, block_start, njit, parallel_pays
+from . import pair
+from ._jit import BLOCKS, block_start, njit
 from ._math import poly_exp, row_max, row_sum
 
 
-# ---- serial kernels over a range of rows, parallel drivers -----------------------
+# ---- serial kernels over a range of rows, and their block functions --------------
 # With keep, e is (N, V) and row i of it is kept; without, e is (BLOCKS, V)
-# scratch, one row per block, so parallel blocks never share one.
+# scratch, one row per block, so blocks on two cores never share one.
 
 @njit
 def _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep, start, stop, slot):
@@ -60,18 +60,32 @@ def _backward_rows(g, x, e, kept, targets, valid, m, s, label_smoothing, dx, sta
         dxi[targets[i]] -= dx.dtype.type(g[i] * (1 - label_smoothing))
 
 
-@njit(parallel=True)
-def _forward_parallel(x, targets, valid, label_smoothing, loss, m, s, e, keep):
-    for blk in prange(BLOCKS):
-        _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep,
-                      block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]), blk)
+@pair.block_kernel
+def _forward_block(job, blk, dtype):
+    """The job's arrays: x (N, V), targets (N,) int64, valid (N,) bool, loss, m, s (N,)
+    float64, e (N or BLOCKS, V); its float: label_smoothing; its flag: keep."""
+    N, V = job[pair.ROWS], job[pair.COLUMNS]
+    keep = pair.job_flag(job) != 0
+    _forward_rows(pair.array(job, 0, dtype, (N, V)), pair.array(job, 1, np.int64, (N,)),
+                  pair.array(job, 2, np.bool_, (N,)), pair.job_float(job),
+                  pair.array(job, 3, np.float64, (N,)), pair.array(job, 4, np.float64, (N,)),
+                  pair.array(job, 5, np.float64, (N,)),
+                  pair.array(job, 6, dtype, (N if keep else BLOCKS, V)), keep,
+                  block_start(blk, N), block_start(blk + 1, N), blk)
 
 
-@njit(parallel=True)
-def _backward_parallel(g, x, e, kept, targets, valid, m, s, label_smoothing, dx):
-    for blk in prange(BLOCKS):
-        _backward_rows(g, x, e, kept, targets, valid, m, s, label_smoothing, dx,
-                       block_start(blk, dx.shape[0]), block_start(blk + 1, dx.shape[0]))
+@pair.block_kernel
+def _backward_block(job, blk, dtype):
+    """The job's arrays: g (N,) float64, x, e (N, V) (x again if not kept), targets (N,)
+    int64, valid (N,) bool, m, s (N,) float64, dx (N, V); its float: label_smoothing;
+    its flag: kept."""
+    N, V = job[pair.ROWS], job[pair.COLUMNS]
+    _backward_rows(pair.array(job, 0, np.float64, (N,)), pair.array(job, 1, dtype, (N, V)),
+                   pair.array(job, 2, dtype, (N, V)), pair.job_flag(job) != 0,
+                   pair.array(job, 3, np.int64, (N,)), pair.array(job, 4, np.bool_, (N,)),
+                   pair.array(job, 5, np.float64, (N,)), pair.array(job, 6, np.float64, (N,)),
+                   pair.job_float(job), pair.array(job, 7, dtype, (N, V)),
+                   block_start(blk, N), block_start(blk + 1, N))
 
 
 def cross_entropy_forward(x, targets, valid, label_smoothing, keep_exp=False):
@@ -80,11 +94,11 @@ def cross_entropy_forward(x, targets, valid, label_smoothing, keep_exp=False):
     N, V = x.shape
     loss, m, s = np.empty(N), np.empty(N), np.empty(N)
     e = np.empty((N if keep_exp else BLOCKS, V), x.dtype)        # (N, V) kept, or scratch per block
-    args = (x, targets, valid, label_smoothing, loss, m, s, e, keep_exp)
-    if parallel_pays(x.size):
-        _forward_parallel(*args)
+    if pair.pays(x.size):                       # rows are independent: the same bits
+        pair.launch(_forward_block, N, V, x, targets, valid, loss, m, s, e, value=label_smoothing,
+                    flag=keep_exp)
     else:
-        _forward_rows(*args, 0, N, 0)
+        _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep_exp, 0, N, 0)
     return loss, m, s, (e if keep_exp else None)
 
 
@@ -93,9 +107,10 @@ def cross_entropy_backward(g, x, targets, valid, m, s, label_smoothing, e=None):
     reads e = exp(x - m) (N, V) instead of x if the forward kept it."""
     kept = e is not None
     dx = np.empty_like(x)
-    args = (g, x, e if kept else x, kept, targets, valid, m, s, label_smoothing, dx)
-    if parallel_pays(dx.size):
-        _backward_parallel(*args)
+    e = e if kept else x
+    if pair.pays(dx.size):
+        pair.launch(_backward_block, *dx.shape, g, x, e, targets, valid, m, s, dx,
+                    value=label_smoothing, flag=kept, dtype=x.dtype)
     else:
-        _backward_rows(*args, 0, dx.shape[0])
+        _backward_rows(g, x, e, kept, targets, valid, m, s, label_smoothing, dx, 0, dx.shape[0])
     return dx

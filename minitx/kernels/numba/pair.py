@@ -21,8 +21,9 @@ runs a block does not change what the block computes, and sums over blocks are a
 block order afterwards, so the results have the same bits on one core or two.
 
 A job is an int64 array: the address of a block function compiled as a C callback
-(block_kernel) for the job's dtype, the rows and columns, one float, and array
-addresses. The block function views its arrays with rows/values/vector below.
+(block_kernel) for the job's dtype, the rows and columns, a float, an integer, and
+array addresses. The block function views its arrays with rows, values, vector and array
+(below).
 """
 import atexit
 import threading
@@ -42,7 +43,7 @@ _CONTROL_WORDS = 80
 IDLE, CLAIMED, POSTED, TAKEN, DONE, STOP = range(6)
 
 # The job's words.
-ADDRESS, ROWS, COLUMNS, FLOAT, ARRAYS = range(5)
+ADDRESS, ROWS, COLUMNS, FLOAT, FLAG, ARRAYS = range(6)
 JOB_WORDS = 24
 
 # The worker spins this many pauses (about 100 us on Zen 5) after a job before it
@@ -149,12 +150,12 @@ def _stop_worker():
     """Let the worker return before the interpreter goes (it may be mid-job in another
     thread's launch: then it stays, a daemon)."""
     if _thread is not None and _thread.is_alive():
-        if _control[STATE] == IDLE and atomic_stop(_control):
+        if _control[STATE] == IDLE and _post_stop(_control):
             _thread.join(timeout=1.0)
 
 
 @njit
-def atomic_stop(control):
+def _post_stop(control):
     if atomic.compare_exchange(control, STATE, IDLE, STOP):
         atomic.futex_wake(control, STATE)
         return True
@@ -167,7 +168,7 @@ def usable():
     return atomic.SUPPORTED and threads_usable()
 
 
-# A kernel launches from MIN_ELEMENTS elements (times its cost, as _jit.parallel_pays):
+# A kernel launches from MIN_ELEMENTS elements (times its cost: gelu's erf counts 2):
 # below, the 2 us of a launch and the blocks' split outweigh what the worker takes
 # (forward+backward on Zen 5: layer norm 24.8 us on one core and 22.9 on two at 32K
 # elements, 55.6 and 38.3 at 98K; softmax 12.2 and 14.1 at 16K, 36.8 and 26.7 at 64K).
@@ -179,26 +180,28 @@ def pays(n_elements, cost=1):
     return n_elements * cost >= MIN_ELEMENTS and usable()
 
 
-def launch(block, rows, columns, *arrays, value=0.0, alone=False, dtype=None):
+def launch(block, rows, columns, *arrays, value=0.0, flag=0, alone=False, dtype=None):
     """Run `block` (a block_kernel) over BLOCKS blocks of `rows` rows of `columns` on both
     cores, or on this one where the worker is not usable or `alone` is set. arrays:
     C-contiguous arrays the block reads and writes; dtype: the job's number type (by
-    default the first array's); value: a float for the block."""
+    default the first array's); value, flag: a float and an integer for the block."""
     worker = not alone and usable()
     if worker and _thread is None:
         _start_worker()
     address = block.address(arrays[0].dtype if dtype is None else dtype)
-    _launch_job(_control, _slot, worker, address, rows, columns, value, *arrays)
+    _launch_job(_control, _slot, worker, address, rows, columns, value, int(flag), *arrays)
 
 
 @njit(nogil=True)
-def _launch_job(control, slot, worker, address, rows, columns, value, *arrays):
+def _launch_job(control, slot, worker, address, rows, columns, value, flag, *arrays):
     job = np.empty(JOB_WORDS, np.int64)
     job[ADDRESS] = address
     job[ROWS], job[COLUMNS] = rows, columns
-    job[FLOAT] = atomic.bits_of_float(value)
+    job[FLOAT], job[FLAG] = atomic.bits_of_float(value), flag
     k = ARRAYS
     for a in literal_unroll(arrays):
+        if not a.flags.c_contiguous:        # a block reads it from its first address on
+            raise ValueError("pair.launch: an array is not C-contiguous")
         job[k] = atomic.address_of(a)
         k += 1
     if worker:
@@ -267,3 +270,9 @@ def array(job, k, dtype, shape, offset=0):
 def job_float(job):
     """The job's float (launch's `value`)."""
     return atomic.float_from_bits(job[FLOAT])
+
+
+@njit
+def job_flag(job):
+    """The job's integer (launch's `flag`)."""
+    return job[FLAG]
