@@ -43,8 +43,8 @@ MUTANTS = [
            '_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", ',
            '_CONV1D = ("attn.c_attn.weight", ', (DEFS,)),
     Mutant("cross_entropy_blocks_skip_their_first_row", "minitx/kernels/numba/cross_entropy.py",
-           "block_start(blk, x.shape[0]), block_start(blk + 1, x.shape[0]), blk)",
-           "block_start(blk, x.shape[0]) + 1, block_start(blk + 1, x.shape[0]), blk)",
+           "block_start(blk, N), block_start(blk + 1, N), blk)",
+           "block_start(blk, N) + 1, block_start(blk + 1, N), blk)",
            (DEFS, "tests/test_kernels_cross_entropy.py")),
 
     # ---- kernels: layer norm --------------------------------------------------------------
