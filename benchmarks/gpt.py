@@ -13,7 +13,7 @@ How it measures (docs/performance.md has the details):
 - a training process runs --warmup untimed steps (the first compiles or loads
   kernels), then --steps timed ones, and reports their median;
 - --rounds rounds, each one process per framework, the order alternating round
-  by round; the figure is the median over rounds;
+  by round; the figure is the median over rounds (training steps and generation);
 - each framework runs at its own default thread settings (printed), unless
   --threads N sets Numba's, OpenBLAS's and PyTorch's to N;
 - MFU = model FLOPs per step / median step time / the fp32 GEMM peak: the
@@ -427,16 +427,26 @@ def main():
                            f"{steps} timed steps per process, {args.load_rounds} round(s)")
         if "gen" not in skip:
             new, repeats = (50, 1) if args.quick else (args.new_tokens, 3)
-            a = run("gen", "minitx", new, repeats, args.threads, paths["hf"])
-            b = run("gen", "torch", new, repeats, args.threads, paths["hf"])
+            # Alternating rounds of fresh processes, as the training step: one process per
+            # framework reads whatever minute of the host it lands in.
+            rounds = {"minitx": [], "torch": []}
+            for r in range(1 if args.quick else args.rounds):
+                for fw in (("minitx", "torch") if r % 2 == 0 else ("torch", "minitx")):
+                    rounds[fw].append(run("gen", fw, new, repeats, args.threads, paths["hf"]))
+            a, b = ({"tok_s": statistics.median(x["tok_s"] for x in rounds[fw]), "ids": rounds[fw][0]["ids"]}
+                    for fw in ("minitx", "torch"))
             same = sum(i == j for i, j in zip(a["ids"], b["ids"]))
             results["generation"] = {"minitx_tok_s": a["tok_s"], "hf_tok_s": b["tok_s"],
                                      "ratio": a["tok_s"] / b["tok_s"], "new_tokens": new,
-                                     "identical_tokens": same}
+                                     "identical_tokens": same,
+                                     "rounds": {fw: [x["tok_s"] for x in v] for fw, v in rounds.items()}}
             print(f"\n{'generation, batch 1, KV cache':<34}{'minitx tok/s':>14}{'hf tok/s':>14}{'ratio':>8}")
             print(f"{'greedy, L=6 C=384 V=65':<34}{a['tok_s']:>14.1f}{b['tok_s']:>14.1f}"
                   f"{a['tok_s'] / b['tok_s']:>8.2f}   ({same}/{len(a['ids'])} tokens identical to "
                   f"transformers')")
+            for fw, name in (("minitx", "minitx"), ("torch", "hf")):
+                print(f"    {name:<7} round medians " + " ".join(f"{x['tok_s']:.1f}" for x in rounds[fw])
+                      + " tok/s")
         if "memory" not in skip:
             results["memory"] = {}
             print(f"\n{'peak memory of training':<34}{'minitx MB':>14}{'torch MB':>14}{'ratio':>8}")
