@@ -183,8 +183,10 @@ def pays(n_elements, cost=1):
 def launch(block, rows, columns, *arrays, value=0.0, flag=0, alone=False, dtype=None):
     """Run `block` (a block_kernel) over BLOCKS blocks of `rows` rows of `columns` on both
     cores, or on this one where the worker is not usable or `alone` is set. arrays:
-    C-contiguous arrays the block reads and writes; dtype: the job's number type (by
-    default the first array's); value, flag: a float and an integer for the block."""
+    C-contiguous arrays the block reads and writes, each of the dtype the block reads it
+    as (the public functions check dtypes before they get here); dtype: the job's
+    number type (by default the first array's); value, flag: a float and an integer
+    for the block."""
     worker = not alone and usable()
     if worker and _thread is None:
         _start_worker()
