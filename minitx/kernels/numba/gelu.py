@@ -180,17 +180,17 @@ def _backward_range(dy, x, dx, approximate_tanh, start, stop):
 
 @pair.block_kernel
 def _forward_block(job, blk, dtype):
-    """The job's arrays: x, y (n,), one row each; its float: 1 for the tanh form."""
+    """The job's arrays: x, y (n,), one row each; its flag: 1 for the tanh form."""
     x, y = pair.values(job, 0, dtype, blk), pair.values(job, 1, dtype, blk)
-    _forward_range(x, y, pair.job_float(job) != 0, 0, x.shape[0])
+    _forward_range(x, y, pair.job_flag(job) != 0, 0, x.shape[0])
 
 
 @pair.block_kernel
 def _backward_block(job, blk, dtype):
-    """The job's arrays: dy, x, dx (n,); its float: 1 for the tanh form."""
+    """The job's arrays: dy, x, dx (n,); its flag: 1 for the tanh form."""
     x = pair.values(job, 1, dtype, blk)
     _backward_range(pair.values(job, 0, dtype, blk), x, pair.values(job, 2, dtype, blk),
-                    pair.job_float(job) != 0, 0, x.shape[0])
+                    pair.job_flag(job) != 0, 0, x.shape[0])
 
 
 # ---- with a bias: gelu(h + b) on rows, and the bias's gradient ---------------------
@@ -246,27 +246,27 @@ def _bias_backward_rows(dy, h, b, da, db, approximate_tanh, r0, r1):
 
 @pair.block_kernel
 def _bias_forward_block(job, blk, dtype):
-    """The job's arrays: h (R, C), b (C,), y (R, C); its float: 1 for the tanh form."""
+    """The job's arrays: h (R, C), b (C,), y (R, C); its flag: 1 for the tanh form."""
     h = pair.rows(job, 0, dtype, blk)
     _bias_forward_rows(h, pair.vector(job, 1, dtype), pair.rows(job, 2, dtype, blk),
-                       pair.job_float(job) != 0, 0, h.shape[0])
+                       pair.job_flag(job) != 0, 0, h.shape[0])
 
 
 @pair.block_kernel
 def _bias_backward_block(job, blk, dtype):
     """The job's arrays: dy, h (R, C), b (C,), da (R, C), partial (BLOCKS, C) float64, of
-    which block blk fills row blk; its float: 1 for the tanh form."""
+    which block blk fills row blk; its flag: 1 for the tanh form."""
     h = pair.rows(job, 1, dtype, blk)
     _bias_backward_rows(pair.rows(job, 0, dtype, blk), h, pair.vector(job, 2, dtype),
                         pair.rows(job, 3, dtype, blk), pair.vector(job, 4, np.float64, blk),
-                        pair.job_float(job) != 0, 0, h.shape[0])
+                        pair.job_flag(job) != 0, 0, h.shape[0])
 
 
 def bias_gelu_forward(h, b, approximate):
     """h (R, C) C-contiguous, b (C,) -> y = gelu(h + b) (R, C)."""
     y = np.empty_like(h)
     if pair.pays(h.size, THREAD_COST):                          # rows are independent: same bits
-        pair.launch(_bias_forward_block, *h.shape, h, b, y, value=approximate == "tanh")
+        pair.launch(_bias_forward_block, *h.shape, h, b, y, flag=approximate == "tanh")
     else:
         _bias_forward_rows(h, b, y, approximate == "tanh", 0, h.shape[0])
     return y
@@ -279,7 +279,7 @@ def bias_gelu_backward(dy, h, b, approximate):
     da = np.empty_like(h)
     partial = np.zeros((BLOCKS, h.shape[1]))                    # (BLOCKS, C) float64
     pair.launch(_bias_backward_block, *h.shape, dy, h, b, da, partial,
-                value=approximate == "tanh", alone=not pair.pays(h.size, THREAD_COST))
+                flag=approximate == "tanh", alone=not pair.pays(h.size, THREAD_COST))
     db = np.zeros(h.shape[1])                                   # (C,) float64
     sum_blocks(partial, db)
     return da, db.astype(h.dtype)
@@ -290,7 +290,7 @@ def gelu_forward(x, approximate):
     y = np.empty_like(x)
     x1, y1 = x.reshape(-1), y.reshape(-1)                       # (n,) views
     if pair.pays(x.size, THREAD_COST):                          # elements are independent: same bits
-        pair.launch(_forward_block, x.size, 1, x1, y1, value=approximate == "tanh")
+        pair.launch(_forward_block, x.size, 1, x1, y1, flag=approximate == "tanh")
     else:
         _forward_range(x1, y1, approximate == "tanh", 0, x.size)
     return y
@@ -302,7 +302,7 @@ def gelu_backward(dy, x, approximate):
     dx = np.empty_like(x)
     args = (dy.reshape(-1), x.reshape(-1), dx.reshape(-1))     # (n,) views
     if pair.pays(x.size, THREAD_COST):
-        pair.launch(_backward_block, x.size, 1, *args, value=approximate == "tanh")
+        pair.launch(_backward_block, x.size, 1, *args, flag=approximate == "tanh")
     else:
         _backward_range(*args, approximate == "tanh", 0, x.size)
     return dx
