@@ -218,4 +218,11 @@ MUTANTS = [
     Mutant("world_mean_is_a_sum", "minitx/distributed/world.py",
            "return self.allreduce_sum(array, what) / self.size", "return self.allreduce_sum(array, what)",
            ("tests/test_distributed.py",)),
+
+    # ---- loading pretrained folders -----------------------------------------------------------------
+    Mutant("loaded_parameters_keep_the_sources_layout", "minitx/nn/module.py",
+           'p.data = np.array(value, dtype=p.dtype, order="C", copy=True)',
+           "p.data = np.array(value, dtype=p.dtype, copy=True)", ("tests/test_nn_module.py",)),
+    Mutant("gpt_from_pretrained_in_training_mode", "minitx/models/gpt/model.py",
+           "return model.to(dtype).eval()", "return model.to(dtype)", ("tests/test_gpt_parity.py",)),
 ]

@@ -201,3 +201,16 @@ def test_embed_command_matches_transformers_on_a_hugging_face_folder(tmp_path):
         ref = ((h * m).sum(1) / m.sum(1)).numpy()
     assert main(["embed", "--model", str(tmp_path), "--out", str(tmp_path / "e.npy"), *texts]) == 0
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), ref, atol=2e-5, rtol=1e-4)
+
+
+def test_from_pretrained_is_in_eval_mode_with_c_ordered_weights(tmp_path):
+    """As transformers: a loaded model does not drop out until .train()."""
+    torch.manual_seed(0)
+    cfg = hf_config().to_dict()
+    cfg.update(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    transformers.BertForMaskedLM(transformers.BertConfig(**cfg)).save_pretrained(tmp_path)
+    ours = bert.BertForMaskedLM.from_pretrained(tmp_path)
+    assert not any(m.training for m in ours.modules())
+    assert all(p.data.flags.c_contiguous for p in ours.parameters())
+    ids = batch()[0]
+    np.testing.assert_array_equal(ours(ids).logits.data, ours(ids).logits.data)

@@ -98,3 +98,27 @@ def test_left_padded_batch_matches_transformers(tmp_path):
     real = mask.astype(bool)
     np.testing.assert_allclose(got[real], ref[real], atol=1e-5, rtol=1e-5)
     np.testing.assert_array_equal(ours.generate(ids, 8, do_sample=False, attention_mask=mask), want)
+
+
+def test_a_transformers_folder_loads_ready_to_use(tmp_path, capsys):
+    """GPT-2 as transformers saves it: from_pretrained gives eval mode (transformers' logits,
+    dropout and all, without a call to .eval()), C-ordered parameters (GPT-2's Conv1D weights
+    are stored transposed), an AdamW step that runs, and `minitx check` passes on the folder."""
+    from minitx.cli import main
+    from minitx.optim import AdamW
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=V, n_positions=16, n_embd=24, n_layer=2, n_head=3)  # dropout 0.1
+    theirs = transformers.GPT2LMHeadModel(cfg).eval()
+    theirs.save_pretrained(tmp_path)
+    ours = GPT.from_pretrained(tmp_path)
+    assert not ours.training
+    ids = np.random.default_rng(4).integers(0, V, size=(2, T))
+    with torch.no_grad():
+        ref = theirs(torch.from_numpy(ids)).logits.numpy()
+    np.testing.assert_allclose(ours(ids).logits.data, ref, atol=2e-5, rtol=1e-4)
+    assert all(p.data.flags.c_contiguous for p in ours.parameters())
+    ours.train()
+    opt = AdamW(ours.parameters(), lr=1e-3)
+    ours(ids[:, :-1], targets=ids[:, 1:]).loss.backward()
+    opt.step()
+    assert main(["check", "--model", str(tmp_path)]) == 0, capsys.readouterr().out

@@ -49,6 +49,20 @@ def test_load_state_dict_round_trip_and_strict_errors_name_every_key():
     assert missing == ["body.0.bias", "body.2.weight"] and unexpected == ["extra.weight"]
 
 
+def test_loaded_and_cast_parameters_are_c_ordered():
+    """A transposed array (GPT-2's Conv1D weights, a Fortran-ordered file) loads as a C array:
+    the kernels and the optimizer step read parameters in C order."""
+    a, b = Tiny(), Tiny()
+    state = {k: np.asfortranarray(v) for k, v in a.state_dict().items()}
+    state["body.0.weight"] = np.ascontiguousarray(state["body.0.weight"].T).T  # (4, 3), Fortran order
+    b.load_state_dict(state)
+    assert all(p.data.flags.c_contiguous for p in b.parameters()) and b.table.flags.c_contiguous
+    np.testing.assert_array_equal(b.body[0].weight.data, a.body[0].weight.data)
+    b.body[0].weight.data = np.asfortranarray(b.body[0].weight.data)
+    b.double()
+    assert all(p.data.flags.c_contiguous for p in b.parameters())
+
+
 def test_train_eval_zero_grad_and_dtype():
     m = Tiny()
     assert all(x.training for x in m.modules())

@@ -109,12 +109,12 @@ class Module:
         dtype = np.dtype(dtype)
         for p in self.parameters():
             if p.is_floating_point():
-                p.data = p.data.astype(dtype)
-                p.grad = None if p.grad is None else p.grad.astype(dtype)
+                p.data = p.data.astype(dtype, order="C")
+                p.grad = None if p.grad is None else p.grad.astype(dtype, order="C")
         for m in self.modules():
             for name, b in m._buffers.items():
                 if b is not None and np.issubdtype(b.dtype, np.floating):
-                    m.register_buffer(name, b.astype(dtype), persistent=name not in m._non_persistent)
+                    m.register_buffer(name, b.astype(dtype, order="C"), persistent=name not in m._non_persistent)
         return self
 
     def float(self):
@@ -183,10 +183,12 @@ class Module:
             value = value.data if isinstance(value, Tensor) else np.asarray(value)
             if is_param:
                 p = module._parameters[name]
-                p.data = np.array(value, dtype=p.dtype, copy=True)
+                # C order whatever the source's layout (a transposed Conv1D weight is Fortran
+                # order): the kernels and the optimizer step read parameters as C arrays
+                p.data = np.array(value, dtype=p.dtype, order="C", copy=True)
             else:
                 old = module._buffers[name]
-                module.register_buffer(name, np.array(value, dtype=old.dtype, copy=True),
+                module.register_buffer(name, np.array(value, dtype=old.dtype, order="C", copy=True),
                                        persistent=True)
         return IncompatibleKeys(missing, unexpected)
 

@@ -308,6 +308,7 @@ class Trainer:
         bar = tqdm(total=cfg.max_iters, initial=self.step, file=sys.stderr, unit="step",
                    disable=not self.progress, dynamic_ncols=True, mininterval=0.5)
         recent, window_tokens, window_time = [], 0, 0.0
+        self.model.train()  # a model may come in eval mode (from_pretrained returns one)
         with metrics, bar, self._sigint_deferred():
             log = _Log(metrics, bar, start)
             if fresh:

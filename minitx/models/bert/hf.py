@@ -132,7 +132,7 @@ def from_state_dict(cls, config, weights, where="state_dict", dtype=np.float32):
         model.load_state_dict(state, strict=False)
     except RuntimeError as e:
         raise ValueError(f"{where}: {e}") from None
-    return model.to(dtype)
+    return model.to(dtype).eval()  # as transformers' from_pretrained: dropout off until .train()
 
 
 def save_pretrained(model, path):

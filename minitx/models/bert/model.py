@@ -195,9 +195,9 @@ class BertPreTrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path, dtype=np.float32, **config_overrides):
-        """Load a Hugging Face BERT folder (config.json + model.safetensors) into this class;
-        config_overrides set config fields (num_labels=3 for a new classifier). See
-        models/bert/hf.py for what is checked, skipped and freshly initialised."""
+        """Load a Hugging Face BERT folder (config.json + model.safetensors) into this class,
+        in eval mode as transformers does; config_overrides set config fields (num_labels=3
+        for a new classifier). See models/bert/hf.py for what is checked, skipped and freshly initialised."""
         from . import hf
         return hf.from_pretrained(cls, path, dtype, **config_overrides)
 

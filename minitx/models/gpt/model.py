@@ -221,8 +221,8 @@ class GPT(nn.Module):
     # ---- Hugging Face layout ----------------------------------------------
     @classmethod
     def from_pretrained(cls, path, dtype=np.float32):
-        """Load a GPT-2 folder in the Hugging Face layout (config.json + model.safetensors).
-        A config.json of wrong types, or sizes unlike the weights, is a ValueError naming
+        """Load a GPT-2 folder in the Hugging Face layout (config.json + model.safetensors),
+        in eval mode as transformers does (call .train() to fine-tune). A config.json of wrong types, or sizes unlike the weights, is a ValueError naming
         the file and key."""
         file, weights_file = os.path.join(path, hub.CONFIG), os.path.join(path, hub.WEIGHTS)
         hf = hub.read_config(path)
@@ -260,7 +260,7 @@ class GPT(nn.Module):
             model.load_state_dict(state)
         except RuntimeError as e:
             raise ValueError(f"{weights_file}: {e}") from None
-        return model.to(dtype)
+        return model.to(dtype).eval()  # as transformers' from_pretrained: dropout off until .train()
 
     def save_pretrained(self, path):
         """Write config.json and model.safetensors that transformers' GPT2LMHeadModel loads."""
