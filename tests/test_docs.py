@@ -135,3 +135,25 @@ def test_files_named_in_the_docs_exist():
         for path in re.findall(r"`((?:minitx/|tests/|benchmarks/|kernels/|optim/|ops/|nn/)[\w/.]*\.py)", page.read_text()):
             assert any((base / path).exists() for base in (ROOT, ROOT / "minitx")), \
                 f"{_name(page)}: {path} does not exist"
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _local_links(page):
+    """The relative targets of a page's markdown links and images, anchors dropped."""
+    targets = [m[1].split("#", 1)[0] for m in LINK.finditer(page.read_text())]
+    return [t for t in targets if t and not re.match(r"[a-z][a-z0-9+.-]*:", t)]
+
+
+def test_links_in_the_docs_resolve():
+    for page in PAGES:
+        for target in _local_links(page):
+            assert (page.parent / target).exists(), f"{_name(page)}: a link to {target}, which does not exist"
+
+
+def test_every_page_is_linked():
+    # A page no other page links to is a page no reader finds.
+    linked = {(page.parent / t).resolve() for page in PAGES for t in _local_links(page)}
+    for page in PAGES[1:]:
+        assert page.resolve() in linked, f"{_name(page)}: no page links to it"
