@@ -99,7 +99,7 @@ def main(argv=None):
     for (name, busy), rs in results.items():
         med = statistics.median(r["median"] for r in rs) * 1e3
         p90 = statistics.median(r["p90"] for r in rs) * 1e3
-        print(f"{name:<16} {'1 core busy' if busy else 'as found':<10} {med:10.2f} {p90:8.2f}  "
+        print(f"{name:<16} {'1 core busy' if busy else 'idle':<10} {med:10.2f} {p90:8.2f}  "
               f"{rs[0]['layer']} x{rs[0]['threads']}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (other processes share these cores)")
 
