@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import harness  # noqa: E402  (benchmarks/harness.py: the machine's description)
 # torch before minitx: PyTorch then loads its own libgomp, whatever minitx's Numba does
-# (docs/performance.md, "What was tried").
+# (docs/lab/performance.md, "What was tried").
 import torch  # noqa: E402, F401
 import minitx  # noqa: E402
 from minitx.kernels.cross_entropy import cross_entropy  # noqa: E402

@@ -4,13 +4,14 @@
     python benchmarks/threads.py --quick
 
 One step is what a transformer layer does on 2 cores: a BLAS matmul, then the
-Numba kernels (layer_norm and softmax, which run serially, gelu and causal
-attention, which run their parallel drivers at this shape; forward and backward
-each), then another matmul, at B=8, T=256, C=384, NH=6 in float32. Each setting runs
-in a fresh process (threading layers and OpenMP settings are fixed at start-up)
-and prints the median step time; settings alternate round by round. "busy"
-adds a process spinning on one core for the whole run.
-See docs/kernels/threads.md for the figures and the choice made.
+Numba kernels (layer_norm, softmax, gelu and causal attention, forward and backward
+each, all on both cores through kernels/numba/pair.py at this shape), then another
+matmul, at B=8, T=256, C=384, NH=6 in float32. Each setting runs in a fresh process
+(threading layers and OpenMP settings are fixed at start-up) and prints the median
+step time; settings alternate round by round. "busy" adds a process spinning on one
+core for the whole run. See docs/kernels/threads.md for the choice made, and
+docs/lab/threads.md for the figures (taken when gelu and attention ran on Numba's
+own pool).
 """
 import argparse
 import json
@@ -99,7 +100,7 @@ def main(argv=None):
     for (name, busy), rs in results.items():
         med = statistics.median(r["median"] for r in rs) * 1e3
         p90 = statistics.median(r["p90"] for r in rs) * 1e3
-        print(f"{name:<16} {'1 core busy' if busy else 'as found':<10} {med:10.2f} {p90:8.2f}  "
+        print(f"{name:<16} {'1 core busy' if busy else 'idle':<10} {med:10.2f} {p90:8.2f}  "
               f"{rs[0]['layer']} x{rs[0]['threads']}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (other processes share these cores)")
 

@@ -1,8 +1,8 @@
 """The mutants `python -m tests.mutate` runs: plausible one-line bugs the suite must catch.
 
 Each replaces `original` (which must occur exactly once in `file`; tests/test_suite_rules.py
-checks) by `replacement`; `tests` are the test files tried first. The first nine are the
-bugs issue 16's audit found surviving; tests/test_against_definitions.py now catches them.
+checks) by `replacement`; `tests` are the test files tried first. The first nine are bugs
+that only tests against hand-computed values catch (tests/test_against_definitions.py).
 """
 from typing import NamedTuple
 
@@ -21,7 +21,7 @@ GPT = "minitx/models/gpt/model.py"
 TRAINER = "minitx/training/trainer.py"
 
 MUTANTS = [
-    # ---- issue 16's survivors -----------------------------------------------------------
+    # ---- caught only against the definitions ---------------------------------------------
     Mutant("top_p_drops_the_crossing_token", SAMPLING,
            "keep_sorted = np.cumsum(sorted_p, axis=-1) - sorted_p < top_p",
            "keep_sorted = np.cumsum(sorted_p, axis=-1) < top_p", (DEFS,)),

@@ -1,6 +1,7 @@
 """Behaviours checked against their definitions (hand-computed values), not against a
 second run of the same code: each test here fails on a plausible bug that the rest of
-the suite let through (issue 16's mutation audit). No torch, no transformers needed."""
+the suite would let through (the first nine mutants of tests/mutants.py). No torch, no
+transformers needed."""
 import math
 
 import numpy as np

@@ -8,9 +8,11 @@ a file writes it there. Excerpts are fenced as ```text right under a marker line
     <!-- excerpt: minitx/kernels/layernorm.py -->
 
 and each of their lines (blank lines and `...` aside) must be a line of that file,
-up to indentation, so an excerpt cannot drift from the code it quotes. Two more
+up to indentation, so an excerpt cannot drift from the code it quotes. More
 kinds of drift are caught: a constant quoted as "`NAME` = 2^23" must have that
-value in minitx/, and a file a page names must exist.
+value in minitx/, a file a page names must exist, every relative link must lead to
+a file, every page must be linked from another, and a count of the mutants must be
+tests/mutants.py's.
 """
 import os
 import re
@@ -135,3 +137,35 @@ def test_files_named_in_the_docs_exist():
         for path in re.findall(r"`((?:minitx/|tests/|benchmarks/|kernels/|optim/|ops/|nn/)[\w/.]*\.py)", page.read_text()):
             assert any((base / path).exists() for base in (ROOT, ROOT / "minitx")), \
                 f"{_name(page)}: {path} does not exist"
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _local_links(page):
+    """The relative targets of a page's markdown links and images, anchors dropped."""
+    targets = [m[1].split("#", 1)[0] for m in LINK.finditer(page.read_text())]
+    return [t for t in targets if t and not re.match(r"[a-z][a-z0-9+.-]*:", t)]
+
+
+def test_links_in_the_docs_resolve():
+    for page in PAGES:
+        for target in _local_links(page):
+            assert (page.parent / target).exists(), f"{_name(page)}: a link to {target}, which does not exist"
+
+
+def test_every_page_is_linked():
+    # A page no other page links to is a page no reader finds.
+    linked = {(page.parent / t).resolve() for page in PAGES for t in _local_links(page)}
+    for page in PAGES[1:]:
+        assert page.resolve() in linked, f"{_name(page)}: no page links to it"
+
+
+def test_mutant_counts_quoted_in_the_docs_are_the_lists():
+    # "puts 61 plausible bugs" with 62 in tests/mutants.py: a count that goes stale as mutants are added.
+    from tests.mutants import MUTANTS
+    quoted = [(page, int(n or m)) for page in PAGES
+              for n, m in re.findall(r"(\d+) plausible bugs|list holds (\d+)", page.read_text())]
+    assert quoted
+    for page, count in quoted:
+        assert count == len(MUTANTS), f"{_name(page)}: {count} mutants quoted, tests/mutants.py has {len(MUTANTS)}"

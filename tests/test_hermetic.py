@@ -1,4 +1,4 @@
-"""The suite is hermetic (issue 11): no test reads or writes the folder pytest was
+"""The suite is hermetic: no test reads or writes the folder pytest was
 started from, and subprocesses run this checkout's minitx, not an installed one."""
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Hostile input files and options (issue 11): Hugging Face folders with a bad config,
+"""Hostile input files and options: Hugging Face folders with a bad config,
 vocab or tokenizer_config, options that were silently ignored, and messages that did
 not say what was wrong. Each is one line `minitx: error: ...` naming the file, key or
 option, before anything is written.
@@ -61,8 +61,8 @@ def _finetune(runs, init, *args, data=None, task="classify"):
 @pytest.mark.parametrize("target", ["embed", "finetune", "from_pretrained"])
 @pytest.mark.parametrize("case, key, value", _BERT_CONFIGS, ids=[c[0] for c in _BERT_CONFIGS])
 def test_a_bad_bert_config_json_is_one_error_naming_file_and_key(cli_runs, tmp_path, target, case, key, value):
-    """Issue 11 item 5: a Hugging Face config.json with wrong types or missing keys gave
-    TypeError, KeyError, AttributeError or RuntimeError tracebacks, or was accepted."""
+    """A Hugging Face config.json with wrong types or missing keys is refused in one
+    line, not accepted and not a TypeError, KeyError, AttributeError or RuntimeError."""
     hf = copy(cli_runs.hf, tmp_path / "hf")
     _edit_config(hf, key, value)
     names = [os.path.join("hf", "config.json")] + ([key] if key else [])
@@ -79,7 +79,7 @@ def test_a_bad_bert_config_json_is_one_error_naming_file_and_key(cli_runs, tmp_p
 
 @pytest.mark.parametrize("case, key, value", _GPT_CONFIGS, ids=[c[0] for c in _GPT_CONFIGS])
 def test_a_bad_gpt2_config_json_is_one_error_naming_file_and_key(tmp_path, case, key, value):
-    """Issue 11 item 5, for GPT.from_pretrained on a GPT-2 folder."""
+    """The same for GPT.from_pretrained on a GPT-2 folder."""
     from minitx.models.gpt import GPT, GPTConfig
     GPT(GPTConfig(vocab_size=24, block_size=8, n_layer=1, n_head=2, n_embd=16)).save_pretrained(str(tmp_path))
     file = _edit_config(tmp_path, key, value)
@@ -98,8 +98,8 @@ def _vocab_only(runs, folder):
 
 @pytest.mark.parametrize("command", ["embed", "finetune"])
 def test_a_vocab_larger_than_the_model_is_refused_when_loading(cli_runs, tmp_path, command):
-    """Issue 11 item 6: a vocab.txt with more tokens than the model's vocab_size gave an
-    IndexError in `embed` and was accepted by `finetune`."""
+    """A vocab.txt with more tokens than the model's vocab_size is refused by `embed`
+    (not an IndexError) and by `finetune`."""
     hf = _vocab_only(cli_runs, tmp_path / "hf")
     with open(hf / "vocab.txt", "a", encoding="utf-8") as f:
         f.writelines(f"zz{i}\n" for i in range(50))
@@ -109,7 +109,8 @@ def test_a_vocab_larger_than_the_model_is_refused_when_loading(cli_runs, tmp_pat
 
 
 def test_a_bogus_backend_is_one_line(cli_runs, tmp_path):
-    """Issue 11 item 9: MINITX_BACKEND=bogus gave a traceback at import."""
+    """MINITX_BACKEND=bogus is one line naming the variable and the value, not a
+    traceback at import."""
     done = minitx("sample", "--ckpt", cli_runs.gpt, "--max-new-tokens", "2", cwd=tmp_path,
                   env=environment(MINITX_BACKEND="bogus"))
     error_line(done, "MINITX_BACKEND", "bogus")
@@ -119,8 +120,8 @@ def test_a_bogus_backend_is_one_line(cli_runs, tmp_path):
 
 @pytest.mark.parametrize("command", ["train gpt", "train bert", "finetune bert"])
 def test_val_fraction_zero_is_refused_up_front(cli_runs, tmp_path, command):
-    """Issue 11 item 10: --val-fraction 0 still held out 10% (BERT, fine-tuning) or failed
-    at the first evaluation (GPT). The behaviour chosen: evaluation, best/ and the report
+    """--val-fraction 0 must neither hold out 10% anyway nor fail at the first
+    evaluation. The behaviour chosen: evaluation, best/ and the report
     need validation data, so 0 is an error naming --val-fraction before anything is
     written (fine-tuning with --val-data has its validation data and may accept it)."""
     if command == "train gpt":
@@ -135,9 +136,9 @@ def test_val_fraction_zero_is_refused_up_front(cli_runs, tmp_path, command):
 
 @pytest.mark.parametrize("task, max_length", [("tag", 1), ("qa", 2)])
 def test_a_max_length_too_short_for_the_task_is_refused_up_front(cli_runs, tmp_path, task, max_length):
-    """Issue 11 item 10: `--task tag --max-length 1` trained with loss 0 and exited 0;
-    `--task qa --max-length 2` failed late with a message about max_position_embeddings
-    (on these short lines it trains and exits 0 too)."""
+    """`--task tag --max-length 1` (which would train with loss 0) and `--task qa
+    --max-length 2` (too short for a question and a context) are refused up front,
+    naming --max-length, not late with a message about max_position_embeddings."""
     if task == "tag":
         rows = [{"tokens": ["the", w, "sat"], "tags": ["O", "B-X", "O"]} for w in ("cat", "dog", "mat", "sun")]
     else:
@@ -152,8 +153,8 @@ def test_a_max_length_too_short_for_the_task_is_refused_up_front(cli_runs, tmp_p
 
 
 def test_a_qa_answer_ending_mid_word_is_refused(cli_runs, tmp_path):
-    """Issue 11 item 10: an answer that ends inside a word ("cat" in "cats") was accepted,
-    though docs/bert.md says answers begin and end on word boundaries."""
+    """An answer that ends inside a word ("cat" in "cats") is refused: docs/bert.md
+    says answers begin and end on word boundaries."""
     from minitx.tokenizers import WordPieceTokenizer
     tokenizer = WordPieceTokenizer.load(str(cli_runs.hf / "tokenizer.json"))
     assert tokenizer.tokenize("cats") == ["cat", "##s"]  # "cat" is whole pieces, but not a whole word
@@ -171,7 +172,7 @@ def test_a_qa_answer_ending_mid_word_is_refused(cli_runs, tmp_path):
     (False, '{"do_lower_case": "no"}'),
 ], ids=["beside tokenizer.json", "not JSON", "an array", "do_lower_case a string"])
 def test_a_malformed_tokenizer_config_is_an_error_naming_it(cli_runs, tmp_path, tokenizer_json, text):
-    """Issue 11 item 10: a malformed tokenizer_config.json was ignored."""
+    """A malformed tokenizer_config.json is an error naming the file, not ignored."""
     hf = copy(cli_runs.hf, tmp_path / "hf") if tokenizer_json else _vocab_only(cli_runs, tmp_path / "hf")
     (hf / "tokenizer_config.json").write_text(text)
     error_line(minitx("embed", "--model", "hf", "the cat", cwd=tmp_path), os.path.join("hf", "tokenizer_config.json"))
@@ -181,7 +182,7 @@ def test_a_malformed_tokenizer_config_is_an_error_naming_it(cli_runs, tmp_path, 
 
 @pytest.mark.parametrize("command", ["gpt", "bert"])
 def test_an_empty_data_file_is_named_as_empty(cli_runs, tmp_path, command):
-    """Issue 11 item 13: an empty --data file reported "vocab_size must be positive"."""
+    """An empty --data file is reported as empty, not as "vocab_size must be positive"."""
     (tmp_path / "blank.txt").write_text("")
     tiny = GPT_TINY if command == "gpt" else BERT_TINY
     done = minitx("train", command, *tiny, "--max-iters", "2", "--data", "blank.txt", "--out", "ft", cwd=tmp_path)
@@ -191,7 +192,7 @@ def test_an_empty_data_file_is_named_as_empty(cli_runs, tmp_path, command):
 
 @pytest.mark.parametrize("command", ["train gpt", "train bert", "finetune bert"])
 def test_data_that_is_a_folder_is_named_as_a_folder(cli_runs, tmp_path, command):
-    """Issue 11 item 13: `--data FOLDER` reported "no such file"."""
+    """`--data FOLDER` says it is a folder, not "no such file"."""
     (tmp_path / "corpus").mkdir()
     if command.startswith("train"):
         argv = ["train", command.split()[1], "--max-iters", "2", "--data", "corpus", "--out", "ft"]
@@ -203,22 +204,21 @@ def test_data_that_is_a_folder_is_named_as_a_folder(cli_runs, tmp_path, command)
 
 
 def test_a_negative_sample_seed_is_refused_up_front(tmp_path):
-    """Issue 11 item 13: `sample --seed -5` failed late (after loading the checkpoint):
-    it is refused before the checkpoint is looked at."""
+    """`sample --seed -5` is refused before the checkpoint is looked at."""
     done = minitx("sample", "--ckpt", "missing", "--seed", "-5", cwd=tmp_path)
     error_line(done, "--seed", usage=True)
 
 
 def test_a_jsonl_file_that_is_not_utf8_is_named(cli_runs, tmp_path):
-    """Issue 11 item 13: a latin-1 JSONL file gave the codec's message without the file."""
+    """A latin-1 JSONL file is an error naming the file, not the codec's message alone."""
     (tmp_path / "latin1.jsonl").write_bytes('{"text": "caf\u00e9", "label": "a"}\n'.encode("latin-1"))
     error_line(minitx(*_finetune(cli_runs, cli_runs.bert, data="latin1.jsonl"), cwd=tmp_path), "latin1.jsonl")
     assert not (tmp_path / "ft").exists()
 
 
 def test_a_label_only_in_the_held_out_split_is_named(cli_runs, tmp_path):
-    """Issue 11 item 13: when the automatic split holds out every example of a label, the
-    run aborted without saying which label."""
+    """When the automatic split would hold out every example of a label, the error names
+    the label."""
     from minitx.data.finetune import read_jsonl, split_examples
     data = write_jsonl(tmp_path / "two.jsonl", [{"text": "the cat sat", "label": "a"},
                                                 {"text": "the dog ran", "label": "b"}])

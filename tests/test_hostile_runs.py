@@ -1,4 +1,4 @@
-"""Hostile states of a run folder (issue 11): a crash mid-save, a folder minitx did not
+"""Hostile states of a run folder: a crash mid-save, a folder minitx did not
 write, damaged or edited checkpoints, a run of the other model. Each is refused with
 one line `minitx: error: ...` naming what is wrong, before anything in --out changes.
 
@@ -29,8 +29,8 @@ def _resume_gpt(cwd, *args):
 @pytest.mark.parametrize("left", [(".last.old",), (".best.old",), (".last.old", ".best.old")],
                          ids=[".last.old", ".best.old", "both"])
 def test_a_save_cut_between_its_renames_still_holds_a_run(cli_runs, tmp_path, left):
-    """Issue 11 item 1: a crash between the two renames of a save leaves .last.old or
-    .best.old as the only copy; a fresh run must see it as a run."""
+    """A crash between the two renames of a save leaves .last.old or .best.old as the
+    only copy; a fresh run sees it as a run."""
     run = copy(cli_runs.gpt, tmp_path / "run")
     for name in ("last", "best"):
         if f".{name}.old" in left:
@@ -45,8 +45,8 @@ def test_a_save_cut_between_its_renames_still_holds_a_run(cli_runs, tmp_path, le
 @pytest.mark.parametrize("layout", ["foreign best", "no manifest"])
 @pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
 def test_a_folder_minitx_did_not_write_is_refused_before_writing(cli_runs, tmp_path, layout, overwrite):
-    """Issue 11 item 2: a best/ that is not a minitx checkpoint, or checkpoint folders
-    without their manifest, are refused before metrics.jsonl is touched, and
+    """A best/ that is not a minitx checkpoint, or checkpoint folders without their
+    manifest, are refused before metrics.jsonl is touched, and
     --overwrite does not destroy them either."""
     if layout == "foreign best":
         run = tmp_path / "run"
@@ -64,7 +64,7 @@ def test_a_folder_minitx_did_not_write_is_refused_before_writing(cli_runs, tmp_p
 
 
 def test_resume_and_overwrite_together_are_refused(cli_runs, tmp_path):
-    """Issue 11 item 3: --resume --overwrite silently resumed."""
+    """--resume with --overwrite is refused: the two contradict each other."""
     run = copy(cli_runs.gpt, tmp_path / "run")
     before = snapshot(run)
     done = _resume_gpt(tmp_path, "--overwrite", "--max-iters", "3")
@@ -74,7 +74,8 @@ def test_resume_and_overwrite_together_are_refused(cli_runs, tmp_path):
 
 @pytest.mark.parametrize("command, stored", [("gpt", "bert"), ("bert", "gpt")])
 def test_resuming_a_run_of_the_other_model_is_refused(cli_runs, tmp_path, command, stored):
-    """Issue 11 item 4: `train gpt --resume` on a BERT run (and the reverse) gave a TypeError."""
+    """`train gpt --resume` on a BERT run (and the reverse) is refused in one line, not
+    a TypeError."""
     run = copy(getattr(cli_runs, stored), tmp_path / "run")
     before = snapshot(run)
     done = minitx("train", command, "--resume", "--max-iters", "3", "--no-progress", "--out", "run", cwd=tmp_path)
@@ -84,8 +85,7 @@ def test_resuming_a_run_of_the_other_model_is_refused(cli_runs, tmp_path, comman
 
 @pytest.mark.parametrize("command", ["gpt", "bert", "finetune"])
 def test_arguments_are_checked_before_the_state_of_out(cli_runs, tmp_path, command):
-    """Issue 11, "Arguments are validated before the state of --out is examined": a bad
-    --warmup in a folder that holds the default runs/gpt (or runs/bert, or an --out that
+    """Arguments are validated before the state of --out is examined: a bad --warmup in a folder that holds the default runs/gpt (or runs/bert, or an --out that
     holds a run) fails on the warmup, not on "already holds a run"."""
     bad = ["--max-iters", "5", "--warmup", "5"]
     if command == "finetune":
@@ -122,9 +122,9 @@ def _entry_removed(manifest):
                                            (_no_files, "checkpoint.json"), (_entry_removed, "model.safetensors")],
                          ids=["no bytes", "files a list", "no files", "entry removed"])
 def test_a_damaged_manifest_is_one_line_and_every_loaded_file_is_verified(cli_runs, tmp_path, damage, named):
-    """Issue 11 item 7: a manifest without `bytes`, with `files` a list or without `files`
-    gave KeyError or AttributeError; a file whose entry was deleted loaded unverified
-    (here the weights are also changed, and `sample` used them)."""
+    """A manifest without `bytes`, with `files` a list or without `files`, is refused in
+    one line (not a KeyError or AttributeError), and so is a file whose entry was
+    deleted, which must not load unverified (here the weights are also changed)."""
     last = copy(cli_runs.gpt, tmp_path / "run") / "last"
     manifest = json.loads((last / "checkpoint.json").read_text())
     damage(manifest)
@@ -175,10 +175,9 @@ _EDITS = {
 
 @pytest.mark.parametrize("case", list(_EDITS))
 def test_an_edited_and_rehashed_checkpoint_is_one_line_on_resume(cli_runs, tmp_path, case):
-    """Issue 11 item 8: config.json or trainer_state.json edited and re-hashed (so the
-    manifest check passes) gave KeyError, TypeError or RuntimeError tracebacks on
-    --resume, some after training; the error names the file and the key, and comes
-    before anything in --out is written."""
+    """config.json or trainer_state.json edited and re-hashed (so the manifest check
+    passes): --resume fails with one line naming the file and the key, not a KeyError,
+    TypeError or RuntimeError traceback, and before anything in --out is written."""
     name, edit, key = _EDITS[case]
     run = copy(cli_runs.gpt, tmp_path / "run")
     data = json.loads((run / "last" / name).read_text())
@@ -194,7 +193,7 @@ def test_an_edited_and_rehashed_checkpoint_is_one_line_on_resume(cli_runs, tmp_p
 # ---- best/ and last/ ----------------------------------------------------------------------
 
 def test_best_ahead_of_last_after_a_crash_between_the_saves(cli_runs, tmp_path):
-    """Issue 11 item 11: a run extended to step 3 saved best/ and crashed before last/,
+    """A run extended to step 3 saved best/ and crashed before last/,
     so best/ holds step 3 while last/ holds step 2. The resumed run (nothing left to do
     at its max_iters 2) must report best/'s loss as its best, and keep best/."""
     run = copy(cli_runs.gpt, tmp_path / "run")
@@ -214,10 +213,10 @@ def test_best_ahead_of_last_after_a_crash_between_the_saves(cli_runs, tmp_path):
 
 
 def test_last_linked_outside_out_survives_two_resumes(cli_runs, tmp_path):
-    """Issue 11 item 12: with last/ a symbolic link to a folder outside --out, a resume
-    left a dangling .last.old and the next resume failed after training ("Cannot call
-    rmtree on a symbolic link"). Either fix passes: each resume succeeds and leaves no
-    .last.old, or the first is refused up front (one line naming last) changing nothing."""
+    """With last/ a symbolic link to a folder outside --out, a resume must not leave a
+    dangling .last.old that makes the next resume fail after training ("Cannot call
+    rmtree on a symbolic link"). Either behaviour passes: each resume succeeds and leaves
+    no .last.old, or the first is refused up front (one line naming last) changing nothing."""
     run = copy(cli_runs.gpt, tmp_path / "run")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

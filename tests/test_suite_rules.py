@@ -1,4 +1,4 @@
-"""The suite's own rules (issue 16): no skip under CI, no global random state, and a
+"""The suite's own rules: no skip under CI, no global random state, and a
 mutant list (tests/mutants.py) that still applies to the code it mutates."""
 import ast
 import os

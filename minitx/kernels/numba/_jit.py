@@ -37,8 +37,8 @@ except (ImportError, AttributeError):
 # How a kernel runs on both cores: it cuts its rows, elements or heads into BLOCKS fixed
 # blocks and hands them to pair.py, minitx's own worker thread (a launch costs about
 # 2 us; Numba's workqueue pool cost 70 to 150 us). A sum over blocks is added in block
-# order, so results are the same on any thread count. docs/kernels/threads.md and
-# docs/performance.md have the measurements.
+# order, so results are the same on any thread count. docs/kernels/threads.md has the
+# design, docs/lab/threads.md the measurements.
 BLOCKS = 16
 
 # Threads do not survive fork() (pair.py's worker is gone in the child, and Numba's

@@ -228,10 +228,10 @@ def _rows(a):
     return base.reshape(-1)[first:first + N * HS].reshape(N, HS), (sb, sh, st)
 
 
-# Both cores from 2^20 multiply-adds of q k^T (pair.py; about 2 us a launch). Until
-# 2026-12-03 the threads were Numba's workqueue pool (70 to 150 us a launch) from 2^26,
-# and the small GPT step (B=12 T=64 L=4 C=128: 6M) ran serial, attention a quarter of
-# its time. docs/performance.md has the figures.
+# Both cores from 2^20 multiply-adds of q k^T (pair.py; about 2 us a launch), so the
+# small GPT step's attention (B=12 T=64 L=4 C=128: 6M) runs on both: on Numba's
+# workqueue pool (70 to 150 us a launch) it paid only from 2^26, and ran serial there,
+# a quarter of the step. docs/lab/threads.md has the figures.
 _PAIR_MIN_MULADDS = 1 << 20
 
 

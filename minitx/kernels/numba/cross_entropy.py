@@ -20,7 +20,7 @@ def _forward_rows(x, targets, valid, label_smoothing, loss, m, s, e, keep, start
     V = x.shape[1]
     # Two loops, not one: the rows' exps and sums alone, then the losses (a log, the
     # target, label smoothing's row sum); one loop with all of it ran a third slower
-    # at V = 65 (docs/performance.md).
+    # at V = 65 (docs/lab/performance.md).
     for i in range(start, stop):
         xi, ei = x[i], (e[i] if keep else e[slot])              # (V,)
         mi = row_max(xi)

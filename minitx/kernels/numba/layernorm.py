@@ -11,7 +11,7 @@ from ._math import row_moments, row_sum_dot
 
 
 # Both passes are bound by memory traffic at the GPT shape (2048 rows of 384): Numba's
-# workqueue threads made them slower (docs/kernels/threads.md), pair.py's halve them.
+# workqueue threads made them slower (docs/lab/threads.md), pair.py's halve them.
 #
 # The statistics (mean, variance, the row sums of the backward, dweight and dbias)
 # are accumulated in float64; the elementwise math runs in x's dtype, so float32
