@@ -194,3 +194,19 @@ def test_gpt2_layout_refuses_other_positions(tmp_path, position):
     assert str(info.value) == (f"save_pretrained: GPT-2's layout has learned positions; this model has "
                                f"position={position!r}")
     assert not (tmp_path / "m").exists()
+
+
+def test_train_gpt_takes_position(tmp_path, capsys):
+    from minitx.backend import use_backend
+    from minitx.cli import gpt as cli_gpt
+    from minitx.cli.app import main
+    assert cli_gpt.POSITIONS == minitx.nn.transformer.POSITIONS
+    out = str(tmp_path / "run")
+    with use_backend("numpy"):
+        assert main(["train", "gpt", "--out", out, "--position", "rotary", "--max-iters", "2", "--n-layer", "1",
+                     "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "2",
+                     "--eval-interval", "2", "--eval-iters", "1", "--no-progress", "--sample-tokens", "0"]) == 0
+    assert "rotary positions" in capsys.readouterr().err
+    ckpt = load_checkpoint(tmp_path / "run" / "last")
+    assert ckpt.config["model"]["position"] == ckpt.config["options"]["position"] == "rotary"
+    assert "transformer.wpe.weight" not in build_model(ckpt).state_dict()
