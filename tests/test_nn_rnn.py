@@ -101,6 +101,33 @@ def test_drawn_shapes_match_torch(kind, T, B, I, H, L, seed):
         np.testing.assert_allclose(p.grad, theirs[name].grad.numpy(), **TOL, err_msg=name)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_matches_torch(backend, kind):
+    """float32 end to end: the layer's default dtype, against torch's float32 (both round
+    at every step, in different orders)."""
+    ours, theirs, extra = KINDS[kind]
+    torch.manual_seed(0)
+    ref = theirs(I, H, num_layers=L, batch_first=True, **extra)
+    mine = ours(I, H, num_layers=L, batch_first=True, **extra)
+    mine.load_state_dict({k: v.detach().numpy().copy() for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(6).standard_normal((B, T, I)).astype(np.float32)
+    xs, xt = mt.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with mt.use_backend(backend):
+        got = _flat(mine(xs))
+        sum(g.sum() for g in got).backward()
+    want = _flat(ref(xt))
+    sum(w.sum() for w in want).backward()
+    tol = dict(rtol=1e-4, atol=1e-5)
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g.data, w.detach().numpy(), **tol)
+    np.testing.assert_allclose(xs.grad, xt.grad.numpy(), **tol)
+    theirs = dict(ref.named_parameters())
+    for name, p in mine.named_parameters():
+        np.testing.assert_allclose(p.grad, theirs[name].grad.numpy(), **tol, err_msg=name)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_unbatched_input_matches_torch(kind):
     mine, ref = _pair(kind)
