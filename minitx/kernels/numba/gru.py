@@ -24,12 +24,12 @@ def _forward_steps(xw, h0, wt, bias, out, gates):
         add_products(hw, h_prev, wt)
         for b in range(B):
             x, hwb, h, g = xw[t, b], hw[b], out[t, b], gates[t, b]
+            for j in range(2 * H):
+                g[j] = sigmoid(x[j] + hwb[j])               # r, z
             for j in range(H):
-                r = sigmoid(x[j] + hwb[j])
-                z = sigmoid(x[H + j] + hwb[H + j])
-                n = tanh(x[2 * H + j] + r * hwb[2 * H + j])
-                h[j] = (one - z) * n + z * h_prev[b, j]
-                g[j], g[H + j], g[2 * H + j], g[3 * H + j] = r, z, n, hwb[2 * H + j]
+                n = tanh(x[2 * H + j] + g[j] * hwb[2 * H + j])
+                h[j] = (one - g[H + j]) * n + g[H + j] * h_prev[b, j]
+                g[2 * H + j], g[3 * H + j] = n, hwb[2 * H + j]
 
 
 @njit(**NOALIAS)
