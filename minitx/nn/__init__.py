@@ -4,10 +4,12 @@ from .containers import ModuleDict, ModuleList, Sequential
 from .layers import GELU, Dropout, Embedding, Identity, LayerNorm, Linear, ReLU, Tanh
 from .module import Module
 from .parameter import Parameter
+from .rnn import GRU, LSTM, RNN
 from .transformer import MLP, Block, BlockConfig, ForwardContext, KVCache, SelfAttention
 
 __all__ = [
-    "Block", "BlockConfig", "Dropout", "Embedding", "ForwardContext", "GELU", "Identity", "KVCache", "LayerNorm", "Linear",
-    "MLP", "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "SelfAttention",
+    "Block", "BlockConfig", "Dropout", "Embedding", "ForwardContext", "GELU", "GRU", "Identity", "KVCache",
+    "LSTM", "LayerNorm", "Linear", "MLP", "Module", "ModuleDict", "ModuleList", "Parameter", "RNN", "ReLU",
+    "SelfAttention",
     "Sequential", "Tanh", "functional", "utils",
 ]
