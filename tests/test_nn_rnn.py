@@ -4,6 +4,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minitx as mt
 from minitx import nn
@@ -18,7 +20,7 @@ KINDS = {"rnn_tanh": (nn.RNN, torch.nn.RNN, {}), "rnn_relu": (nn.RNN, torch.nn.R
 I, H, L, T, B = 3, 5, 2, 6, 4
 
 
-def _pair(kind, **kw):
+def _pair(kind, I=I, H=H, L=L, **kw):
     """A torch layer (float64, seeded) and a minitx layer holding its weights, loaded by name."""
     ours, theirs, extra = KINDS[kind]
     torch.manual_seed(0)
@@ -76,6 +78,54 @@ def test_matches_torch_with_every_gradient(backend, kind, batch_first, bias, ini
         np.testing.assert_allclose(p.grad, theirs[name].grad.numpy(), **TOL, err_msg=name)
     for a, b in zip([xs, *hs], [xt, *ht]):
         np.testing.assert_allclose(a.grad, b.grad.numpy(), **TOL)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(T=st.integers(1, 9), B=st.integers(1, 4), I=st.integers(1, 6), H=st.integers(1, 7),
+       L=st.integers(1, 3), seed=st.integers(0, 2 ** 32 - 1))
+@settings(max_examples=15)
+def test_drawn_shapes_match_torch(kind, T, B, I, H, L, seed):
+    mine, ref = _pair(kind, I=I, H=H, L=L)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, B, I))
+    xs, xt = mt.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    got, want = _flat(mine(xs)), _flat(ref(xt))
+    cots = [rng.standard_normal(w.shape) for w in want]
+    sum((g * mt.Tensor(c)).sum() for g, c in zip(got, cots)).backward()
+    sum((w * torch.tensor(c)).sum() for w, c in zip(want, cots)).backward()
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.data, w.detach().numpy(), **TOL)
+    np.testing.assert_allclose(xs.grad, xt.grad.numpy(), **TOL)
+    theirs = dict(ref.named_parameters())
+    for name, p in mine.named_parameters():
+        np.testing.assert_allclose(p.grad, theirs[name].grad.numpy(), **TOL, err_msg=name)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_float32_matches_torch(backend, kind):
+    """float32 end to end: the layer's default dtype, against torch's float32 (both round
+    at every step, in different orders)."""
+    ours, theirs, extra = KINDS[kind]
+    torch.manual_seed(0)
+    ref = theirs(I, H, num_layers=L, batch_first=True, **extra)
+    mine = ours(I, H, num_layers=L, batch_first=True, **extra)
+    mine.load_state_dict({k: v.detach().numpy().copy() for k, v in ref.state_dict().items()})
+    x = np.random.default_rng(6).standard_normal((B, T, I)).astype(np.float32)
+    xs, xt = mt.Tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    with mt.use_backend(backend):
+        got = _flat(mine(xs))
+        sum(g.sum() for g in got).backward()
+    want = _flat(ref(xt))
+    sum(w.sum() for w in want).backward()
+    tol = dict(rtol=1e-4, atol=1e-5)
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g.data, w.detach().numpy(), **tol)
+    np.testing.assert_allclose(xs.grad, xt.grad.numpy(), **tol)
+    theirs = dict(ref.named_parameters())
+    for name, p in mine.named_parameters():
+        np.testing.assert_allclose(p.grad, theirs[name].grad.numpy(), **tol, err_msg=name)
 
 
 @pytest.mark.parametrize("kind", KINDS)

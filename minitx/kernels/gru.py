@@ -13,7 +13,9 @@ walks t = T-1 .. 0. The derivation is in docs/kernels/lstm.md.
 import numpy as np
 
 from ..autograd import Function
+from ..backend import dispatch
 from ._arrays import writable_c
+from .numba import gru as compiled
 from .rnn import checked_sequence, sigmoid
 
 
@@ -65,6 +67,10 @@ def gru_backward_numpy(dout, h0, weight_hh, out, gates):
     return dxw, dh_next, dweight_hh, dbias_hh
 
 
+gru_forward = dispatch(gru_forward_numpy, compiled.gru_forward)
+gru_backward = dispatch(gru_backward_numpy, compiled.gru_backward)
+
+
 # ---- autograd ----------------------------------------------------------------
 
 class GRUSequence(Function):
@@ -72,7 +78,7 @@ class GRUSequence(Function):
     def forward(ctx, xw, h0, weight_hh, bias_hh):
         xw, h0, weight_hh = (writable_c(a) for a in (xw, h0, weight_hh))
         b = np.zeros(weight_hh.shape[0], xw.dtype) if bias_hh is None else writable_c(bias_hh)
-        out, gates = gru_forward_numpy(xw, h0, weight_hh, b)
+        out, gates = gru_forward(xw, h0, weight_hh, b)
         ctx.save_for_backward(h0, weight_hh, out, gates)
         ctx.has_bias = bias_hh is not None
         return out
@@ -80,7 +86,7 @@ class GRUSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         h0, weight_hh, out, gates = ctx.saved_tensors
-        dxw, dh0, dw, db = gru_backward_numpy(writable_c(grad), h0, weight_hh, out, gates)
+        dxw, dh0, dw, db = gru_backward(writable_c(grad), h0, weight_hh, out, gates)
         return dxw, dh0, dw, (db if ctx.has_bias else None)
 
 

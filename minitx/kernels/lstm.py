@@ -14,7 +14,9 @@ is one GEMM too. The derivation is in docs/kernels/lstm.md.
 import numpy as np
 
 from ..autograd import Function
+from ..backend import dispatch
 from ._arrays import writable_c
+from .numba import lstm as compiled
 from .rnn import checked_sequence, sigmoid
 
 
@@ -68,6 +70,10 @@ def lstm_backward_numpy(dhc, h0, c0, weight_hh, hc, gates):
     return da, dh_next, dc_next, dweight_hh, dbias_hh
 
 
+lstm_forward = dispatch(lstm_forward_numpy, compiled.lstm_forward)
+lstm_backward = dispatch(lstm_backward_numpy, compiled.lstm_backward)
+
+
 # ---- autograd ----------------------------------------------------------------
 
 class LSTMSequence(Function):
@@ -75,7 +81,7 @@ class LSTMSequence(Function):
     def forward(ctx, xw, h0, c0, weight_hh, bias_hh):
         xw, h0, c0, weight_hh = (writable_c(a) for a in (xw, h0, c0, weight_hh))
         b = np.zeros(weight_hh.shape[0], xw.dtype) if bias_hh is None else writable_c(bias_hh)
-        hc, gates = lstm_forward_numpy(xw, h0, c0, weight_hh, b)
+        hc, gates = lstm_forward(xw, h0, c0, weight_hh, b)
         ctx.save_for_backward(h0, c0, weight_hh, hc, gates)
         ctx.has_bias = bias_hh is not None
         return hc
@@ -83,7 +89,7 @@ class LSTMSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         h0, c0, weight_hh, hc, gates = ctx.saved_tensors
-        dxw, dh0, dc0, dw, db = lstm_backward_numpy(writable_c(grad), h0, c0, weight_hh, hc, gates)
+        dxw, dh0, dc0, dw, db = lstm_backward(writable_c(grad), h0, c0, weight_hh, hc, gates)
         return dxw, dh0, dc0, dw, (db if ctx.has_bias else None)
 
 

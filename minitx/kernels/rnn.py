@@ -11,8 +11,10 @@ docs/kernels/lstm.md; lstm.py and gru.py share this file's checks.
 import numpy as np
 
 from ..autograd import Function
+from ..backend import dispatch
 from ..tensor import Tensor
 from ._arrays import writable_c
+from .numba import rnn as compiled
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -54,6 +56,10 @@ def rnn_backward_numpy(dout, h0, weight_hh, out, nonlinearity):
     return da, dh_next, dweight_hh, dbias_hh
 
 
+rnn_forward = dispatch(rnn_forward_numpy, compiled.rnn_forward)
+rnn_backward = dispatch(rnn_backward_numpy, compiled.rnn_backward)
+
+
 # ---- autograd ----------------------------------------------------------------
 
 class RNNSequence(Function):
@@ -61,7 +67,7 @@ class RNNSequence(Function):
     def forward(ctx, xw, h0, weight_hh, bias_hh, nonlinearity):
         xw, h0, weight_hh = (writable_c(a) for a in (xw, h0, weight_hh))
         b = np.zeros(weight_hh.shape[0], xw.dtype) if bias_hh is None else writable_c(bias_hh)
-        out = rnn_forward_numpy(xw, h0, weight_hh, b, nonlinearity)
+        out = rnn_forward(xw, h0, weight_hh, b, nonlinearity)
         ctx.save_for_backward(h0, weight_hh, out)
         ctx.has_bias, ctx.nonlinearity = bias_hh is not None, nonlinearity
         return out
@@ -69,7 +75,7 @@ class RNNSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         h0, weight_hh, out = ctx.saved_tensors
-        dxw, dh0, dw, db = rnn_backward_numpy(writable_c(grad), h0, weight_hh, out, ctx.nonlinearity)
+        dxw, dh0, dw, db = rnn_backward(writable_c(grad), h0, weight_hh, out, ctx.nonlinearity)
         return dxw, dh0, dw, (db if ctx.has_bias else None), None
 
 

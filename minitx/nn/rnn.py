@@ -49,8 +49,7 @@ class RNNBase(Module):
 
     def layer_parameters(self, k):
         """weight_ih, weight_hh, bias_ih, bias_hh of layer k (the biases None without bias)."""
-        get = lambda name: getattr(self, f"{name}_l{k}", None)   # noqa: E731
-        return get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh")
+        return tuple(getattr(self, f"{name}_l{k}", None) for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
 
     def forward(self, input, hx=None):
         """input (T, B, I), (B, T, I) with batch_first, or (T, I) unbatched; hx the initial
