@@ -62,3 +62,12 @@ def tensors(draw, shape=None, dtype=np.float64, elements=None, requires_grad=Tru
     """A minitx Tensor over `arrays(...)`, requiring grad by default."""
     data = draw(arrays(shape, dtype=dtype, elements=elements, **kwargs))
     return mt.Tensor(data, requires_grad=requires_grad)
+
+
+@st.composite
+def id_corpora(draw, max_vocab=5, max_sequences=4, max_len=12):
+    """(V, sequences): a few short lists of token ids in [0, V), some possibly empty, at least one token."""
+    V = draw(st.integers(1, max_vocab))
+    seqs = draw(st.lists(st.lists(st.integers(0, V - 1), max_size=max_len), min_size=1, max_size=max_sequences)
+                .filter(lambda s: any(len(x) for x in s)))
+    return V, [np.array(s, dtype=np.int64) for s in seqs]
