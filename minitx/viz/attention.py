@@ -17,8 +17,8 @@ def attention_map(weights, tokens, path=None, title=None):
     labels = [token_label(t) for t in tokens]
     if len(labels) != T:
         raise ValueError(f"attention_map: {len(labels)} tokens for weights of T = {T} positions {w.shape}")
-    ncols = min(NH, 4)
-    fig, axes = new_figure(math.ceil(NH / ncols), ncols, panel=(max(3.0, 0.22 * T + 1.2),) * 2)
+    ncols = math.ceil(math.sqrt(NH))
+    fig, axes = new_figure(math.ceil(NH / ncols), ncols, panel=(max(3.0, 0.17 * T + 1.2),) * 2)
     for h, ax in enumerate(axes.flat):
         if h >= NH:
             ax.set_axis_off()
