@@ -22,17 +22,17 @@ def output_path(script, description):
     return out / (Path(script).stem + ".png")
 
 
-def tiny_gpt(steps=100, out_dir=None, seed=0):
-    """(model in eval mode, tokenizer) after `steps` AdamW steps on batches of 16 x 32
+def tiny_gpt(steps=200, out_dir=None, seed=0):
+    """(model in eval mode, tokenizer) after `steps` AdamW steps on batches of 8 x 64
     characters; the run's metrics.jsonl and checkpoints go to out_dir (by default a
     temporary folder, removed)."""
     text = builtin_text()
     tokenizer = CharTokenizer.train(text)
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=32, n_layer=2, n_head=4, n_embd=64)
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=64, n_layer=2, n_head=4, n_embd=64)
     data = TokenDataset(tokenizer.encode(text), config.block_size, val_fraction=0.1, seed=seed)
     minitx.manual_seed(seed)
     model = GPT(config)
-    train = TrainConfig(max_iters=steps, batch_size=16, lr=6e-3, eval_interval=max(1, steps // 5), eval_iters=4,
+    train = TrainConfig(max_iters=steps, batch_size=8, lr=6e-3, eval_interval=max(1, steps // 5), eval_iters=4,
                         log_interval=2)
     with tempfile.TemporaryDirectory() as scratch:
         Trainer(model, data, train, out_dir or scratch, progress=False,

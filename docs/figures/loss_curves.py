@@ -1,5 +1,5 @@
 """A run's loss curves, drawn from its metrics.jsonl: a tiny character GPT trained for
-100 steps (training loss every 2 steps, validation loss every 20)."""
+200 steps (training loss every 2 steps, validation loss every 40)."""
 import tempfile
 
 from _common import output_path, tiny_gpt
