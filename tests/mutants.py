@@ -265,4 +265,15 @@ MUTANTS = [
            'if self.smoothing == "add_k" or m == self.n:', 'if True:', ("tests/test_baselines_ngram.py",)),
     Mutant("add_k_denominator_without_the_vocabulary", "minitx/baselines/ngram.py",
            "level = (c + k) / (total + k * V)", "level = (c + k) / (total + k)", ("tests/test_baselines_ngram.py",)),
+
+    # ---- pictures (minitx.viz) ----------------------------------------------------------------------
+    Mutant("viz_kept_mass_after_renormalising", "minitx/viz/sampling.py",
+           '"kept": float(unfiltered[probs > 0].sum())', '"kept": float(probs[probs > 0].sum())',
+           ("tests/test_viz.py",)),
+    Mutant("viz_entropy_in_nats", "minitx/viz/sampling.py",
+           "return float(-(p * np.log2(p)).sum())", "return float(-(p * np.log(p)).sum())", ("tests/test_viz.py",)),
+    Mutant("viz_similarity_against_position_not_distance", "minitx/viz/position.py",
+           "right.plot(np.arange(T) - i, dots[i]", "right.plot(np.arange(T), dots[i]", ("tests/test_viz.py",)),
+    Mutant("viz_attention_rows_are_keys", "minitx/viz/attention.py",
+           "image = ax.imshow(heads[h],", "image = ax.imshow(heads[h].T,", ("tests/test_viz.py",)),
 ]
