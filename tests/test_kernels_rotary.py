@@ -1,5 +1,6 @@
-"""rotary_embedding: transformers' LLaMA rotation (forward and gradient), gradients by
-finite differences, the backward as the inverse rotation, relative positions, errors."""
+"""rotary_embedding: Numba kernel == NumPy twin, transformers' LLaMA rotation (forward and
+gradient), gradients by finite differences, the backward as the inverse rotation,
+relative positions, errors."""
 import numpy as np
 import pytest
 from hypothesis import given
@@ -9,12 +10,16 @@ import minitx as mt
 from minitx.kernels import rotary as rot
 from minitx.nn import functional as F
 from minitx.testing import gradcheck
-from tests.kernel_strategies import arrays
+from tests.kernel_strategies import DTYPES, arrays
+
+BACKENDS = ["numba", "numpy"]
 
 
 @st.composite
 def problems(draw, dtype=np.float64):
-    """x (B, NH, T, HS) with HS even, position_ids (T,) or (B, T), a base, upstream grad dy."""
+    """x (B, NH, T, HS) with HS even, position_ids (T,) or (B, T), a base, upstream grad dy;
+    dtype may be a strategy."""
+    dtype = draw(dtype) if isinstance(dtype, st.SearchStrategy) else dtype
     B, NH, T = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 6))
     HS = 2 * draw(st.integers(1, 5))
     x = draw(arrays((B, NH, T, HS), dtype))
@@ -41,16 +46,37 @@ def llama(x, pos, base):
     return q
 
 
-@given(problems())
-def test_matches_llamas_apply_rotary_pos_emb_forward_and_gradient(p):
+@given(problems(dtype=DTYPES), st.booleans())
+def test_numba_matches_numpy_twin(p, strided):
+    """On a contiguous x and on a head view strided out of a (B, T, 3, NH, HS) array, as
+    SelfAttention hands it over."""
+    x, pos, base, dy = p
+    if strided:
+        B, NH, T, HS = x.shape
+        qkv = np.zeros((B, T, 3, NH, HS), x.dtype)
+        qkv[:, :, 1] = x.transpose(0, 2, 1, 3)
+        x = qkv[:, :, 1].transpose(0, 2, 1, 3)
+    cos, sin = rot.rotary_cos_sin(pos, x.shape[-1], base, x.dtype)
+    if pos.ndim == 2:
+        cos, sin = cos[:, None], sin[:, None]
+    for fn, a in ((rot.rotary_forward, x), (rot.rotary_backward, dy)):
+        out = fn.numba(a, cos, sin)
+        assert out.dtype == x.dtype and out.shape == x.shape
+        np.testing.assert_array_equal(out, fn.numpy(a, cos, sin))   # the same products and sums
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(p=problems())
+def test_matches_llamas_apply_rotary_pos_emb_forward_and_gradient(backend, p):
     torch = pytest.importorskip("torch")
     x, pos, base, dy = p
     xt = torch.from_numpy(x).requires_grad_()
     ref = llama(xt, pos, base)
     ref.backward(torch.from_numpy(dy))
     xm = mt.Tensor(x, requires_grad=True)
-    out = F.rotary_embedding(xm, pos, base)
-    out.backward(dy)
+    with mt.use_backend(backend):
+        out = F.rotary_embedding(xm, pos, base)
+        out.backward(dy)
     np.testing.assert_allclose(out.data, ref.detach().numpy(), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(xm.grad, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
 
@@ -70,22 +96,27 @@ def test_cos_sin_are_llamas_rotary_embedding():
     np.testing.assert_allclose(mine[1], sin.numpy(), atol=1e-4)
 
 
-@given(problems())
-def test_gradcheck(p):
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(p=problems())
+def test_gradcheck(backend, p):
     x, pos, base, _ = p
-    assert gradcheck(lambda t: F.rotary_embedding(t, pos, base), mt.Tensor(x, requires_grad=True))
+    with mt.use_backend(backend):
+        assert gradcheck(lambda t: F.rotary_embedding(t, pos, base), mt.Tensor(x, requires_grad=True))
 
 
-@given(problems())
-def test_backward_is_the_inverse_rotation(p):
+@pytest.mark.parametrize("backend", BACKENDS)
+@given(p=problems())
+def test_backward_is_the_inverse_rotation(backend, p):
     """Rotating by p then by -p gives x back, and the gradient of rotate(x, p) is dy
     rotated by -p: the transpose of a rotation is its inverse."""
     x, pos, base, dy = p
-    back = F.rotary_embedding(F.rotary_embedding(x, pos, base), -pos, base).data
+    with mt.use_backend(backend):
+        back = F.rotary_embedding(F.rotary_embedding(x, pos, base), -pos, base).data
+        xm = mt.Tensor(x, requires_grad=True)
+        F.rotary_embedding(xm, pos, base).backward(dy)
+        undone = F.rotary_embedding(dy, -pos, base).data
     np.testing.assert_allclose(back, x, rtol=1e-12, atol=1e-12)
-    xm = mt.Tensor(x, requires_grad=True)
-    F.rotary_embedding(xm, pos, base).backward(dy)
-    np.testing.assert_allclose(xm.grad, F.rotary_embedding(dy, -pos, base).data, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(xm.grad, undone, rtol=1e-12, atol=1e-12)
 
 
 @given(problems(), st.integers(-50, 50))

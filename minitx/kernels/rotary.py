@@ -10,14 +10,15 @@ the halves, not neighbouring channels, are the pairs):
 cos and sin are (T, HS) or (B, T, HS), each angle written twice (cat(freqs, freqs)),
 and are all the forward saves. The backward is the transpose rotation, by -angle.
 Rotating q and k this way makes q . k depend on the positions only through their
-difference; the derivation is in docs/kernels/rotary.md. Three elementwise NumPy
-passes over x are all it costs, so there is no compiled version (the page gives
-the measurement).
+difference; the derivation is in docs/kernels/rotary.md. The compiled version,
+kernels/numba/rotary.py, turns each pair in one pass where the twin makes five.
 """
 import numpy as np
 
 from ..autograd import Function
+from ..backend import dispatch
 from ..tensor import Tensor
+from .numba import rotary as compiled
 
 
 def rotary_cos_sin(position_ids, HS, base, dtype):
@@ -37,16 +38,20 @@ def rotate_half(x):
     return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
-def rotary_forward(x, cos, sin):
+def rotary_forward_numpy(x, cos, sin):
     """x rotated by +angle: each pair (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin)."""
     return x * cos + rotate_half(x) * sin
 
 
-def rotary_backward(dy, cos, sin):
+def rotary_backward_numpy(dy, cos, sin):
     """dx (B, NH, T, HS): dy rotated by -angle."""
     # y = x * cos + rotate_half(x) * sin. rotate_half's transpose is -rotate_half, and sin
     # is the same on both halves, so dx = dy * cos - rotate_half(dy) * sin.
     return dy * cos - rotate_half(dy) * sin
+
+
+rotary_forward = dispatch(rotary_forward_numpy, compiled.rotary_forward)
+rotary_backward = dispatch(rotary_backward_numpy, compiled.rotary_backward)
 
 
 # ---- autograd ----------------------------------------------------------------
