@@ -2,7 +2,7 @@
 finite differences, the sequence against the same steps in plain ops, determinism, errors."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minitx as mt
@@ -71,7 +71,6 @@ def _sequence(kind, *args):
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data(), bias=st.booleans())
-@settings(max_examples=20)
 def test_gradcheck(backend, kind, data, bias):
     xw, states, w, b, _ = data.draw(problems(kind, np.float64, max_T=5, max_B=3, max_H=4))
     tensors = [mt.Tensor(a, requires_grad=True) for a in (xw, *states, w)]
@@ -110,7 +109,6 @@ def _steps_in_plain_ops(kind, xw, states, w, b):
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data())
-@settings(max_examples=20)
 def test_equals_the_steps_in_plain_ops(backend, kind, data):
     p = data.draw(problems(kind, np.float64))
     dout = p[4]
@@ -127,7 +125,6 @@ def test_equals_the_steps_in_plain_ops(backend, kind, data):
 
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data())
-@settings(max_examples=10)
 def test_numba_kernels_are_deterministic(kind, data):
     p = data.draw(problems(kind, np.float32, max_T=20, max_B=8, max_H=16))
     first = _forward_backward(kind, "numba", *p)
