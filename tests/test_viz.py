@@ -214,9 +214,17 @@ def test_sampling_distributions_figure(tmp_path):
     assert is_png(tmp_path / "s.png")
 
 
+def test_one_value_or_none_is_a_setting():
+    logits = np.random.default_rng(4).normal(size=9)
+    fig = viz.sampling_distributions(logits, temperatures=0.7, top_k=None, top_p=0.8)
+    assert [ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_title()] == ["temperature 0.7", "top-p 0.8"]
+
+
 def test_sampling_distributions_rejects_bad_input():
     one_line_error(lambda: viz.sampling_distributions(np.ones((2, 5))), "(V,)", "(2, 5)")
     one_line_error(lambda: viz.sampling_distributions(np.ones(5), tokens=list("abc")), "3 tokens", "V = 5")
+    one_line_error(lambda: viz.sampling_distributions(np.ones(5), temperatures=(), top_k=(), top_p=()),
+                   "no temperature, top_k or top_p")
     with pytest.raises(ValueError, match="top_p must be in"):
         viz.sampling_distributions(np.ones(5), top_p=(1.5,))
 

@@ -13,6 +13,13 @@ def entropy_bits(probs):
     return float(-(p * np.log2(p)).sum())
 
 
+def _values(values):
+    """A setting's values as a tuple: None is none, a number is one."""
+    if values is None:
+        return ()
+    return tuple(values) if np.ndim(values) else (values,)
+
+
 def sampling_panels(logits, temperatures=(0.5, 1.0, 2.0), top_k=(5, 20), top_p=(0.5, 0.9)):
     """One panel per setting: temperatures alone, then top-k and top-p at temperature 1.
     Returns a list of dicts: title, probs (V,), entropy (bits), kept (the mass, at that
@@ -20,9 +27,11 @@ def sampling_panels(logits, temperatures=(0.5, 1.0, 2.0), top_k=(5, 20), top_p=(
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 1 or logits.shape[0] < 2:
         raise ValueError(f"sampling_distributions: logits must be one distribution (V,), got shape {logits.shape}")
-    settings = ([(f"temperature {t:g}", dict(temperature=t)) for t in temperatures]
-                + [(f"top-k {k}", dict(top_k=k)) for k in top_k]
-                + [(f"top-p {p:g}", dict(top_p=p)) for p in top_p])
+    settings = ([(f"temperature {t:g}", dict(temperature=t)) for t in _values(temperatures)]
+                + [(f"top-k {k}", dict(top_k=k)) for k in _values(top_k)]
+                + [(f"top-p {p:g}", dict(top_p=p)) for p in _values(top_p)])
+    if not settings:
+        raise ValueError("sampling_distributions: no temperature, top_k or top_p to draw")
     panels = []
     for title, kwargs in settings:
         probs = filtered_probs(logits, **kwargs)  # (V,)
@@ -44,7 +53,8 @@ def sampling_distributions(logits, tokens=None, temperatures=(0.5, 1.0, 2.0), to
     if len(labels) != V:
         raise ValueError(f"sampling_distributions: {len(labels)} tokens for logits of V = {V}")
     top = np.argsort(-base, kind="stable")[:shown]  # the ids shown, most likely first
-    rows = [panels[:len(temperatures)], panels[len(temperatures):]]
+    n_temperatures = len(_values(temperatures))
+    rows = [panels[:n_temperatures], panels[n_temperatures:]]
     rows = [row for row in rows if row]
     ncols = max(len(row) for row in rows)
     fig, axes = new_figure(len(rows), ncols, panel=(max(3.2, 0.2 * len(top) + 0.8), 2.8), sharey=True)
