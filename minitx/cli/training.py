@@ -38,18 +38,31 @@ def check_file(option, path):
         raise CLIError(f"--{option} {path}: no such file")
 
 
-def train_config(args, stored=None, where="config.json"):
-    """TrainConfig from the options; on --resume, the stored one with the typed options applied."""
+def train_config(args, stored=None, where="config.json", step=0):
+    """TrainConfig from the options; on --resume (stored: the run's, at `step`), the stored
+    one with the typed options applied, and a new --max-iters taken as an extension of the
+    learning-rate schedule (TrainConfig.extended_to), never a jump."""
     from ..training.trainer import TrainConfig
     values = {}
     if stored is not None:
         values = TrainConfig.from_dict(stored, where=f"{where}: train").to_dict()
+    extend = stored is not None and given(args, "max_iters") and args.max_iters != values["max_iters"]
     for opt, field in _TRAIN_OPTIONS.items():
-        if stored is None or given(args, opt):
+        if (stored is None or given(args, opt)) and not (extend and opt == "max_iters"):
             values[field] = getattr(args, opt)
     if values.get("warmup_iters") is not None and values["warmup_iters"] >= values["max_iters"]:
         raise CLIError(f"--warmup {values['warmup_iters']} must be less than --max-iters {values['max_iters']}")
-    return TrainConfig(**values)
+    cfg = TrainConfig(**values)
+    if extend and args.max_iters > step:
+        try:
+            cfg = cfg.extended_to(args.max_iters, step)
+        except ValueError as e:
+            raise CLIError(f"--max-iters {args.max_iters}: {str(e).split(': ', 1)[1]}; resume with a larger "
+                           f"--max-iters") from None
+    elif extend:
+        raise CLIError(f"--max-iters {args.max_iters}: the run is already at step {step}; pass a larger "
+                       f"--max-iters to train further")
+    return cfg
 
 
 def check_out(args):
@@ -136,14 +149,20 @@ def prepare(args, model_types, command, model_options=()):
     stored = resumed_run(args, model_types, command)
     if stored is not None:
         check_model_options(args, stored, model_options)
-        cfg = train_config(args, stored.config["train"], where=stored.config_file)
+        state = stored.trainer_state if isinstance(stored.trainer_state, dict) else {}
+        step = state.get("step") if type(state.get("step")) is int else 0  # a bad one: Trainer.resume says so
+        cfg = train_config(args, stored.config["train"], where=stored.config_file, step=step)
     return cfg, found, stored
 
 
 def resume(trainer, args, cfg):
     trainer.resume()
+    if cfg.decay_from_step == trainer.step:  # --max-iters moved the schedule's end (train_config)
+        note(f"the learning rate decays on from {cfg.decay_from_lr:.3g} at step {trainer.step} to "
+             f"{min(cfg.min_lr, cfg.lr):.3g} at step {cfg.max_iters}")
     note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}"
-         + ("; nothing to do: pass a larger --max-iters to train further" if trainer.step >= cfg.max_iters else ""))
+         + ("; nothing to do: pass a larger --max-iters to train further (the learning rate then decays on "
+            "from where it is, without a jump)" if trainer.step >= cfg.max_iters else ""))
 
 
 def exit_code(summary):

@@ -66,6 +66,10 @@ class TrainConfig:
     eval_interval: int = 250
     eval_iters: int = 20              # validation batches per evaluation
     log_interval: int = 10            # steps between lines of metrics.jsonl
+    # a run resumed with another max_iters decays from this step and rate, so the rate goes
+    # on from where it was instead of jumping to the new schedule's value (see extended_to)
+    decay_from_step: Optional[int] = None
+    decay_from_lr: Optional[float] = None
 
     def __post_init__(self):
         check_fields(self)
@@ -75,6 +79,8 @@ class TrainConfig:
         for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
+        if (self.decay_from_step is None) != (self.decay_from_lr is None):
+            raise ValueError("TrainConfig: decay_from_step and decay_from_lr go together")
         if self.warmup_iters is not None and not 0 <= self.warmup_iters < self.max_iters:
             raise ValueError(f"TrainConfig: warmup_iters must be in [0, max_iters = {self.max_iters}), "
                              f"got {self.warmup_iters}")
@@ -91,7 +97,23 @@ class TrainConfig:
         return min(100, self.max_iters // 10) if self.warmup_iters is None else self.warmup_iters
 
     def lr_at(self, step):
-        return warmup_cosine_lr(step, self.lr, self.warmup, self.max_iters, min(self.min_lr, self.lr))
+        floor = min(self.min_lr, self.lr)
+        if self.decay_from_step is not None and step >= self.decay_from_step:
+            start, lr = self.decay_from_step, self.decay_from_lr
+            return warmup_cosine_lr(step - start, lr, 0, max(self.max_iters - start, 1), min(floor, lr))
+        return warmup_cosine_lr(step, self.lr, self.warmup, self.max_iters, floor)
+
+    def extended_to(self, max_iters, step):
+        """This schedule with its end moved to max_iters at `step` (a resumed run): from
+        `step` on, half a cosine from the rate at `step` to min_lr at max_iters; during
+        warmup, the same warmup, then the cosine to the new end."""
+        values = dict(self.to_dict(), max_iters=max_iters, warmup_iters=self.warmup)
+        if step >= self.warmup:
+            values.update(decay_from_step=int(step), decay_from_lr=float(self.lr_at(step)))
+        elif values["warmup_iters"] >= max_iters:
+            raise ValueError(f"TrainConfig: max_iters {max_iters} ends inside the warmup of "
+                             f"{values['warmup_iters']} steps")
+        return TrainConfig(**values)
 
 
 def param_groups(model, weight_decay):
