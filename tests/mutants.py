@@ -225,4 +225,6 @@ MUTANTS = [
            "p.data = np.array(value, dtype=p.dtype, copy=True)", ("tests/test_nn_module.py",)),
     Mutant("gpt_from_pretrained_in_training_mode", "minitx/models/gpt/model.py",
            "return model.to(dtype).eval()", "return model.to(dtype)", ("tests/test_gpt_parity.py",)),
+    Mutant("extended_schedule_restarts_at_the_peak", TRAINER,
+           "decay_from_lr=float(self.lr_at(step))", "decay_from_lr=float(self.lr)", ("tests/test_cli.py",)),
 ]
