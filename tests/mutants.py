@@ -227,4 +227,12 @@ MUTANTS = [
            "return model.to(dtype).eval()", "return model.to(dtype)", ("tests/test_gpt_parity.py",)),
     Mutant("extended_schedule_restarts_at_the_peak", TRAINER,
            "decay_from_lr=float(self.lr_at(step))", "decay_from_lr=float(self.lr)", ("tests/test_cli.py",)),
+
+    # ---- pipelines ----------------------------------------------------------------------------------
+    Mutant("zero_shot_scores_the_first_logit", "minitx/pipelines/zero_shot.py",
+           "scores = softmax(logits[..., entail])", "scores = softmax(logits[..., 0])",
+           ("tests/test_pipelines_parity.py",)),
+    Mutant("zero_shot_multi_label_takes_contradiction", "minitx/pipelines/zero_shot.py",
+           "logits[..., [contradiction, entail]])[..., 1]", "logits[..., [contradiction, entail]])[..., 0]",
+           ("tests/test_pipelines_parity.py",)),
 ]
