@@ -235,4 +235,8 @@ MUTANTS = [
     Mutant("zero_shot_multi_label_takes_contradiction", "minitx/pipelines/zero_shot.py",
            "logits[..., [contradiction, entail]])[..., 1]", "logits[..., [contradiction, entail]])[..., 0]",
            ("tests/test_pipelines_parity.py",)),
+
+    # ---- stopping and resuming ----------------------------------------------------------------------
+    Mutant("only_ctrl_c_stops_a_run_with_a_save", TRAINER,
+           '("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")', '("SIGINT",)', ("tests/test_signals.py",)),
 ]

@@ -137,6 +137,8 @@ def test_extended_schedule_is_continuous_at_the_resume_step():
     during_warmup = cfg.extended_to(300, 4)   # the same warmup, then the cosine to the new end
     assert [during_warmup.lr_at(s) for s in range(11)] == [cfg.lr_at(s) for s in range(11)]
     assert during_warmup.lr_at(155) == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-6)
+    cut_short = cfg.extended_to(7, 4)      # an end inside the warmup: the cosine from where it is
+    assert cut_short.lr_at(4) == cfg.lr_at(4) and cut_short.lr_at(7) == pytest.approx(1e-5)
 
 
 def test_loss_chart_places_points():

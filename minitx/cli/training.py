@@ -54,11 +54,7 @@ def train_config(args, stored=None, where="config.json", step=0):
         raise CLIError(f"--warmup {values['warmup_iters']} must be less than --max-iters {values['max_iters']}")
     cfg = TrainConfig(**values)
     if extend and args.max_iters > step:
-        try:
-            cfg = cfg.extended_to(args.max_iters, step)
-        except ValueError as e:
-            raise CLIError(f"--max-iters {args.max_iters}: {str(e).split(': ', 1)[1]}; resume with a larger "
-                           f"--max-iters") from None
+        cfg = cfg.extended_to(args.max_iters, step)
     elif extend:
         raise CLIError(f"--max-iters {args.max_iters}: the run is already at step {step}; pass a larger "
                        f"--max-iters to train further")
