@@ -318,4 +318,20 @@ MUTANTS = [
            "image = ax.imshow(heads[h],", "image = ax.imshow(heads[h].T,", ("tests/test_viz.py",)),
     Mutant("viz_validation_curve_draws_the_train_mean", "minitx/viz/loss.py",
            'val = [(r["step"], r["val_loss"])', 'val = [(r["step"], r["train_loss"])', ("tests/test_viz.py",)),
+
+    # ---- the learning-rate schedule of a resumed run -------------------------------------------------
+    Mutant("extended_schedule_restarts_at_the_peak", TRAINER,
+           "decay_from_lr=float(self.lr_at(step))", "decay_from_lr=float(self.lr)", ("tests/test_cli.py",)),
+
+    # ---- pipelines ----------------------------------------------------------------------------------
+    Mutant("zero_shot_scores_the_first_logit", "minitx/pipelines/zero_shot.py",
+           "scores = softmax(logits[..., entail])", "scores = softmax(logits[..., 0])",
+           ("tests/test_pipelines_parity.py",)),
+    Mutant("zero_shot_multi_label_takes_contradiction", "minitx/pipelines/zero_shot.py",
+           "logits[..., [contradiction, entail]])[..., 1]", "logits[..., [contradiction, entail]])[..., 0]",
+           ("tests/test_pipelines_parity.py",)),
+
+    # ---- stopping and resuming ----------------------------------------------------------------------
+    Mutant("only_ctrl_c_stops_a_run_with_a_save", TRAINER,
+           '("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")', '("SIGINT",)', ("tests/test_signals.py",)),
 ]

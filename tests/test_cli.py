@@ -109,6 +109,38 @@ def test_train_sample_resume(capsys, tmp_path):
     assert "--n-embd 32 differs from the checkpoint's 16" in _error_line(capsys)
 
 
+def test_resume_with_a_larger_max_iters_decays_on_without_a_jump(tmp_path, capsys):
+    """A finished run resumed with a larger --max-iters goes on at its last rate (here the
+    floor), where the new schedule alone would jump back up to 8.9e-3 at step 10."""
+    out = str(tmp_path / "run")
+    lrs = ["--lr", "1e-2", "--min-lr", "1e-4", "--warmup", "1"]
+    assert main(["train", "gpt", "--out", out, "--max-iters", "6", *lrs, *TINY]) == 0
+    assert main(["train", "gpt", "--out", out, "--resume", "--max-iters", "12", *TINY[-5:]]) == 0
+    assert "the learning rate decays on from 0.0001 at step 6" in capsys.readouterr().err
+    with open(os.path.join(out, "metrics.jsonl")) as f:
+        rate = {r["step"]: r["lr"] for r in map(json.loads, f) if "lr" in r}
+    assert rate[10] == pytest.approx(1e-4)
+    assert load_checkpoint(os.path.join(out, "last")).config["train"]["decay_from_step"] == 6
+    # shortening below the step reached is refused in one line
+    assert main(["train", "gpt", "--out", out, "--resume", "--max-iters", "8", *TINY[-5:]]) == 1
+    assert "already at step 12" in _error_line(capsys)
+
+
+def test_extended_schedule_is_continuous_at_the_resume_step():
+    from minitx.training.trainer import TrainConfig
+    cfg = TrainConfig(max_iters=100, lr=1e-3, min_lr=1e-5, warmup_iters=10)
+    longer = cfg.extended_to(300, 40)
+    assert longer.lr_at(40) == cfg.lr_at(40)
+    assert longer.lr_at(41) < longer.lr_at(40) and longer.lr_at(41) == pytest.approx(cfg.lr_at(40), rel=1e-3)
+    assert longer.lr_at(300) == pytest.approx(1e-5) and cfg.lr_at(100) == pytest.approx(1e-5)
+    assert TrainConfig.from_dict(longer.to_dict(), "x") == longer
+    during_warmup = cfg.extended_to(300, 4)   # the same warmup, then the cosine to the new end
+    assert [during_warmup.lr_at(s) for s in range(11)] == [cfg.lr_at(s) for s in range(11)]
+    assert during_warmup.lr_at(155) == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-6)
+    cut_short = cfg.extended_to(7, 4)      # an end inside the warmup: the cosine from where it is
+    assert cut_short.lr_at(4) == cfg.lr_at(4) and cut_short.lr_at(7) == pytest.approx(1e-5)
+
+
 def test_loss_chart_places_points():
     from minitx.training.plot import loss_chart
     records = [{"event": "eval", "step": 0, "val_loss": 4.0}, {"event": "train", "step": 5, "loss": 3.0},

@@ -177,6 +177,44 @@ def test_predict_command_errors(folders, tmp_path, capsys, lines, argv, message)
     assert message in capsys.readouterr().err
 
 
+def test_predict_tasks_and_options_come_from_the_pipelines(capsys):
+    """The command line is made from the pipelines' declarations: every task, and every
+    option of every pipeline; a flag two tasks share means the same kind of value."""
+    from minitx.cli.predict import _task_options
+    from minitx.pipelines import TASKS
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    usage = capsys.readouterr().out
+    for task, cls in TASKS.items():
+        assert task in usage
+        for option in cls.cli_options:
+            assert option.flag in usage, (task, option.flag)
+    for flag, uses in _task_options().items():
+        assert len({(o.kind, o.choices) for _, o in uses}) == 1, flag
+
+
+@pytest.mark.parametrize("argv", [["no-such-task", "--model", "m", "a"], ["no-such-task"]])
+def test_predict_unknown_task_is_one_line_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(["predict", *argv])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown task 'no-such-task'" in err[0] and "zero-shot-classification" in err[0]
+
+
+def test_predict_an_option_of_another_task_is_one_line(folders, capsys):
+    assert main(["predict", "fill-mask", "--model", folders["bert"], "--pooling", "cls", "a [MASK]"]) == 1
+    assert "--pooling: not an option of fill-mask (its options: --top-k)" in capsys.readouterr().err
+
+
+def test_predict_greedy_generation_equals_the_pipeline(folders, capsys):
+    assert main(["predict", "text-generation", "--model", folders["gpt"], "--greedy", "--max-new-tokens", "6",
+                 "The cat"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    want = pipeline("text-generation", model=folders["gpt"])("The cat", max_new_tokens=6, do_sample=False)
+    assert row["result"] == want
+
+
 def test_predict_command_question_needs_context(folders, capsys):
     assert main(["predict", "question-answering", "--model", folders["qa"], "who?"]) == 1
     assert "--context is needed" in capsys.readouterr().err

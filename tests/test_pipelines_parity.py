@@ -236,3 +236,20 @@ def test_question_answering_default_stride_and_a_batch(qa_folder):
     questions = ["Which city?", "What is the café like?"]
     got = ours(question=questions, context=context, top_k=2, handle_impossible_answer=True)
     close(got, [qa_reference(qa_folder, q, context, top_k=2, impossible=True) for q in questions])
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_zero_shot_classification_labels_and_scores(tmp_path, vocab, multi_label):
+    """An NLI head (contradiction, neutral, entailment): the entailment logit of each
+    "This example is {label}." scores the label, as transformers' pipeline does."""
+    nli = {0: "contradiction", 1: "neutral", 2: "entailment"}
+    folder = make_folder(tmp_path, transformers.BertForSequenceClassification, vocab, scale=20.0,
+                         id2label=nli, label2id={v: k for k, v in nli.items()})
+    ours, theirs = pipeline("zero-shot-classification", model=folder), hf_pipe("zero-shot-classification", folder)
+    labels = ["travel", "cooking", "dancing", "politics"]
+    for text in TEXTS[:4]:
+        close(ours(text, candidate_labels=labels, multi_label=multi_label),
+              theirs(text, candidate_labels=labels, multi_label=multi_label))
+    close(ours(TEXTS[:3], "sport, food", hypothesis_template="It is about {}.", multi_label=multi_label),
+          theirs(TEXTS[:3], "sport, food", hypothesis_template="It is about {}.", multi_label=multi_label))
+    close(ours(TEXTS[4], candidate_labels=["science"]), theirs(TEXTS[4], candidate_labels=["science"]))

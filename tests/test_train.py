@@ -12,7 +12,7 @@ from minitx.training.checkpoint import load_checkpoint
 from minitx.data import TokenDataset, builtin_text
 from minitx.models.gpt import GPT, GPTConfig
 from minitx.tokenizers import CharTokenizer
-from minitx.training.trainer import TrainConfig, Trainer, TrainingDiverged, lm_loss
+from minitx.training.trainer import STOP_SIGNALS, TrainConfig, Trainer, TrainingDiverged, lm_loss
 
 
 @pytest.fixture(autouse=True)
@@ -128,20 +128,22 @@ def test_metrics_file_and_checkpoints(tmp_path):
     assert evals[-1]["val_loss"] < evals[0]["val_loss"]
 
 
-def test_ctrl_c_finishes_the_step_saves_and_resumes(tmp_path):
+@pytest.mark.parametrize("signum", STOP_SIGNALS, ids=lambda s: signal.Signals(s).name)
+def test_a_stop_signal_finishes_the_step_saves_and_resumes(tmp_path, signum):
+    """Ctrl-C, and SIGTERM, SIGHUP, SIGUSR1 as a scheduler sends them before a kill."""
     trainer, pressed = _trainer(tmp_path), []
 
     def interrupting(model, batch):
         if trainer.step == 2 and model.training and not pressed:  # during step 3
             pressed.append(True)
-            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signum)
         return lm_loss(model, batch)
     trainer.compute_loss = interrupting
-    before = signal.getsignal(signal.SIGINT)  # Python's default, or SIG_IGN in a background job
+    before = signal.getsignal(signum)  # Python's default, or SIG_IGN in a background job
     summary = trainer.fit()
     assert summary["interrupted"] and summary["step"] == 3 and summary["val_step"] == 2
     assert load_checkpoint(tmp_path / "last").trainer_state["step"] == 3
-    assert signal.getsignal(signal.SIGINT) is before      # fit() puts back what it found
+    assert signal.getsignal(signum) is before      # fit() puts back what it found
 
 
 def test_weight_decay_only_on_matrices(tmp_path):

@@ -125,3 +125,6 @@ def main(argv=None):
             raise
         note(f"minitx: error: {e}")
         return EXIT_ERROR
+    finally:
+        from .training import release_locks
+        release_locks()

@@ -89,7 +89,7 @@ def train_bert(args):
                                                   "seed": seed, "val_fraction": val_fraction}})
     if stored is not None:
         resume(trainer, args, cfg)
-    clear_out(found)
+    clear_out(args.out, found)
     note(f"data: {data_path or CORPUS}, {len(docs)} documents ({len(data.splits['val'].documents)} held out), "
          f"WordPiece vocab {tokenizer.vocab_size}; model: BERT {config.num_hidden_layers} layers, "
          f"{config.num_attention_heads} heads, {config.hidden_size} channels, {model.num_parameters():,} "
@@ -218,7 +218,7 @@ def finetune_bert(args):
                                          "init": os.path.abspath(args.init)})
     if stored is not None:
         resume(trainer, args, cfg)
-    clear_out(found)
+    clear_out(args.out, found)
     note(f"task {args.task}: {len(train)} training and {len(val)} validation examples"
          + (f", {len(labels)} labels" if labels else "") + f"; from {args.init}")
     summary = trainer.fit()

@@ -75,7 +75,7 @@ def train_gpt(args):
                                                   "seed": seed, "val_fraction": val_fraction}})
     if stored is not None:
         resume(trainer, args, cfg)
-    clear_out(found)
+    clear_out(args.out, found)
     note(f"data: {data_path or CORPUS}, {len(text):,} characters, vocab {tokenizer.vocab_size}; "
          f"model: GPT n_layer {gpt.n_layer}, n_head {gpt.n_head}, n_embd {gpt.n_embd}, "
          + ("" if gpt.position == "learned" else f"{gpt.position} positions, ")

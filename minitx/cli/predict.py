@@ -10,12 +10,19 @@ import json
 import os
 import sys
 
+from . import options as value_types
 from .app import CLIError, note
-from .options import non_negative_int, positive_float, positive_int, probability
+from .options import positive_int
 
-_TASKS = ("fill-mask", "text-classification", "token-classification", "question-answering",
-          "text-generation", "feature-extraction")
-_ALIASES = ("sentiment-analysis", "ner", "embeddings")
+
+def _task(text):
+    """The TASK argument: a pipeline's task or one of transformers' other names for it."""
+    import argparse
+
+    from ..pipelines import ALIASES, TASKS
+    if text not in TASKS and text not in ALIASES:
+        raise argparse.ArgumentTypeError(f"unknown task {text!r} (known: {', '.join([*TASKS, *ALIASES])})")
+    return ALIASES.get(text, text)
 
 
 class _TextsAnywhere:
@@ -30,13 +37,25 @@ class _TextsAnywhere:
         return namespace, [a for a in extras if a not in texts]
 
 
+def _task_options():
+    """{flag: [(task, Option)]}: every pipeline's command-line options, by flag."""
+    from ..pipelines import TASKS
+    by_flag = {}
+    for task, cls in TASKS.items():
+        for option in cls.cli_options:
+            by_flag.setdefault(option.flag, []).append((task, option))
+    return by_flag
+
+
 def add_predict(commands):
-    p = commands.add_parser("predict", help="use a model: fill-mask, classify, tag, qa, generate, embed",
+    from ..pipelines import ALIASES, TASKS
+    p = commands.add_parser("predict", help="use a model: " + ", ".join(TASKS),
                             description="Run a trained model on text, as transformers' pipelines do, and "
                                         "print one JSON line per input. The model is a minitx checkpoint "
                                         "(or training --out folder) or a Hugging Face folder with the head "
                                         "the task needs. See docs/pipelines.md.")
-    p.add_argument("task", metavar="TASK", choices=_TASKS + _ALIASES, help=", ".join(_TASKS))
+    p.add_argument("task", metavar="TASK", type=_task,
+                   help=", ".join(TASKS) + " (or " + ", ".join(ALIASES) + ")")
     p.add_argument("texts", nargs="*", metavar="TEXT",
                    help="inputs (questions, for question-answering with --context)")
     p.add_argument("--model", required=True, metavar="FOLDER", help="a checkpoint or Hugging Face folder")
@@ -45,48 +64,44 @@ def add_predict(commands):
     p.add_argument("--out", metavar="OUT.jsonl", help="write the results here (default: stdout)")
     p.add_argument("--context", help="question-answering: the context of the questions given as TEXT")
     p.add_argument("--batch-size", type=positive_int, default=8, help="inputs per forward pass")
-    p.add_argument("--top-k", type=positive_int, default=None,
-                   help="fill-mask (default 5), text-classification (default: the best label), "
-                        "question-answering (default 1): how many results per input")
-    p.add_argument("--all-labels", action="store_true", help="text-classification: score every label")
-    p.add_argument("--aggregation-strategy", default="simple", choices=("none", "simple", "first", "average", "max"),
-                   help="token-classification: how tokens become entities")
-    p.add_argument("--doc-stride", type=positive_int, default=None,
-                   help="question-answering: tokens each window shares with the previous one")
-    p.add_argument("--max-answer-len", type=positive_int, default=15, help="question-answering: answer tokens")
-    p.add_argument("--handle-impossible-answer", action="store_true",
-                   help='question-answering: allow the answer "" (no answer in the context)')
-    p.add_argument("--pooling", default="mean", choices=("mean", "cls", "none"),
-                   help="feature-extraction: one vector per text, or per token (none)")
-    p.add_argument("--max-new-tokens", type=positive_int, default=50, help="text-generation: tokens to add")
-    p.add_argument("--temperature", type=positive_float, default=0.8, help="text-generation")
-    p.add_argument("--sample-top-k", type=positive_int, default=None, help="text-generation: top-k sampling")
-    p.add_argument("--top-p", type=probability, default=None, help="text-generation: nucleus sampling")
-    p.add_argument("--seed", type=non_negative_int, default=None, help="text-generation: sampler seed")
+    # The pipelines' own options: a flag several tasks share (--top-k) is one option whose
+    # help names each task and its default; its value is each task's default when not typed.
+    for flag, uses in _task_options().items():
+        option = uses[0][1]
+        helps = "; ".join(f"{task}: {o.help}" + (f" (default {o.default})" if o.default not in (None, False) else "")
+                          for task, o in uses)
+        if option.kind == "flag":
+            p.add_argument(flag, action="store_true", help=helps)
+        else:
+            p.add_argument(flag, default=None, help=helps, choices=option.choices,
+                           type=getattr(value_types, option.kind) if option.kind else str)
     p.add_argument("--no-progress", action="store_true", help="no progress bar for --file")
     p.set_defaults(run=predict)
     p.__class__ = type("PredictParser", (_TextsAnywhere, type(p)), {})
 
 
 def _options(args, task):
-    if task == "fill-mask":
-        return {"top_k": args.top_k or 5}
-    if task == "text-classification":
-        return {"top_k": None} if args.all_labels else {"top_k": args.top_k} if args.top_k else {}
-    if task == "token-classification":
-        return {"aggregation_strategy": args.aggregation_strategy}
-    if task == "question-answering":
-        return {"top_k": args.top_k or 1, "doc_stride": args.doc_stride, "max_answer_len": args.max_answer_len,
-                "handle_impossible_answer": args.handle_impossible_answer}
-    if task == "text-generation":
-        return {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
-                "top_k": args.sample_top_k, "top_p": args.top_p, "seed": args.seed}
-    return {"pooling": None if args.pooling == "none" else args.pooling}
+    """The pipeline call's keywords from the options; an option of another task is one line."""
+    from ..pipelines import TASKS
+    own = {o.flag: o for o in TASKS[task].cli_options}
+    for flag, uses in _task_options().items():
+        dest = uses[0][1].dest
+        if flag not in own and getattr(args, dest) not in (None, False):
+            known = ", ".join(own) or "none"
+            raise CLIError(f"{flag}: not an option of {task} (its options: {known})")
+    call = {}
+    for option in own.values():
+        value = getattr(args, option.dest)
+        call.update(option.call_options(option.default if value is None else value))
+    return call
 
 
 def _read_inputs(args, task):
-    """[{"text": ...}] or [{"question": ..., "context": ...}] from TEXTs or --file."""
-    qa = task == "question-answering"
+    """[{"text": ...}] or [{"question": ..., "context": ...}] (the pipeline's `inputs`)
+    from TEXTs or --file."""
+    from ..pipelines import TASKS
+    keys = TASKS[task].inputs
+    qa = keys == ("question", "context")
     if args.file is not None and args.texts:
         raise CLIError("give TEXT arguments or --file, not both")
     if args.file is None:
@@ -99,7 +114,6 @@ def _read_inputs(args, task):
         return [{"text": t} for t in args.texts]
     if not os.path.isfile(args.file):
         raise CLIError(f"--file {args.file}: no such file")
-    keys = ("question", "context") if qa else ("text",)
     rows = []
     with open(args.file, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -124,13 +138,13 @@ def _read_inputs(args, task):
 
 
 def predict(args):
-    from ..pipelines import ALIASES, pipeline
-    task = ALIASES.get(args.task, args.task)
+    from ..pipelines import pipeline
+    task = args.task
     if args.out is not None and os.path.isdir(args.out):
         raise CLIError(f"--out {args.out}: is a folder; expected a file")
+    options = _options(args, task)
     rows = _read_inputs(args, task)
     pipe = pipeline(task, model=args.model, batch_size=args.batch_size)
-    options = _options(args, task)
     out = open(args.out, "w", encoding="utf-8") if args.out is not None else sys.stdout  # noqa: SIM115
     bar = None
     if args.file is not None and not args.no_progress:

@@ -38,18 +38,27 @@ def check_file(option, path):
         raise CLIError(f"--{option} {path}: no such file")
 
 
-def train_config(args, stored=None, where="config.json"):
-    """TrainConfig from the options; on --resume, the stored one with the typed options applied."""
+def train_config(args, stored=None, where="config.json", step=0):
+    """TrainConfig from the options; on --resume (stored: the run's, at `step`), the stored
+    one with the typed options applied, and a new --max-iters taken as an extension of the
+    learning-rate schedule (TrainConfig.extended_to), never a jump."""
     from ..training.trainer import TrainConfig
     values = {}
     if stored is not None:
         values = TrainConfig.from_dict(stored, where=f"{where}: train").to_dict()
+    extend = stored is not None and given(args, "max_iters") and args.max_iters != values["max_iters"]
     for opt, field in _TRAIN_OPTIONS.items():
-        if stored is None or given(args, opt):
+        if (stored is None or given(args, opt)) and not (extend and opt == "max_iters"):
             values[field] = getattr(args, opt)
     if values.get("warmup_iters") is not None and values["warmup_iters"] >= values["max_iters"]:
         raise CLIError(f"--warmup {values['warmup_iters']} must be less than --max-iters {values['max_iters']}")
-    return TrainConfig(**values)
+    cfg = TrainConfig(**values)
+    if extend and args.max_iters > step:
+        cfg = cfg.extended_to(args.max_iters, step)
+    elif extend:
+        raise CLIError(f"--max-iters {args.max_iters}: the run is already at step {step}; pass a larger "
+                       f"--max-iters to train further")
+    return cfg
 
 
 def check_out(args):
@@ -58,9 +67,12 @@ def check_out(args):
     replaced: a checkpoint swap renames folders, which would not write through a link.
     Returns the checkpoint folders --overwrite is to delete (clear_out)."""
     from ..training.checkpoint import MANIFEST
+    _check_not_inside_a_checkpoint(args.out, MANIFEST)
     found = {}
     for name in _RUN_FOLDERS:
         path = os.path.join(args.out, name)
+        if name.endswith(".old") and os.path.isfile(os.path.join(args.out, name[1:-4], MANIFEST)):
+            continue  # a save stopped while deleting the checkpoint it replaced: the next save removes it
         if os.path.islink(path):
             raise CLIError(f"{path}: is a symbolic link; minitx replaces checkpoint folders by renaming them, "
                            f"which would not write where it points. Copy the folder in place of the link, "
@@ -86,12 +98,65 @@ def check_out(args):
     return found if args.overwrite else {}
 
 
-def clear_out(found):
-    """--overwrite: delete the checkpoints check_out found (minitx's own, checked).
-    Under MPI every rank has done its checks first, and rank 0 alone deletes."""
+def _check_not_inside_a_checkpoint(out, manifest):
+    """--out must not be a checkpoint folder or lie inside one: the run that owns it
+    replaces the whole folder at its next save, and what another run wrote there with it."""
+    folder = os.path.abspath(out)
+    while True:
+        if os.path.isfile(os.path.join(folder, manifest)):
+            inside = "is" if folder == os.path.abspath(out) else f"lies inside {folder}, which is"
+            raise CLIError(f"--out {out}: {inside} a checkpoint folder of another run (its next save would "
+                           f"delete it); choose a folder outside it")
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
+
+
+_held_locks = {}   # --out -> the open folder this process locked; the OS releases it when the process ends
+
+
+def lock_out(out, create=False):
+    """Take --out for this process: an advisory lock on the folder itself (nothing is
+    written for it), held until the process ends; the OS releases it, after a kill -9 too.
+    A second run on the same --out is one line. Without `create`, a folder that does not
+    exist yet is left for clear_out to make and lock. Under MPI rank 0 alone writes and locks."""
+    from ..distributed import world
+    key = os.path.abspath(out)
+    if not world().is_main or key in _held_locks:
+        return
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks here (Windows): nothing to take
+        return
+    if create:
+        os.makedirs(out, exist_ok=True)
+    elif not os.path.isdir(out):
+        return
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise CLIError(f"--out {out}: another minitx run is writing there; wait for it to end, or choose "
+                       f"another --out") from None
+    _held_locks[key] = fd
+
+
+def release_locks():
+    """Let go of every --out this process locked (main() calls it as a command ends)."""
+    while _held_locks:
+        os.close(_held_locks.popitem()[1])
+
+
+def clear_out(out, found):
+    """Take --out (lock_out), then with --overwrite delete the checkpoints check_out found
+    (minitx's own, checked). Under MPI every rank has done its checks first, and rank 0
+    alone deletes."""
     import shutil
 
     from ..distributed import world
+    lock_out(out, create=True)
     world().barrier("the checks of --out")
     if not world().is_main:
         return
@@ -128,22 +193,30 @@ def check_model_options(args, stored, names):
 
 def prepare(args, model_types, command, model_options=()):
     """The checks before anything is written: the --data file, the training options,
-    --out, and on --resume the stored run (its kind and the typed model options).
+    --out (then its lock: one run writes there at a time), and on --resume the stored
+    run (its kind and the typed model options).
     Returns (TrainConfig, the folders --overwrite deletes, the stored run or None)."""
     check_file("data", args.data)
     cfg = train_config(args)
     found = check_out(args)
+    lock_out(args.out)
     stored = resumed_run(args, model_types, command)
     if stored is not None:
         check_model_options(args, stored, model_options)
-        cfg = train_config(args, stored.config["train"], where=stored.config_file)
+        state = stored.trainer_state if isinstance(stored.trainer_state, dict) else {}
+        step = state.get("step") if type(state.get("step")) is int else 0  # a bad one: Trainer.resume says so
+        cfg = train_config(args, stored.config["train"], where=stored.config_file, step=step)
     return cfg, found, stored
 
 
 def resume(trainer, args, cfg):
     trainer.resume()
+    if cfg.decay_from_step == trainer.step:  # --max-iters moved the schedule's end (train_config)
+        note(f"the learning rate decays on from {cfg.decay_from_lr:.3g} at step {trainer.step} to "
+             f"{min(cfg.min_lr, cfg.lr):.3g} at step {cfg.max_iters}")
     note(f"resuming {args.out} at step {trainer.step} of {cfg.max_iters}"
-         + ("; nothing to do: pass a larger --max-iters to train further" if trainer.step >= cfg.max_iters else ""))
+         + ("; nothing to do: pass a larger --max-iters to train further (the learning rate then decays on "
+            "from where it is, without a jump)" if trainer.step >= cfg.max_iters else ""))
 
 
 def exit_code(summary):

@@ -13,9 +13,11 @@ from .fill_mask import FillMaskPipeline
 from .generate import TextGenerationPipeline
 from .qa import QuestionAnsweringPipeline
 from .tag import TokenClassificationPipeline
+from .zero_shot import ZeroShotClassificationPipeline
 
 TASKS = {p.task: p for p in (FillMaskPipeline, TextClassificationPipeline, TokenClassificationPipeline,
-                             QuestionAnsweringPipeline, TextGenerationPipeline, FeatureExtractionPipeline)}
+                             QuestionAnsweringPipeline, TextGenerationPipeline, FeatureExtractionPipeline,
+                             ZeroShotClassificationPipeline)}
 # transformers' other names for the same tasks
 ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification",
            "embeddings": "feature-extraction"}
@@ -35,4 +37,4 @@ def pipeline(task, model, **options):
 
 __all__ = ["ALIASES", "TASKS", "FeatureExtractionPipeline", "FillMaskPipeline", "Pipeline",
            "QuestionAnsweringPipeline", "TextClassificationPipeline", "TextGenerationPipeline",
-           "TokenClassificationPipeline", "load_bert", "pipeline"]
+           "TokenClassificationPipeline", "ZeroShotClassificationPipeline", "load_bert", "pipeline"]

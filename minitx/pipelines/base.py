@@ -2,6 +2,7 @@
 one-or-many calling convention, batching, and notes on truncated inputs."""
 import os
 import warnings
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -84,6 +85,26 @@ def sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+class Option(NamedTuple):
+    """A call option of a pipeline as `minitx predict` offers it: `flag` (--top-k), what
+    its value is (kind, choices), its default for this task, and `to_call`, what the
+    value becomes among the call's keywords (by default {the flag's name: value};
+    {} leaves the call's own default)."""
+    flag: str
+    help: str
+    default: Any = None
+    kind: Optional[str] = None      # a value type of minitx/cli/options.py, "flag" (on/off), None: a string
+    choices: Optional[tuple] = None
+    to_call: Optional[Callable] = None
+
+    @property
+    def dest(self):
+        return self.flag.lstrip("-").replace("-", "_")
+
+    def call_options(self, value):
+        return self.to_call(value) if self.to_call is not None else {self.dest: value}
+
+
 class Pipeline:
     """A callable over one input or a list of them (a list in, a list out).
 
@@ -91,9 +112,14 @@ class Pipeline:
     result per input, for a batch of at most `batch_size` inputs. After each call
     `notes` holds one dict per input: {"truncated": True} where a text was cut to
     the model's length, {"windows": n} where a QA context was read in n windows.
+    `inputs` names the fields of one input as `minitx predict` reads them, and
+    `cli_options` the call options it offers (Option), so the command line is
+    made from the pipelines and cannot drift from them.
     """
 
     task = None
+    inputs = ("text",)
+    cli_options = ()
 
     def __init__(self, model, tokenizer, batch_size=8, **defaults):
         if batch_size < 1:
@@ -137,7 +163,8 @@ class Pipeline:
         """encode_batch, truncated to the model's length, noting which texts were cut."""
         T = self.max_length
         enc = self.tokenizer.encode_batch(texts, max_length=T, **kw)
-        for text, note in zip(texts, notes):
-            if len(self.tokenizer.encode(text).input_ids) > T:
+        pairs = kw.get("text_pairs") or [None] * len(texts)
+        for text, pair, note in zip(texts, pairs, notes):
+            if len(self.tokenizer.encode(text, pair).input_ids) > T:
                 note["truncated"] = True
         return enc

@@ -1,7 +1,7 @@
 """text-classification: labels and scores, as transformers' TextClassificationPipeline."""
 import numpy as np
 
-from .base import Pipeline, load_for_task, sigmoid, softmax
+from .base import Option, Pipeline, load_for_task, sigmoid, softmax
 
 _UNSET = object()
 
@@ -14,6 +14,12 @@ class TextClassificationPipeline(Pipeline):
     regression; function_to_apply overrides."""
 
     task = "text-classification"
+    cli_options = (
+        Option("--top-k", "how many labels per input (default: the best one)", kind="positive_int",
+               to_call=lambda k: {} if k is None else {"top_k": k}),
+        Option("--all-labels", "score every label", kind="flag",
+               to_call=lambda on: {"top_k": None} if on else {}),
+    )
 
     @classmethod
     def load(cls, path, **options):

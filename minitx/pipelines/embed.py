@@ -1,7 +1,7 @@
 """feature-extraction: BERT's hidden states, per token or pooled into one vector."""
 import numpy as np
 
-from .base import Pipeline, load_for_task
+from .base import Option, Pipeline, load_for_task
 
 POOLING = (None, "mean", "cls")
 
@@ -14,6 +14,9 @@ class FeatureExtractionPipeline(Pipeline):
     NumPy arrays instead of lists."""
 
     task = "feature-extraction"
+    cli_options = (Option("--pooling", "one vector per text (mean, cls), or per token (none)", default="mean",
+                          choices=("mean", "cls", "none"),
+                          to_call=lambda v: {"pooling": None if v == "none" else v}),)
 
     @classmethod
     def load(cls, path, **options):

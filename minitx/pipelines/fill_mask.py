@@ -1,7 +1,7 @@
 """fill-mask: the most likely tokens for each [MASK], as transformers' FillMaskPipeline."""
 import numpy as np
 
-from .base import Pipeline, clean_up_spaces, load_for_task, softmax
+from .base import Option, Pipeline, clean_up_spaces, load_for_task, softmax
 
 
 class FillMaskPipeline(Pipeline):
@@ -9,6 +9,7 @@ class FillMaskPipeline(Pipeline):
     with several [MASK]s gives one such list per mask."""
 
     task = "fill-mask"
+    cli_options = (Option("--top-k", "how many tokens per [MASK]", default=5, kind="positive_int"),)
 
     @classmethod
     def load(cls, path, **options):

@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from .base import Pipeline, is_hf_folder
+from .base import Option, Pipeline, is_hf_folder
 
 
 def load_gpt(path):
@@ -39,6 +39,16 @@ class TextGenerationPipeline(Pipeline):
     A batch that would fill block_size runs one prompt at a time instead."""
 
     task = "text-generation"
+    cli_options = (
+        Option("--max-new-tokens", "tokens to add", default=50, kind="positive_int"),
+        Option("--temperature", "divides the logits before sampling", default=0.8, kind="positive_float"),
+        Option("--sample-top-k", "sample from the k most likely tokens", kind="positive_int",
+               to_call=lambda k: {"top_k": k}),
+        Option("--top-p", "sample from the smallest set of tokens whose mass reaches p", kind="probability"),
+        Option("--greedy", "take the most likely token (no sampling)", kind="flag",
+               to_call=lambda on: {"do_sample": not on}),
+        Option("--seed", "the sampler's seed", kind="non_negative_int"),
+    )
 
     @classmethod
     def load(cls, path, **options):

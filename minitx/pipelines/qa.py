@@ -19,7 +19,7 @@ so an answer may begin inside a word only with align_to_words=False.
 """
 import numpy as np
 
-from .base import Pipeline, load_for_task
+from .base import Option, Pipeline, load_for_task
 
 
 class QuestionAnsweringPipeline(Pipeline):
@@ -27,6 +27,13 @@ class QuestionAnsweringPipeline(Pipeline):
     top_k > 1 gives a list; a list of questions gives a list of results."""
 
     task = "question-answering"
+    inputs = ("question", "context")
+    cli_options = (
+        Option("--top-k", "how many answers per question", default=1, kind="positive_int"),
+        Option("--doc-stride", "tokens each window shares with the previous one", kind="positive_int"),
+        Option("--max-answer-len", "the longest answer, in tokens", default=15, kind="positive_int"),
+        Option("--handle-impossible-answer", 'allow the answer "" (no answer in the context)', kind="flag"),
+    )
 
     @classmethod
     def load(cls, path, **options):

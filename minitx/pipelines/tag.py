@@ -12,7 +12,7 @@ characters it covers ('ing'), transformers' test for WordPiece vocabularies.
 """
 import numpy as np
 
-from .base import Pipeline, clean_up_spaces, load_for_task, softmax
+from .base import Option, Pipeline, clean_up_spaces, load_for_task, softmax
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 
@@ -23,6 +23,8 @@ class TokenClassificationPipeline(Pipeline):
     (default ["O"]) are left out."""
 
     task = "token-classification"
+    cli_options = (Option("--aggregation-strategy", "how tokens become entities", default="simple",
+                          choices=STRATEGIES),)
 
     @classmethod
     def load(cls, path, **options):

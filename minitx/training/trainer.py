@@ -45,6 +45,9 @@ from .checkpoint import (
 )
 
 METRICS = "metrics.jsonl"
+# Ctrl-C's, and those a scheduler sends before it kills a job: each stops a run with last/ saved
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")
+                     if hasattr(signal, name))
 
 
 class TrainingDiverged(RuntimeError):
@@ -66,6 +69,10 @@ class TrainConfig:
     eval_interval: int = 250
     eval_iters: int = 20              # validation batches per evaluation
     log_interval: int = 10            # steps between lines of metrics.jsonl
+    # a run resumed with another max_iters decays from this step and rate, so the rate goes
+    # on from where it was instead of jumping to the new schedule's value (see extended_to)
+    decay_from_step: Optional[int] = None
+    decay_from_lr: Optional[float] = None
 
     def __post_init__(self):
         check_fields(self)
@@ -75,6 +82,8 @@ class TrainConfig:
         for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
+        if (self.decay_from_step is None) != (self.decay_from_lr is None):
+            raise ValueError("TrainConfig: decay_from_step and decay_from_lr go together")
         if self.warmup_iters is not None and not 0 <= self.warmup_iters < self.max_iters:
             raise ValueError(f"TrainConfig: warmup_iters must be in [0, max_iters = {self.max_iters}), "
                              f"got {self.warmup_iters}")
@@ -91,7 +100,21 @@ class TrainConfig:
         return min(100, self.max_iters // 10) if self.warmup_iters is None else self.warmup_iters
 
     def lr_at(self, step):
-        return warmup_cosine_lr(step, self.lr, self.warmup, self.max_iters, min(self.min_lr, self.lr))
+        floor = min(self.min_lr, self.lr)
+        if self.decay_from_step is not None and step >= self.decay_from_step:
+            start, lr = self.decay_from_step, self.decay_from_lr
+            return warmup_cosine_lr(step - start, lr, 0, max(self.max_iters - start, 1), min(floor, lr))
+        return warmup_cosine_lr(step, self.lr, self.warmup, self.max_iters, floor)
+
+    def extended_to(self, max_iters, step):
+        """This schedule with its end moved to max_iters (> step) at `step` (a resumed run):
+        from `step` on, half a cosine from the rate at `step` to min_lr at max_iters; in a
+        warmup that ends before max_iters, the same warmup, then the cosine to the new end."""
+        values = dict(self.to_dict(), max_iters=max_iters, warmup_iters=self.warmup)
+        if not step < self.warmup < max_iters:
+            values.update(warmup_iters=min(self.warmup, step), decay_from_step=int(step),
+                          decay_from_lr=float(self.lr_at(step)))
+        return TrainConfig(**values)
 
 
 def param_groups(model, weight_decay):
@@ -293,8 +316,9 @@ class Trainer:
     def fit(self, until=None):
         """Train to max_iters (or stop after step `until`); returns a summary dict.
 
-        A NaN or inf loss raises TrainingDiverged without saving. Ctrl-C finishes
-        the step in flight, saves last/, and returns with "interrupted": True.
+        A NaN or inf loss raises TrainingDiverged without saving. Ctrl-C, or another of
+        STOP_SIGNALS, finishes the step in flight, saves last/, and returns with
+        "interrupted": True.
         """
         cfg = self.config
         stop_at = cfg.max_iters if until is None else min(until, cfg.max_iters)
@@ -309,7 +333,7 @@ class Trainer:
                    disable=not self.progress, dynamic_ncols=True, mininterval=0.5)
         recent, window_tokens, window_time = [], 0, 0.0
         self.model.train()  # a model may come in eval mode (from_pretrained returns one)
-        with metrics, bar, self._sigint_deferred():
+        with metrics, bar, self._signals_deferred():
             log = _Log(metrics, bar, start)
             if fresh:
                 val, val_step = self._evaluate(log), 0
@@ -356,9 +380,12 @@ class Trainer:
         self.save("last")
 
     @contextlib.contextmanager
-    def _sigint_deferred(self):
-        """The first Ctrl-C asks the loop to stop after the current step (a checkpoint
-        cut mid-step would mix old and new weights); a second one stops at once."""
+    def _signals_deferred(self):
+        """The first stop signal asks the loop to stop after the current step (a checkpoint
+        cut mid-step would mix old and new weights), then save last/; a second one stops at
+        once. The signals are Ctrl-C's and those a scheduler sends before it kills a job
+        (SIGTERM: timeout, docker stop, Slurm; SIGHUP: a closed terminal; SIGUSR1: Slurm's
+        --signal), so a run that is stopped can be resumed."""
         self._stop_requested = False
         if threading.current_thread() is not threading.main_thread():
             yield
@@ -369,13 +396,14 @@ class Trainer:
                 raise KeyboardInterrupt
             self._stop_requested = True
             if self.world.is_main:
-                tqdm.write("interrupt: finishing this step, then saving (Ctrl-C again quits without saving)",
-                           file=sys.stderr)
-        previous = signal.signal(signal.SIGINT, handler)
+                tqdm.write(f"{signal.Signals(signum).name}: finishing this step, then saving (a second "
+                           f"signal quits without saving)", file=sys.stderr)
+        previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, was in previous.items():
+                signal.signal(sig, was)
 
 
 def _apply(load, state, file, what):
