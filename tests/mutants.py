@@ -132,6 +132,30 @@ MUTANTS = [
            "dropout_scale = 1 / (1 - dropout_p) if dropout_p < 1 else 0.0",
            "dropout_scale = 1.0 if dropout_p < 1 else 0.0", ("tests/test_kernels_attention.py",)),
 
+    # ---- kernels: rotary positions -------------------------------------------------------------
+    Mutant("rotary_rotate_half_wrong_sign", "minitx/kernels/rotary.py",
+           "return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)",
+           "return np.concatenate([x[..., half:], -x[..., :half]], axis=-1)", ("tests/test_kernels_rotary.py",)),
+    Mutant("rotary_backward_rotates_by_plus_angle", "minitx/kernels/rotary.py",
+           "return dy * cos - rotate_half(dy) * sin", "return dy * cos + rotate_half(dy) * sin",
+           ("tests/test_kernels_rotary.py",)),
+    Mutant("rotary_compiled_backward_turns_forward", "minitx/kernels/numba/rotary.py",
+           "c, s = cos[bc, 0, t, i], sign * sin[bc, 0, t, i]", "c, s = cos[bc, 0, t, i], sin[bc, 0, t, i]",
+           ("tests/test_kernels_rotary.py",)),
+    Mutant("rotary_compiled_every_row_at_the_first_rows_positions", "minitx/kernels/numba/rotary.py",
+           "bc = b if cos.shape[0] > 1 else 0", "bc = 0", ("tests/test_kernels_rotary.py",)),
+    Mutant("rotary_cache_positions_restart", "minitx/nn/transformer.py",
+           "past, T = (cache.length if cache else 0), x.shape[1]", "past, T = 0, x.shape[1]",
+           ("tests/test_positions.py",)),
+
+    # ---- output_attentions ----------------------------------------------------------------------
+    Mutant("attentions_before_the_padding_mask", "minitx/nn/transformer.py",
+           "s = np.where(mask, s, -np.inf) if mask.dtype == np.bool_ else s + mask", "s = s",
+           ("tests/test_attentions.py",)),
+    Mutant("attentions_before_the_causal_mask", "minitx/nn/transformer.py",
+           "s = np.where(np.tril(np.ones((Tq, Tk), np.bool_), k=Tk - Tq), s, -np.inf)", "s = s",
+           ("tests/test_attentions.py",)),
+
     # ---- AdamW ----------------------------------------------------------------------------------
     Mutant("adamw_twin_no_second_bias_correction", "minitx/optim/adamw_step.py",
            "denom = np.sqrt(v) / (1 - beta2 ** step) ** 0.5 + eps", "denom = np.sqrt(v) + eps",

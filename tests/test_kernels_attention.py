@@ -19,7 +19,7 @@ import minitx as mt
 from minitx.kernels.numba import attention as compiled
 from minitx.kernels.attention import (attention_backward, attention_forward, qkv_attention,
                                      scaled_dot_product_attention)
-from minitx.nn.transformer import KVCache, SelfAttention
+from minitx.nn.transformer import BlockConfig, ForwardContext, KVCache, SelfAttention
 from minitx.testing import gradcheck
 from tests.kernel_strategies_b import attention_cases, qkv_cases
 
@@ -385,10 +385,10 @@ def test_qkv_saves_the_log_sum_exp_not_the_probabilities():
 def test_self_attention_without_cache_equals_with_cache():
     # the fused path (training) and the KV-cache path (generation) agree on a prefill
     mt.manual_seed(0)
-    attn = SelfAttention(12, 3, causal=True)
+    attn = SelfAttention(BlockConfig(12, 3, causal=True))
     x = mt.Tensor(np.random.default_rng(2).standard_normal((2, 7, 12)).astype(np.float32))
     with mt.no_grad():
-        np.testing.assert_array_equal(attn(x).data, attn(x, kv_cache=KVCache(9)).data)
+        np.testing.assert_array_equal(attn(x).data, attn(x, ForwardContext(kv_caches=[KVCache(9)])).data)
 
 
 @pytest.mark.parametrize("shape, n_head, kwargs, error, words", [

@@ -115,8 +115,8 @@ def test_errors_name_the_shapes():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: nn.MLP(6, 24, approximate="tanh"),
-    lambda: nn.MLP(6, 24, approximate="none"),
+    lambda: nn.MLP(nn.BlockConfig(6, 1, hidden=24, activation="gelu_tanh")),
+    lambda: nn.MLP(nn.BlockConfig(6, 1, hidden=24, activation="gelu")),
 ])
 def test_mlp_fused_path_and_hooks(make):
     """nn.MLP takes the fused path; a forward hook on c_fc or act sends it through the two

@@ -13,7 +13,9 @@ from .options import (
 )
 from .training import clear_out, exit_code, prepare, resume
 
-_MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout")
+_MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position")
+# nn.transformer.POSITIONS, written out: building the parser imports no model code
+POSITIONS = ("learned", "sinusoidal", "rotary")
 
 
 def add_train_gpt(models):
@@ -25,6 +27,9 @@ def add_train_gpt(models):
     p.add_argument("--n-embd", type=positive_int, default=128, help="channels C")
     p.add_argument("--block-size", type=positive_int, default=64, help="context length T")
     p.add_argument("--dropout", type=fraction, default=0.0, help="dropout probability")
+    p.add_argument("--position", choices=POSITIONS, default="learned",
+                   help="positions: learned (GPT-2's table), sinusoidal (the Transformer paper's fixed one) "
+                        "or rotary (q and k rotated by position, as LLaMA)")
     add_training_args(p, out=os.path.join("runs", "gpt"), max_iters=800, batch_size=32, lr=2e-3,
                       eval_interval=100)
     p.add_argument("--sample-tokens", type=non_negative_int, default=300,
@@ -58,7 +63,7 @@ def train_gpt(args):
     tokenizer = tokenizer or CharTokenizer.train(text)
     if stored is None:
         gpt = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
-                        n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout)
+                        n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, position=args.position)
     data = TokenDataset(tokenizer.encode(text), gpt.block_size, val_fraction=val_fraction, seed=seed)
     manual_seed(seed)
     model = GPT(gpt)
@@ -73,7 +78,8 @@ def train_gpt(args):
     clear_out(found)
     note(f"data: {data_path or CORPUS}, {len(text):,} characters, vocab {tokenizer.vocab_size}; "
          f"model: GPT n_layer {gpt.n_layer}, n_head {gpt.n_head}, n_embd {gpt.n_embd}, "
-         f"{model.num_parameters():,} parameters; {cfg.max_iters} steps of "
+         + ("" if gpt.position == "learned" else f"{gpt.position} positions, ")
+         + f"{model.num_parameters():,} parameters; {cfg.max_iters} steps of "
          f"{cfg.batch_size * cfg.grad_accum} x {gpt.block_size} tokens")
     summary = trainer.fit()
     if not trainer.world.is_main:   # under MPI: rank 0 reports and samples

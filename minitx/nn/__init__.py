@@ -4,10 +4,10 @@ from .containers import ModuleDict, ModuleList, Sequential
 from .layers import GELU, Dropout, Embedding, Identity, LayerNorm, Linear, ReLU, Tanh
 from .module import Module
 from .parameter import Parameter
-from .transformer import MLP, Block, KVCache, SelfAttention
+from .transformer import MLP, Block, BlockConfig, ForwardContext, KVCache, SelfAttention
 
 __all__ = [
-    "Block", "Dropout", "Embedding", "GELU", "Identity", "KVCache", "LayerNorm", "Linear",
+    "Block", "BlockConfig", "Dropout", "Embedding", "ForwardContext", "GELU", "Identity", "KVCache", "LayerNorm", "Linear",
     "MLP", "Module", "ModuleDict", "ModuleList", "Parameter", "ReLU", "SelfAttention",
     "Sequential", "Tanh", "functional", "utils",
 ]

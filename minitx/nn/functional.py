@@ -9,13 +9,14 @@ from ..kernels.layernorm import layer_norm
 from ..kernels.linear import linear
 from ..kernels.linear_gelu import linear_gelu
 from ..kernels.position import sinusoidal_position_encoding
+from ..kernels.rotary import rotary_embedding
 from ..kernels.softmax import log_softmax, softmax
 from ..ops import abs, exp, log, relu, sigmoid, tanh
 
 __all__ = [
     "binary_cross_entropy_with_logits", "cross_entropy", "dropout", "embedding", "gelu", "layer_norm", "linear",
-    "linear_gelu", "log_softmax", "qkv_attention", "relu", "scaled_dot_product_attention", "sigmoid", "sinusoidal_position_encoding",
-    "softmax", "tanh",
+    "linear_gelu", "log_softmax", "qkv_attention", "relu", "rotary_embedding", "scaled_dot_product_attention",
+    "sigmoid", "sinusoidal_position_encoding", "softmax", "tanh",
 ]
 
 

@@ -78,8 +78,8 @@ class BertForPreTraining(BertPreTrainedModel):
         self._init_weights(done=self.bert)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None,
-                next_sentence_label=None):
-        out = self.bert(input_ids, attention_mask, token_type_ids)
+                next_sentence_label=None, output_attentions=False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
         logits = self.cls.predictions(out.last_hidden_state)  # (B, T, V)
         nsp = self.cls.seq_relationship(out.pooler_output)  # (B, 2)
         loss = None
@@ -89,7 +89,7 @@ class BertForPreTraining(BertPreTrainedModel):
             nsl = as_ids(next_sentence_label, "next_sentence_label", (nsp.shape[0],))
             nsp_loss = F.cross_entropy(nsp, nsl)
             loss = nsp_loss if loss is None else loss + nsp_loss
-        return BertForPreTrainingOutput(logits, nsp, loss)
+        return BertForPreTrainingOutput(logits, nsp, loss, out.attentions)
 
 
 class BertForMaskedLM(BertPreTrainedModel):
@@ -100,9 +100,10 @@ class BertForMaskedLM(BertPreTrainedModel):
         self.cls = BertOnlyMLMHead(config, self.bert.embeddings.word_embeddings)
         self._init_weights(done=self.bert)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        logits = self.cls.predictions(self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state)
-        return MaskedLMOutput(logits, None if labels is None else _mlm_loss(logits, labels))
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, output_attentions=False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
+        logits = self.cls.predictions(out.last_hidden_state)
+        return MaskedLMOutput(logits, None if labels is None else _mlm_loss(logits, labels), out.attentions)
 
 
 class BertForSequenceClassification(BertPreTrainedModel):
@@ -122,11 +123,11 @@ class BertForSequenceClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self._init_weights(done=self.bert)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        pooled = self.bert(input_ids, attention_mask, token_type_ids).pooler_output
-        logits = self.classifier(self.dropout(pooled))  # (B, num_labels)
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, output_attentions=False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
+        logits = self.classifier(self.dropout(out.pooler_output))  # (B, num_labels)
         loss = None if labels is None else self._loss(logits, labels)
-        return SequenceClassifierOutput(logits, loss)
+        return SequenceClassifierOutput(logits, loss, out.attentions)
 
     def _loss(self, logits, labels):
         y = np.asarray(labels.data if isinstance(labels, Tensor) else labels)
@@ -157,14 +158,14 @@ class BertForTokenClassification(BertPreTrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self._init_weights(done=self.bert)
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None):
-        h = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
-        logits = self.classifier(self.dropout(h))  # (B, T, num_labels)
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, labels=None, output_attentions=False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
+        logits = self.classifier(self.dropout(out.last_hidden_state))  # (B, T, num_labels)
         loss = None
         if labels is not None:
             B, T, L = logits.shape
             loss = F.cross_entropy(logits.reshape(B * T, L), as_ids(labels, "labels", (B, T)).reshape(-1))
-        return TokenClassifierOutput(logits, loss)
+        return TokenClassifierOutput(logits, loss, out.attentions)
 
 
 class BertForQuestionAnswering(BertPreTrainedModel):
@@ -182,9 +183,9 @@ class BertForQuestionAnswering(BertPreTrainedModel):
         self._init_weights(done=self.bert)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, start_positions=None,
-                end_positions=None):
-        h = self.bert(input_ids, attention_mask, token_type_ids).last_hidden_state
-        logits = self.qa_outputs(h)  # (B, T, 2)
+                end_positions=None, output_attentions=False):
+        out = self.bert(input_ids, attention_mask, token_type_ids, output_attentions)
+        logits = self.qa_outputs(out.last_hidden_state)  # (B, T, 2)
         B, T, _ = logits.shape
         start, end = logits[:, :, 0], logits[:, :, 1]  # (B, T) each
         loss = None
@@ -194,7 +195,7 @@ class BertForQuestionAnswering(BertPreTrainedModel):
                 return np.where(pos == T, -100, pos)
             loss = (F.cross_entropy(start, targets(start_positions, "start_positions"))
                     + F.cross_entropy(end, targets(end_positions, "end_positions"))) / 2
-        return QuestionAnsweringModelOutput(start, end, loss)
+        return QuestionAnsweringModelOutput(start, end, loss, out.attentions)
 
 
 # model_type in a minitx checkpoint's config.json -> the class it holds (see checkpoint.build_model)

@@ -14,7 +14,7 @@ import numpy as np
 from ... import nn
 from ...nn import functional as F
 from ...nn.init import transformer_init_
-from ...nn.transformer import merge_heads, split_heads
+from ...nn.transformer import ForwardContext, attention_probs, merge_heads, split_heads
 from ...tensor import Tensor
 from ..hub import HF_GELU
 from ..inputs import as_ids
@@ -25,6 +25,7 @@ from ..inputs import as_ids
 class BertModelOutput:
     last_hidden_state: Tensor             # (B, T, C)
     pooler_output: Optional[Tensor] = None  # (B, C)
+    attentions: Optional[tuple] = None    # output_attentions: (B, NH, T, T) per layer
 
 
 @dataclass
@@ -32,24 +33,28 @@ class BertForPreTrainingOutput:
     prediction_logits: Tensor             # (B, T, V)
     seq_relationship_logits: Tensor       # (B, 2)
     loss: Optional[Tensor] = None
+    attentions: Optional[tuple] = None
 
 
 @dataclass
 class MaskedLMOutput:
     logits: Tensor                        # (B, T, V)
     loss: Optional[Tensor] = None
+    attentions: Optional[tuple] = None
 
 
 @dataclass
 class SequenceClassifierOutput:
     logits: Tensor                        # (B, num_labels)
     loss: Optional[Tensor] = None
+    attentions: Optional[tuple] = None
 
 
 @dataclass
 class TokenClassifierOutput:
     logits: Tensor                        # (B, T, num_labels)
     loss: Optional[Tensor] = None
+    attentions: Optional[tuple] = None
 
 
 @dataclass
@@ -57,6 +62,7 @@ class QuestionAnsweringModelOutput:
     start_logits: Tensor                  # (B, T)
     end_logits: Tensor                    # (B, T)
     loss: Optional[Tensor] = None
+    attentions: Optional[tuple] = None
 
 
 
@@ -90,11 +96,13 @@ class BertSelfAttention(nn.Module):
         self.query, self.key, self.value = nn.Linear(C, C), nn.Linear(C, C), nn.Linear(C, C)
         self.dropout_p = c.attention_probs_dropout_prob
 
-    def forward(self, x, mask):
+    def forward(self, x, ctx):
         NH = self.num_attention_heads
         q, k, v = (split_heads(proj(x), NH) for proj in (self.query, self.key, self.value))  # (B, NH, T, HS)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=ctx.attn_mask,
                                            dropout_p=self.dropout_p if self.training else 0.0)
+        if ctx.output_attentions:  # recomputed beside the fused kernel, for reading
+            ctx.attentions.append(attention_probs(q, k, ctx.attn_mask))
         return merge_heads(y)  # (B, T, C)
 
 
@@ -115,8 +123,8 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(c)
         self.output = BertSelfOutput(c)
 
-    def forward(self, x, mask):
-        return self.output(self.self(x, mask), x)
+    def forward(self, x, ctx):
+        return self.output(self.self(x, ctx), x)
 
 
 class BertIntermediate(nn.Module):
@@ -149,8 +157,8 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(c)
         self.output = BertOutput(c)
 
-    def forward(self, x, mask):
-        x = self.attention(x, mask)
+    def forward(self, x, ctx):
+        x = self.attention(x, ctx)
         return self.output(self.intermediate(x), x)
 
 
@@ -159,9 +167,9 @@ class BertEncoder(nn.Module):
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(c) for _ in range(c.num_hidden_layers))
 
-    def forward(self, x, mask):
+    def forward(self, x, ctx):
         for layer in self.layer:
-            x = layer(x, mask)
+            x = layer(x, ctx)
         return x
 
 
@@ -215,7 +223,11 @@ class BertPreTrainedModel(nn.Module):
 
 class BertModel(BertPreTrainedModel):
     """The encoder: model(input_ids, attention_mask=None, token_type_ids=None) ->
-    .last_hidden_state (B, T, C) and .pooler_output (B, C)."""
+    .last_hidden_state (B, T, C) and .pooler_output (B, C). output_attentions=True adds
+    .attentions: per layer the softmax probabilities (B, NH, T, T) after masking (padded
+    keys get 0), Tensors without gradient computed in NumPy beside the fused kernel (see
+    nn.transformer.attention_probs), as transformers' eager attention gives them; every
+    head class passes the flag through."""
 
     def __init__(self, config, add_pooling_layer=True):
         super().__init__()
@@ -225,7 +237,7 @@ class BertModel(BertPreTrainedModel):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self._init_weights()
 
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, output_attentions=False):
         ids = as_ids(input_ids, "input_ids")  # (B, T)
         B, T = ids.shape
         if T > self.config.max_position_embeddings:
@@ -236,8 +248,10 @@ class BertModel(BertPreTrainedModel):
         if attention_mask is not None:
             # (B, 1, 1, T), True = the key is a real token: padding is never attended to
             mask = as_ids(attention_mask, "attention_mask", (B, T)).astype(bool)[:, None, None, :]
-        h = self.encoder(self.embeddings(ids, types), mask)  # (B, T, C)
-        return BertModelOutput(h, self.pooler(h) if self.pooler is not None else None)
+        ctx = ForwardContext(attn_mask=mask, output_attentions=output_attentions)
+        h = self.encoder(self.embeddings(ids, types), ctx)  # (B, T, C)
+        return BertModelOutput(h, self.pooler(h) if self.pooler is not None else None,
+                               tuple(ctx.attentions) if output_attentions else None)
 
 
 def mean_pool(last_hidden_state, attention_mask=None):

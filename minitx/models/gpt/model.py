@@ -22,7 +22,6 @@ from .. import hub
 from ..inputs import as_ids
 from .sampling import check_sampling_args, next_token
 
-ACTIVATIONS = {"gelu_tanh": "tanh", "gelu": "none"}
 # transformers' activation_function names for our two GELUs
 _HF_ACT = {"gelu_tanh": "gelu_new", "gelu": "gelu"}
 _FROM_HF_ACT = {name: "gelu_tanh" if approx == "tanh" else "gelu" for name, approx in hub.HF_GELU.items()}
@@ -43,6 +42,8 @@ class GPTConfig:
     activation: str = "gelu_tanh"
     layer_norm_eps: float = 1e-5
     n_inner: Optional[int] = None  # MLP width; None means 4 * n_embd
+    position: str = "learned"      # "learned" (GPT-2's), "sinusoidal" or "rotary"; see nn.transformer
+    rope_base: float = 10000.0     # rotary: inv_freq = 1 / rope_base^(2i / HS)
 
     def __post_init__(self):
         check_fields(self)
@@ -53,8 +54,18 @@ class GPTConfig:
             raise ValueError(f"GPTConfig: n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"GPTConfig: activation {self.activation!r} is not one of {sorted(ACTIVATIONS)}")
+        if not self.rope_base > 0:
+            raise ValueError(f"GPTConfig: rope_base must be positive, got {self.rope_base}")
+        try:
+            self.block_config()
+        except ValueError as e:
+            raise ValueError(str(e).replace("BlockConfig", "GPTConfig")) from None
+
+    def block_config(self):
+        """The choices every block of this model is built from."""
+        return nn.BlockConfig(n_embd=self.n_embd, n_head=self.n_head, position=self.position,
+                              activation=self.activation, bias=self.bias, dropout=self.dropout, causal=True,
+                              norm_eps=self.layer_norm_eps, hidden=self.n_inner, rope_base=self.rope_base)
 
     @classmethod
     def from_dict(cls, data, where):
@@ -68,22 +79,24 @@ class GPTConfig:
 class GPTOutput:
     logits: Tensor               # (B, T, V)
     loss: Optional[Tensor] = None
+    attentions: Optional[tuple] = None  # output_attentions: (B, NH, T, past + T) per layer
 
 
 class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.config = c = config
+        block = c.block_config()
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(c.vocab_size, c.n_embd),
-            wpe=nn.Embedding(c.block_size, c.n_embd),
+            **({"wpe": nn.Embedding(c.block_size, c.n_embd)} if c.position == "learned" else {}),
             drop=nn.Dropout(c.dropout),
-            h=nn.ModuleList(nn.Block(c.n_embd, c.n_head, bias=c.bias, dropout=c.dropout, causal=True,
-                                     layer_norm_eps=c.layer_norm_eps, hidden=c.n_inner,
-                                     approximate=ACTIVATIONS[c.activation])
-                            for _ in range(c.n_layer)),
+            h=nn.ModuleList(nn.Block(block, layer_idx=i) for i in range(c.n_layer)),
             ln_f=nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps, bias=c.bias),
         ))
+        if c.position == "sinusoidal":  # a fixed table, not saved: the config rebuilds it
+            self.register_buffer("position_table", F.sinusoidal_position_encoding(c.block_size, c.n_embd).data,
+                                 persistent=False)
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         if c.tie_word_embeddings:
             self.lm_head.weight = self.transformer.wte.weight
@@ -96,7 +109,7 @@ class GPT(nn.Module):
         transformer_init_(self, 0.02, std_of=lambda name: std_resid if name.endswith("c_proj.weight") else 0.02)
 
     def forward(self, input_ids, targets=None, kv_caches=None, last_only=False, attention_mask=None,
-                position_ids=None):
+                position_ids=None, output_attentions=False):
         """input_ids (B, T) -> logits (B, T, V); with targets (B, T) (the next tokens,
         -100 to skip a position) also the mean cross-entropy loss.
 
@@ -104,6 +117,9 @@ class GPT(nn.Module):
         positions too (transformers' convention); keys at 0 are hidden. position_ids
         (B, T) default to arange, or with a mask to transformers' left-padding ones
         (see padded_positions). Without a mask the kernels run exactly as in training.
+        output_attentions=True adds .attentions: per layer the softmax probabilities
+        (B, NH, T, past + T) after masking, Tensors without gradient computed in NumPy beside
+        the fused kernel (see nn.transformer.attention_probs); the logits are unchanged.
         """
         ids = as_ids(input_ids, "input_ids")
         B, T = ids.shape
@@ -125,10 +141,10 @@ class GPT(nn.Module):
                 raise ValueError(f"GPT: position_ids must be in [0, {self.config.block_size}), got "
                                  f"[{position_ids.min()}, {position_ids.max()}]")
         tr = self.transformer
-        x = tr.wte(ids) + tr.wpe(position_ids)  # (B, T, C) + (T, C) or (B, T, C)
-        x = tr.drop(x)
-        for i, block in enumerate(tr.h):
-            x = block(x, attn_mask, kv_cache=kv_caches[i] if kv_caches else None)
+        x = tr.drop(self._embed(ids, position_ids))  # (B, T, C)
+        ctx = nn.ForwardContext(attn_mask, kv_caches, position_ids, output_attentions)
+        for block in tr.h:
+            x = block(x, ctx)
         x = tr.ln_f(x)
         if last_only:
             x = x[:, -1:, :]
@@ -139,7 +155,17 @@ class GPT(nn.Module):
             if tgt.shape != (B, T):
                 raise ValueError(f"GPT: targets of shape {tgt.shape} do not match input_ids {ids.shape}")
             loss = F.cross_entropy(logits.reshape(B * T, -1), tgt.reshape(-1), ignore_index=-100)
-        return GPTOutput(logits, loss)
+        return GPTOutput(logits, loss, tuple(ctx.attentions) if output_attentions else None)
+
+    def _embed(self, ids, position_ids):
+        """Token embeddings plus the config's positions: (B, T, C) + (T, C) or (B, T, C); rotary
+        adds none here (its attention layers rotate q and k)."""
+        tok = self.transformer.wte(ids)
+        if self.config.position == "learned":
+            return tok + self.transformer.wpe(position_ids)
+        if self.config.position == "sinusoidal":
+            return tok + Tensor(self.position_table[position_ids])
+        return tok
 
     # ---- generation -------------------------------------------------------
     def generate(self, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
@@ -267,6 +293,9 @@ class GPT(nn.Module):
         c = self.config
         if not c.bias:
             raise ValueError("save_pretrained: GPT-2's layout has biases; this model has bias=False")
+        if c.position != "learned":
+            raise ValueError(f"save_pretrained: GPT-2's layout has learned positions; this model has "
+                             f"position={c.position!r}")
         hf = {
             "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
             "vocab_size": c.vocab_size, "n_positions": c.block_size, "n_ctx": c.block_size,
