@@ -242,4 +242,15 @@ MUTANTS = [
     Mutant("world_mean_is_a_sum", "minitx/distributed/world.py",
            "return self.allreduce_sum(array, what) / self.size", "return self.allreduce_sum(array, what)",
            ("tests/test_distributed.py",)),
+
+    # ---- pictures (minitx.viz) ----------------------------------------------------------------------
+    Mutant("viz_kept_mass_after_renormalising", "minitx/viz/sampling.py",
+           '"kept": float(unfiltered[probs > 0].sum())', '"kept": float(probs[probs > 0].sum())',
+           ("tests/test_viz.py",)),
+    Mutant("viz_entropy_in_nats", "minitx/viz/sampling.py",
+           "return float(-(p * np.log2(p)).sum())", "return float(-(p * np.log(p)).sum())", ("tests/test_viz.py",)),
+    Mutant("viz_similarity_against_position_not_distance", "minitx/viz/position.py",
+           "right.plot(np.arange(T) - i, dots[i]", "right.plot(np.arange(T), dots[i]", ("tests/test_viz.py",)),
+    Mutant("viz_attention_rows_are_keys", "minitx/viz/attention.py",
+           "image = ax.imshow(heads[h],", "image = ax.imshow(heads[h].T,", ("tests/test_viz.py",)),
 ]

@@ -11,16 +11,15 @@ def check_sampling_args(temperature, top_k, top_p):
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
-def next_token(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True, rng=None):
-    """logits (B, V) -> ids (B,). Filters in transformers' order: temperature, top-k, top-p.
-    rng: one generator for the batch, or a list of one per row."""
+def filtered_probs(logits, temperature=1.0, top_k=None, top_p=None):
+    """logits (..., V) -> the probabilities (..., V) that sampling draws from, in
+    transformers' order: temperature, then top-k, then top-p; a dropped token gets 0."""
+    check_sampling_args(temperature, top_k, top_p)
     logits = np.asarray(logits, dtype=np.float64)
-    if not do_sample:
-        return logits.argmax(axis=-1)
     logits = logits / temperature
     V = logits.shape[-1]
     if top_k is not None and top_k < V:
-        kth = np.partition(logits, V - top_k, axis=-1)[:, V - top_k, None]  # (B, 1)
+        kth = np.partition(logits, V - top_k, axis=-1)[..., V - top_k, None]  # (..., 1)
         logits = np.where(logits < kth, -np.inf, logits)
     probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
     probs /= probs.sum(axis=-1, keepdims=True)
@@ -33,6 +32,16 @@ def next_token(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True, 
         np.put_along_axis(keep, order, keep_sorted, axis=-1)
         probs = np.where(keep, probs, 0)
         probs /= probs.sum(axis=-1, keepdims=True)
+    return probs
+
+
+def next_token(logits, temperature=1.0, top_k=None, top_p=None, do_sample=True, rng=None):
+    """logits (B, V) -> ids (B,): the most likely token (do_sample=False), or one drawn
+    from filtered_probs. rng: one generator for the batch, or a list of one per row."""
+    if not do_sample:
+        logits = np.asarray(logits)
+        return logits.argmax(axis=-1)
+    probs = filtered_probs(logits, temperature, top_k, top_p)  # (B, V)
     u = np.array([[g.random()] for g in rng]) if isinstance(rng, list) else rng.random((probs.shape[0], 1))
     ids = (np.cumsum(probs, axis=-1) < u).sum(axis=-1)
-    return np.minimum(ids, V - 1)
+    return np.minimum(ids, probs.shape[-1] - 1)
