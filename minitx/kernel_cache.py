@@ -14,6 +14,7 @@ import hashlib
 import os
 import platform
 import shutil
+import stat
 import sys
 import tempfile
 
@@ -66,14 +67,33 @@ def _writable(path):
         return False
 
 
+def _private_folder(path):
+    """Whether `path` is a folder only this user can write, making it (mode 0700) if it
+    is missing: found, it must be a real folder (not a link) owned by this user, with no
+    write permission for group or others. Numba's cache index is a pickle, so a folder
+    another user could write would let them run code in this process."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    st = os.lstat(path)
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
 def choose_cache_dir(version, numba_version):
     """The keyed folder to cache in: under cache_root(), or under a temporary folder
-    (with a one-line warning on stderr) when the root cannot be written."""
+    private to this user (with a one-line warning on stderr) when the root cannot be
+    written, or would need a home or XDG folder that does not exist to be made."""
     key = cache_key(version, numba_version)
     root = cache_root()
-    if _writable(os.path.join(root, key)):
+    base = os.path.dirname(os.path.dirname(root))   # the home folder, or the XDG folder's parent
+    if (os.environ.get(ENV) or os.path.isdir(base)) and _writable(os.path.join(root, key)):
         return os.path.join(root, key)
     fallback = os.path.join(tempfile.gettempdir(), f"minitx-cache-{os.getuid()}")
+    if not _private_folder(fallback):   # another user's, or a link: a fresh folder of our own instead
+        fallback = tempfile.mkdtemp(prefix="minitx-cache-")
     print(f"minitx: warning: cannot write the kernel cache in {root}; using {fallback} "
           f"(set {ENV} to choose the folder)", file=sys.stderr)
     os.makedirs(os.path.join(fallback, key), exist_ok=True)

@@ -7,14 +7,19 @@ int32, int64, bool_ = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.bool_)
 
 def _to_array(data, dtype):
     if isinstance(data, Tensor):
-        data = data.data
+        return data.data if dtype is None else np.asarray(data.data, dtype=dtype)
     if dtype is not None:
-        return np.asarray(data, dtype=dtype)
-    if isinstance(data, (np.ndarray, np.generic)):
-        return np.asarray(data)
-    arr = np.asarray(data)
-    # Python floats are float32 by default, as in PyTorch; NumPy arrays keep theirs.
-    return arr.astype(np.float32) if arr.dtype == np.float64 else arr
+        arr = np.asarray(data, dtype=dtype)
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
+    else:
+        arr = np.asarray(data)
+        # Python floats are float32 by default, as in PyTorch; NumPy arrays keep theirs.
+        arr = arr.astype(np.float32) if arr.dtype == np.float64 else arr
+    if arr.dtype.kind not in "biuf":  # strings, objects, complex, dates: no op of minitx reads them
+        raise TypeError(f"Tensor: data of dtype {arr.dtype} (shape {arr.shape}) is not supported; a tensor "
+                        f"holds bools, integers or floats")
+    return arr
 
 
 class Tensor:

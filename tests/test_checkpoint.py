@@ -199,3 +199,20 @@ def test_build_model_restores_a_gpt_with_tied_weights(tmp_path):
     np.testing.assert_array_equal(again(ids).logits.data, model(ids).logits.data)
     with pytest.raises(CheckpointError, match="config.json: unknown model_type 'rnn'"):
         build_model(ckpt_mod.Checkpoint(str(tmp_path / "c"), {"model_type": "rnn"}, {}))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_checkpoints_and_exported_folders_take_the_users_umask(tmp_path, umask):
+    """A run folder shared with a group reads as any file the user writes would."""
+    from minitx.models.gpt import GPT, GPTConfig
+    model = GPT(GPTConfig(vocab_size=5, block_size=4, n_layer=1, n_head=1, n_embd=4))
+    old = os.umask(umask)
+    try:
+        save_checkpoint(tmp_path / "last", model, {"model_type": "gpt", "model": model.config.to_dict()})
+        model.save_pretrained(tmp_path / "hf")
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "last", tmp_path / "hf"):
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~umask, folder
+        for f in folder.iterdir():
+            assert f.stat().st_mode & 0o777 == 0o666 & ~umask, f

@@ -26,6 +26,7 @@ TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16
     ([], "train"),
     (["train", "gpt"], "--n-layer N_LAYER     transformer blocks (default: 4)"),
     (["sample"], "tokens to generate (default: 500)"),
+    (["finetune", "bert"], "1e-05)"),   # --min-lr: a tenth of --lr's 1e-4, so the schedule decays
 ])
 def test_help_shows_defaults(capsys, argv, expected):
     with pytest.raises(SystemExit) as e:

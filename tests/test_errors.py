@@ -170,3 +170,26 @@ def test_bool_of_a_many_element_tensor():
 def test_len_of_a_0d_tensor():
     with pytest.raises(TypeError, match="0-d"):
         len(mt.tensor(1.0))
+
+
+@pytest.mark.parametrize("data, dtype", [(["a"], "<U1"), (np.array([1 + 2j]), "complex128"),
+                                         (np.array([None, 1], dtype=object), "object")])
+def test_a_tensor_of_what_no_op_reads_is_refused(data, dtype):
+    with pytest.raises(TypeError, match=f"dtype {dtype} .*bools, integers or floats"):
+        mt.tensor(data)
+    with pytest.raises(TypeError, match=f"dtype {dtype}"):
+        mt.Tensor(data)
+
+
+def test_generation_arguments_are_checked():
+    from minitx.models.gpt import GPT, GPTConfig
+    model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=1, n_head=1, n_embd=4))
+    with pytest.raises(ValueError, match=r"temperature must be > 0 when sampling, got nan"):
+        model.generate([[1, 2]], 3, temperature=float("nan"))
+    with pytest.raises(ValueError, match=r"max_new_tokens must be an integer >= 0, got -5"):
+        model.generate([[1, 2]], -5)
+    with pytest.raises(ValueError, match=r"input_ids: empty \(shape \(1, 0\)\)"):
+        model.generate([[]], 3)
+    with pytest.raises(ValueError, match=r"the prompt is empty"):
+        model.generate(np.zeros((2, 0), np.int64), 3)
+    assert model.generate([[1, 2]], 0).tolist() == [[1, 2]]

@@ -89,3 +89,31 @@ def test_cache_info_and_clear_leave_what_is_not_ours(tmp_path, monkeypatch):
     done = subprocess.run([sys.executable, "-m", "minitx", "cache", "clear"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in root.iterdir()) == ["notes.txt"]
+
+
+def test_the_temporary_fallback_is_private_to_the_user(tmp_path):
+    """A fallback folder someone else could have made (group- or world-writable, or a link)
+    is never used: Numba's cache index is a pickle. A fresh private folder is used instead."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    planted = tmp / f"minitx-cache-{os.getuid()}"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)
+    done = _python(RUN_A_KERNEL, tmp_path, MINITX_CACHE_DIR=str(blocker / "cache"), TMPDIR=str(tmp))
+    assert done.returncode == 0, done.stderr
+    used = Path(done.stdout.strip()).parent
+    assert used != planted and used.parent == tmp and not list(planted.iterdir())
+    assert used.stat().st_mode & 0o077 == 0        # mkdtemp's 0700
+    planted.rmdir()
+    done = _python(RUN_A_KERNEL, tmp_path, MINITX_CACHE_DIR=str(blocker / "cache"), TMPDIR=str(tmp))
+    assert Path(done.stdout.strip()).parent == planted   # made by us, 0700: used, and reused next time
+    assert planted.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_missing_home_is_not_created(tmp_path):
+    done = _python("import minitx", tmp_path, HOME=str(tmp_path / "nonexistent"), TMPDIR=str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "nonexistent").exists()
+    assert "cannot write the kernel cache" in done.stderr

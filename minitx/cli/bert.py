@@ -143,8 +143,9 @@ def add_finetune_bert(models):
                    "of --data, held out)")
     p.add_argument("--max-length", type=positive_int, default=None,
                    help="tokens per example T (default: the model's limit, at most 128)")
+    # the floor a tenth of the peak: a floor equal to it would leave no decay at all
     add_training_args(p, out=os.path.join("runs", "bert-finetune"), max_iters=300, batch_size=16, lr=1e-4,
-                      eval_interval=50)
+                      eval_interval=50, min_lr=1e-5)
     data = next(a for a in p._actions if a.dest == "data")
     data.required, data.metavar, data.help = True, "FILE.jsonl", "the training examples, one JSON object a line"
     p.set_defaults(run=finetune_bert, weight_decay=0.01)

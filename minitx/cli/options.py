@@ -68,10 +68,12 @@ def _number(kind, text):
                                          f"got {text!r}") from None
 
 
-def add_training_args(p, out, max_iters, batch_size, lr, eval_interval):
-    """The options of the Trainer (minitx.training.TrainConfig), with per-model defaults."""
+def add_training_args(p, out, max_iters, batch_size, lr, eval_interval, min_lr=None):
+    """The options of the Trainer (minitx.training.TrainConfig), with per-model defaults
+    (min_lr: TrainConfig's if None)."""
     from ..training.trainer import TrainConfig  # light: no model code
-    d = TrainConfig(max_iters=max_iters, batch_size=batch_size, lr=lr, eval_interval=eval_interval)
+    d = TrainConfig(max_iters=max_iters, batch_size=batch_size, lr=lr, eval_interval=eval_interval,
+                    **({} if min_lr is None else {"min_lr": min_lr}))
     p.add_argument("--data", metavar="FILE", help="a UTF-8 text file (default: the built-in corpus, "
                    "the Python reference manual from pydoc_data)")
     p.add_argument("--out", default=out, metavar="DIR", help="folder for checkpoints (best/, last/) and metrics.jsonl")

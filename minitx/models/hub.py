@@ -82,12 +82,22 @@ def read_weights(path):
         raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
 
 
+def umask_mode(path):
+    """Give a file or folder the mode open() or mkdir() would under the user's umask:
+    temporary files and folders, and safetensors' files, are made 0600/0700 whatever
+    the umask, which would keep a run's group from reading it."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
+
+
 def _atomic(path, write):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     os.close(fd)
     try:
         write(tmp)
+        umask_mode(tmp)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

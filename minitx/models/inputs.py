@@ -8,6 +8,8 @@ def as_ids(x, name, shape=None):
     """An int64 array of integers (or bools). Without `shape`: ids (B, T), a 1-D
     sequence being one row; with it (a mask or labels beside input_ids): that shape."""
     a = x.data if isinstance(x, Tensor) else np.asarray(x)
+    if a.size == 0 and not np.issubdtype(a.dtype, np.integer):  # [] and [[]] read as float64
+        raise ValueError(f"{name}: empty (shape {a.shape}); give at least one token")
     if not (np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_):
         raise ValueError(f"{name}: expected integers, got {a.dtype} of shape {a.shape}")
     if shape is None:

@@ -31,6 +31,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from ..models.hub import umask_mode
 from ..tensor import Tensor
 
 FORMAT, VERSION = "minitx-checkpoint", 1
@@ -116,6 +117,9 @@ def save_checkpoint(path, model, config, optimizer=None, tokenizer=None, trainer
         manifest = {"format": FORMAT, "version": VERSION, "files": files,
                     "tokenizer_class": type(tokenizer).__name__ if tokenizer is not None else None}
         _write_json(os.path.join(tmp, MANIFEST), manifest)
+        for name in os.listdir(tmp):
+            umask_mode(os.path.join(tmp, name))
+        umask_mode(tmp)
         _fsync_dir(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

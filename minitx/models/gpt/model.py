@@ -187,6 +187,10 @@ class GPT(nn.Module):
         than it would alone.
         """
         ids = as_ids(input_ids, "input_ids")
+        if ids.shape[1] == 0:
+            raise ValueError(f"GPT.generate: the prompt is empty (shape {ids.shape}); give at least one token")
+        if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
+            raise ValueError(f"GPT.generate: max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
         mask = None
         if attention_mask is not None:
             mask = as_ids(attention_mask, "attention_mask", ids.shape).astype(bool)  # (B, T0)

@@ -3,7 +3,7 @@ import numpy as np
 
 
 def check_sampling_args(temperature, top_k, top_p):
-    if temperature <= 0:
+    if not temperature > 0:  # NaN too
         raise ValueError(f"temperature must be > 0 when sampling, got {temperature} (use do_sample=False for greedy)")
     if top_k is not None and top_k < 1:
         raise ValueError(f"top_k must be >= 1, got {top_k}")
