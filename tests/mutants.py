@@ -29,8 +29,8 @@ MUTANTS = [
            "keep_sorted = np.cumsum(sorted_p, axis=-1) < top_p", (DEFS,)),
     Mutant("temperature_multiplies", SAMPLING,
            "logits = logits / temperature", "logits = logits * temperature", (DEFS,)),
-    Mutant("window_keeps_the_first_half", GPT,
-           "logits = self(ids[:, -window:], kv_caches=caches", "logits = self(ids[:, :window], kv_caches=caches",
+    Mutant("window_keeps_the_first_half", "minitx/models/gpt/generate.py",
+           "logits = model(ids[:, -window:], kv_caches=caches", "logits = model(ids[:, :window], kv_caches=caches",
            (DEFS,)),
     Mutant("trainer_never_clips", TRAINER,
            "cfg.grad_clip or math.inf)", "math.inf)", (DEFS,)),
@@ -334,4 +334,14 @@ MUTANTS = [
     # ---- stopping and resuming ----------------------------------------------------------------------
     Mutant("only_ctrl_c_stops_a_run_with_a_save", TRAINER,
            '("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")', '("SIGINT",)', ("tests/test_signals.py",)),
+
+    # ---- generation options -------------------------------------------------------------------------
+    Mutant("repetition_penalty_rewards_negative_logits", "minitx/models/gpt/generate.py",
+           "seen = np.where(seen < 0, seen * penalty, seen / penalty)", "seen = seen / penalty",
+           ("tests/test_generate.py",)),
+    Mutant("ngram_ban_looks_one_token_short", "minitx/models/gpt/generate.py",
+           "tail = tuple(row[len(row) - n + 1:])", "tail = tuple(row[len(row) - n + 2:])",
+           ("tests/test_generate.py",)),
+    Mutant("stop_strings_never_end_a_row", "minitx/models/gpt/generate.py",
+           "done[row] = any(s in text for s in stops)", "done[row] = False", ("tests/test_generate.py",)),
 ]

@@ -122,3 +122,34 @@ def test_a_transformers_folder_loads_ready_to_use(tmp_path, capsys):
     ours(ids[:, :-1], targets=ids[:, 1:]).loss.backward()
     opt.step()
     assert main(["check", "--model", str(tmp_path)]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("options", [dict(repetition_penalty=1.5), dict(no_repeat_ngram_size=2),
+                                     dict(repetition_penalty=0.7, no_repeat_ngram_size=3)],
+                         ids=["penalty", "ngram", "both"])
+def test_greedy_generation_options_match_transformers(tmp_path, options):
+    """repetition_penalty and no_repeat_ngram_size as transformers applies them (over the
+    whole row, prompt and left padding included), on a batch of prompts of two lengths."""
+    theirs = hf_model(tmp_path, torch.float64)
+    ours = GPT.from_pretrained(tmp_path, dtype=np.float64)
+    ids = np.array([[0, 0, 5, 1, 7], [4, 8, 4, 8, 4]])
+    mask = np.array([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]])
+    with torch.no_grad():
+        want = theirs.generate(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), max_new_tokens=12,
+                               do_sample=False, pad_token_id=0, **options).numpy()
+        plain = theirs.generate(torch.from_numpy(ids), attention_mask=torch.from_numpy(mask), max_new_tokens=12,
+                                do_sample=False, pad_token_id=0).numpy()
+    got = ours.generate(ids, 12, do_sample=False, attention_mask=mask, **options)
+    np.testing.assert_array_equal(got, want)
+    assert (want != plain).any(), "the option should change the greedy tokens here"
+
+
+def test_num_return_sequences_gives_that_many_rows_per_prompt(tmp_path):
+    hf_model(tmp_path, torch.float32)
+    ours = GPT.from_pretrained(tmp_path)
+    prompts = np.array([[5, 1, 7], [4, 8, 2]])
+    out = ours.generate(prompts, 6, num_return_sequences=3, seed=0, top_k=20)
+    assert out.shape == (6, 9)
+    np.testing.assert_array_equal(out[:, :3], np.repeat(prompts, 3, axis=0))   # copies side by side
+    assert len({tuple(r) for r in out[:3, 3:]}) > 1                             # drawn apart
+    np.testing.assert_array_equal(out, ours.generate(prompts, 6, num_return_sequences=3, seed=0, top_k=20))

@@ -117,6 +117,16 @@ def add_sample(commands):
                    "probability p (nucleus)")
     p.add_argument("--seed", type=non_negative_int, default=None,
                    help="seed for the sampler (default: a fresh one, printed)")
+    p.add_argument("--greedy", action="store_true", help="take the most likely token each step (no sampling)")
+    p.add_argument("--repetition-penalty", type=positive_float, default=1.0,
+                   help="above 1 makes every token already in the text less likely")
+    p.add_argument("--no-repeat-ngram-size", type=non_negative_int, default=0,
+                   help="never repeat an n-gram of this many tokens (0: off)")
+    p.add_argument("--num-return-sequences", type=positive_int, default=1,
+                   help="texts to sample, one after another (seeds --seed, --seed + 1, ...)")
+    p.add_argument("--stop", action="append", default=None, metavar="TEXT",
+                   help="end the text once it holds TEXT (repeat for several)")
+    p.add_argument("--stream", action="store_true", help="print each token as it comes")
     p.set_defaults(run=sample)
 
 
@@ -128,23 +138,49 @@ def sample(args):
         raise CLIError(f"{ckpt.path}: a {ckpt.config.get('model_type')} checkpoint; sample needs a GPT")
     if ckpt.tokenizer is None:
         raise CLIError(f"{ckpt.path}: holds no tokenizer to turn the prompt into ids")
+    if args.greedy and args.num_return_sequences > 1:
+        raise CLIError("--greedy gives one text; --num-return-sequences needs sampling")
     model = build_model(ckpt)
     seed = args.seed if args.seed is not None else secrets.randbits(31)
     state = ckpt.trainer_state or {}
     val = state.get("best_val_loss")
     note(f"{ckpt.path}: step {state.get('step', '?')}"
-         + (f", val loss {val:.4f}" if isinstance(val, (int, float)) else "") + f"; sampling with seed {seed}")
-    print(generate_text(model, ckpt.tokenizer, args.prompt, args.max_new_tokens, args.temperature,
-                        args.top_k, args.top_p, seed))
+         + (f", val loss {val:.4f}" if isinstance(val, (int, float)) else "")
+         + ("; greedy" if args.greedy else f"; sampling with seed {seed}"))
+    for n in range(args.num_return_sequences):
+        if n:
+            print("----")
+        text = generate_text(model, ckpt.tokenizer, args.prompt, args.max_new_tokens, args.temperature,
+                             args.top_k, args.top_p, seed + n, do_sample=not args.greedy,
+                             repetition_penalty=args.repetition_penalty,
+                             no_repeat_ngram_size=args.no_repeat_ngram_size, stop_strings=args.stop,
+                             stream=args.stream)
+        if not args.stream:
+            print(text)
     return 0
 
 
-def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top_k=None, top_p=None, seed=None):
-    """prompt + its continuation; an empty prompt starts at a newline (or token 0)."""
+def generate_text(model, tokenizer, prompt, max_new_tokens, temperature=0.8, top_k=None, top_p=None, seed=None,
+                  do_sample=True, repetition_penalty=1.0, no_repeat_ngram_size=0, stop_strings=None, stream=False):
+    """prompt + its continuation; an empty prompt starts at a newline (or token 0). With
+    stream, the text is printed as it comes (and returned too)."""
+    import sys
+
+    from ..models.gpt.generate import TextStreamer, cut_at_stop
     ids = tokenizer.encode(prompt) if prompt else [_start_id(tokenizer)]
-    out = model.generate([ids], max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
-    text = tokenizer.decode(out[0].tolist())
-    return text if prompt else text[1:] if text.startswith("\n") else text
+    streamer = None
+    if stream:
+        sys.stdout.write(prompt)
+        streamer = TextStreamer(tokenizer, skip_prompt=True, stop_strings=stop_strings)
+    out = model.generate([ids], max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                         do_sample=do_sample, repetition_penalty=repetition_penalty,
+                         no_repeat_ngram_size=no_repeat_ngram_size, stop_strings=stop_strings,
+                         tokenizer=tokenizer, streamer=streamer)
+    new = cut_at_stop(tokenizer.decode(out[0, len(ids):].tolist()), stop_strings)
+    if prompt:
+        return prompt + new
+    start = tokenizer.decode(ids)
+    return (start[1:] if start.startswith("\n") else start) + new
 
 
 def _start_id(tokenizer):

@@ -32,7 +32,9 @@ def load_gpt(path):
 
 class TextGenerationPipeline(Pipeline):
     """pipe(prompt, max_new_tokens=50, temperature=0.8, top_k=None, top_p=None, do_sample=True,
-    seed=None, return_full_text=True) -> [{generated_text}]. An empty prompt starts
+    seed=None, return_full_text=True, repetition_penalty=1.0, no_repeat_ngram_size=0,
+    num_return_sequences=1, stop_strings=None) -> [{generated_text}] (one per returned
+    sequence; a text that reaches a stop string ends with it). An empty prompt starts
     at a newline, as `minitx sample` does. A list of prompts gives one list each,
     generated as one left-padded batch (of batch_size prompts); each row equals the
     prompt run alone (a seed seeds every row's draws alike, as each prompt alone).
@@ -48,6 +50,13 @@ class TextGenerationPipeline(Pipeline):
         Option("--greedy", "take the most likely token (no sampling)", kind="flag",
                to_call=lambda on: {"do_sample": not on}),
         Option("--seed", "the sampler's seed", kind="non_negative_int"),
+        Option("--repetition-penalty", "above 1 makes every token already in the text less likely",
+               default=1.0, kind="positive_float"),
+        Option("--no-repeat-ngram-size", "never repeat an n-gram of this many tokens (0: off)", default=0,
+               kind="non_negative_int"),
+        Option("--num-return-sequences", "texts per prompt (sampled)", default=1, kind="positive_int"),
+        Option("--stop", "end a text once it holds this string (comma-separated: several)",
+               to_call=lambda v: {"stop_strings": [s for s in v.split(",") if s] if v else None}),
     )
 
     @classmethod
@@ -76,7 +85,9 @@ class TextGenerationPipeline(Pipeline):
             return [0]
 
     def _run(self, prompts, notes, max_new_tokens=50, temperature=0.8, top_k=None, top_p=None, do_sample=True,
-             seed=None, return_full_text=True):
+             seed=None, return_full_text=True, repetition_penalty=1.0, no_repeat_ngram_size=0,
+             num_return_sequences=1, stop_strings=None):
+        from ..models.gpt.generate import cut_at_stop
         starts = [self._start(prompt) for prompt in prompts]
         for ids, note in zip(starts, notes):
             if len(ids) > self.max_length:
@@ -87,6 +98,7 @@ class TextGenerationPipeline(Pipeline):
             groups = [[i] for i in range(len(starts))]
         else:
             groups = [range(len(starts))]
+        k = num_return_sequences
         new = [None] * len(starts)
         for group in groups:
             rows = [starts[i] for i in group]
@@ -97,14 +109,20 @@ class TextGenerationPipeline(Pipeline):
                 ids[j, W - len(row):], mask[j, W - len(row):] = row, 1
             out = self.model.generate(ids, max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p,
                                       do_sample=do_sample, attention_mask=mask,
-                                      seed=None if seed is None else [seed] * len(rows))
+                                      seed=None if seed is None else [seed] * len(rows),
+                                      repetition_penalty=repetition_penalty,
+                                      no_repeat_ngram_size=no_repeat_ngram_size, num_return_sequences=k,
+                                      stop_strings=stop_strings, tokenizer=self.tokenizer)
             for j, i in enumerate(group):
-                new[i] = out[j, W:].tolist()
+                new[i] = [out[j * k + c, W:].tolist() for c in range(k)]   # (k, n) per prompt
         results = []
-        for prompt, ids, tail in zip(prompts, starts, new):
-            full = self.tokenizer.decode(list(ids) + tail)
-            if not prompt and full.startswith("\n"):
-                full = full[1:]
-            text = full if return_full_text else self.tokenizer.decode(tail)
-            results.append([{"generated_text": text}])
+        for prompt, ids, tails in zip(prompts, starts, new):
+            sequences = []
+            for tail in tails:
+                text = cut_at_stop(self.tokenizer.decode(tail), stop_strings)
+                full = self.tokenizer.decode(list(ids)) + text
+                if not prompt and full.startswith("\n"):
+                    full = full[1:]
+                sequences.append({"generated_text": full if return_full_text else text})
+            results.append(sequences)
         return results

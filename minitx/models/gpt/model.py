@@ -12,15 +12,12 @@ from typing import Optional
 import numpy as np
 
 from ... import nn
-from ...autograd import no_grad
 from ...config import check_fields, from_dict
 from ...nn import functional as F
 from ...nn.init import transformer_init_
-from ...random import default_generator
 from ...tensor import Tensor
 from .. import hub
 from ..inputs import as_ids
-from .sampling import check_sampling_args, next_token
 
 # transformers' activation_function names for our two GELUs
 _HF_ACT = {"gelu_tanh": "gelu_new", "gelu": "gelu"}
@@ -169,8 +166,12 @@ class GPT(nn.Module):
 
     # ---- generation -------------------------------------------------------
     def generate(self, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_p=None,
-                 do_sample=True, seed=None, eos_token_id=None, use_cache=True, attention_mask=None):
-        """Extend each prompt by up to max_new_tokens; returns ids (B, T0 + n) as a NumPy array.
+                 do_sample=True, seed=None, eos_token_id=None, use_cache=True, attention_mask=None,
+                 repetition_penalty=1.0, no_repeat_ngram_size=0, num_return_sequences=1, stop_strings=None,
+                 tokenizer=None, pad_token_id=None, streamer=None):
+        """Extend each prompt by up to max_new_tokens; returns ids (B, T0 + n) as a NumPy array
+        (B * num_return_sequences rows, each prompt's copies side by side). The loop is in
+        generate.py.
 
         With the KV cache each new token costs one forward over one position.
         When the sequence fills block_size the context slides: the cache is
@@ -185,68 +186,17 @@ class GPT(nn.Module):
         (greedy), except when the batch fills block_size: the rows slide together,
         over the same last columns, so a row shorter than the longest slides earlier
         than it would alone.
+
+        As transformers' generate: repetition_penalty (> 1 makes every token already in
+        the row less likely), no_repeat_ngram_size (no n-gram twice in a row),
+        stop_strings (with tokenizer=: a row ends once its new text holds one), eos_token_id;
+        a row that ended gets pad_token_id (default eos_token_id, else 0). streamer: an
+        object with put() and end() (TextStreamer), or a callable given each new token (B,).
         """
-        ids = as_ids(input_ids, "input_ids")
-        if ids.shape[1] == 0:
-            raise ValueError(f"GPT.generate: the prompt is empty (shape {ids.shape}); give at least one token")
-        if not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 0:
-            raise ValueError(f"GPT.generate: max_new_tokens must be an integer >= 0, got {max_new_tokens!r}")
-        mask = None
-        if attention_mask is not None:
-            mask = as_ids(attention_mask, "attention_mask", ids.shape).astype(bool)  # (B, T0)
-            if not mask[:, -1].all():
-                raise ValueError("GPT.generate: attention_mask must end in a real token on every row "
-                                 "(pad on the left)")
-            if mask.all():
-                mask = None  # no padding: the unmasked kernels, exactly as without a mask
-        if do_sample:
-            check_sampling_args(temperature, top_k, top_p)
-        if seed is None:
-            rng = default_generator()
-        elif np.ndim(seed) == 0:
-            rng = np.random.default_rng(seed)
-        elif len(seed) == ids.shape[0]:
-            rng = [np.random.default_rng(s) for s in seed]
-        else:
-            raise ValueError(f"GPT.generate: {len(seed)} seeds for {ids.shape[0]} rows")
-        bs = self.config.block_size
-        was_training = self.training
-        self.eval()
-        done = np.zeros(ids.shape[0], dtype=bool)
-
-        def last(n):  # the mask over the last n columns, or None
-            return None if mask is None else mask[:, -n:]
-
-        try:
-            with no_grad():
-                caches, logits = None, None
-                for _ in range(max_new_tokens):
-                    if not use_cache:
-                        window = min(ids.shape[1], bs)
-                        logits = self(ids[:, -window:], last_only=True,
-                                      attention_mask=last(window)).logits.data[:, -1]
-                    elif caches is None:
-                        window = (bs // 2 or 1) if ids.shape[1] >= bs else ids.shape[1]
-                        caches = [nn.KVCache(bs) for _ in self.transformer.h]
-                        logits = self(ids[:, -window:], kv_caches=caches, last_only=True,
-                                      attention_mask=last(window)).logits.data[:, -1]
-                    nxt = next_token(logits, temperature, top_k, top_p, do_sample, rng)
-                    if eos_token_id is not None:
-                        nxt = np.where(done, eos_token_id, nxt)
-                        done |= nxt == eos_token_id
-                    ids = np.concatenate([ids, nxt[:, None]], axis=1)
-                    if mask is not None:
-                        mask = np.concatenate([mask, np.ones((ids.shape[0], 1), bool)], axis=1)
-                    if eos_token_id is not None and done.all():
-                        break
-                    if use_cache and caches[0].length < bs:
-                        logits = self(ids[:, -1:], kv_caches=caches,
-                                      attention_mask=last(caches[0].length + 1)).logits.data[:, -1]
-                    elif use_cache:
-                        caches = None  # full: rebuilt from a window on the next step
-        finally:
-            self.train(was_training)
-        return ids
+        from .generate import generate
+        return generate(self, input_ids, max_new_tokens, temperature, top_k, top_p, do_sample, seed,
+                        eos_token_id, use_cache, attention_mask, repetition_penalty, no_repeat_ngram_size,
+                        num_return_sequences, stop_strings, tokenizer, pad_token_id, streamer)
 
     # ---- Hugging Face layout ----------------------------------------------
     @classmethod
