@@ -124,6 +124,8 @@ def add_finetune(commands):
                             description="Fine-tune a pretrained model on a task.")
     models = p.add_subparsers(title="models", dest="model", metavar="MODEL", required=True)
     add_finetune_bert(models)
+    from .gpt import add_finetune_gpt
+    add_finetune_gpt(models)
 
 
 def add_finetune_bert(models):

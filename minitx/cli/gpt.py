@@ -1,4 +1,6 @@
-"""GPT's commands: `minitx train gpt` and `minitx sample`."""
+"""GPT's commands: `minitx train gpt`, `minitx finetune gpt` (the same, from pretrained
+weights) and `minitx sample`."""
+import dataclasses
 import os
 import secrets
 
@@ -13,61 +15,147 @@ from .options import (
 )
 from .training import clear_out, exit_code, prepare, resume
 
-_MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position")
+_MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position", "init", "tokenizer")
+# the options that shape a new model: --init brings its own
+_SHAPE_OPTIONS = ("n_layer", "n_head", "n_embd", "position", "tokenizer")
 # nn.transformer.POSITIONS, written out: building the parser imports no model code
 POSITIONS = ("learned", "sinusoidal", "rotary")
 
 
 def add_train_gpt(models):
-    p = models.add_parser("gpt", help="train a character-level GPT",
-                          description="Train a character-level GPT. With no options: a small model on "
-                                      "the built-in corpus, a few minutes on 2 cores, then a sample.")
+    p = models.add_parser("gpt", help="train a GPT (character-level, or with a BPE of your choice)",
+                          description="Train a GPT. With no options: a small character-level model on "
+                                      "the built-in corpus, a few minutes on 2 cores, then a sample. "
+                                      "--init starts from pretrained weights instead.")
+    _add_gpt_options(p, init_required=False)
+    add_training_args(p, out=os.path.join("runs", "gpt"), max_iters=800, batch_size=32, lr=2e-3,
+                      eval_interval=100)
+    p.set_defaults(run=train_gpt)
+
+
+def add_finetune_gpt(models):
+    p = models.add_parser("gpt", help="continue training a pretrained GPT on your text",
+                          description="Fine-tune a pretrained GPT (a Hugging Face GPT-2 folder with its "
+                                      "tokenizer, or a minitx GPT run) on a text file: `train gpt --init` "
+                                      "with a fine-tuning schedule.")
+    _add_gpt_options(p, init_required=True)
+    add_training_args(p, out=os.path.join("runs", "gpt-finetune"), max_iters=200, batch_size=8, lr=1e-4,
+                      eval_interval=50, min_lr=1e-5)
+    p.set_defaults(run=train_gpt, block_size=128)
+
+
+def _add_gpt_options(p, init_required):
+    p.add_argument("--init", required=init_required, metavar="DIR",
+                   help="start from these weights and their tokenizer: a Hugging Face GPT-2 folder "
+                        "(config.json, model.safetensors, tokenizer.json or vocab.json + merges.txt) or "
+                        "a minitx GPT run or checkpoint")
+    p.add_argument("--tokenizer", default=None, metavar="SPEC",
+                   help="a new model's tokenizer: char (one id per character; the default), bpe:N (a "
+                        "byte-level BPE of N tokens learnt from --data), or a Hugging Face tokenizer folder "
+                        "or tokenizer.json")
     p.add_argument("--n-layer", type=positive_int, default=4, help="transformer blocks")
     p.add_argument("--n-head", type=positive_int, default=4, help="attention heads (must divide --n-embd)")
     p.add_argument("--n-embd", type=positive_int, default=128, help="channels C")
-    p.add_argument("--block-size", type=positive_int, default=64, help="context length T")
+    p.add_argument("--block-size", type=positive_int, default=64,
+                   help="context length T (with --init: of the training windows, at most the model's)")
     p.add_argument("--dropout", type=fraction, default=0.0, help="dropout probability")
     p.add_argument("--position", choices=POSITIONS, default="learned",
                    help="positions: learned (GPT-2's table), sinusoidal (the Transformer paper's fixed one) "
                         "or rotary (q and k rotated by position, as LLaMA)")
-    add_training_args(p, out=os.path.join("runs", "gpt"), max_iters=800, batch_size=32, lr=2e-3,
-                      eval_interval=100)
     p.add_argument("--sample-tokens", type=non_negative_int, default=300,
-                   help="characters to sample when training ends (0: none)")
-    p.set_defaults(run=train_gpt)
+                   help="tokens to sample when training ends (0: none)")
+
+
+def make_tokenizer(spec, text):
+    """--tokenizer: char, bpe:N learnt from `text`, or a Hugging Face tokenizer folder or file."""
+    from ..models.gpt.hf import hf_tokenizer
+    from ..tokenizers import BPETokenizer, CharTokenizer
+    if spec in (None, "char"):
+        return CharTokenizer.train(text)
+    if spec.startswith("bpe:"):
+        try:
+            n = int(spec[4:])
+        except ValueError:
+            n = 0
+        if n < 257:
+            raise CLIError(f"--tokenizer {spec}: bpe:N needs N >= 257 (256 bytes and <|endoftext|>)")
+        return BPETokenizer.train(text, n)
+    if os.path.isdir(spec):
+        return hf_tokenizer(spec)
+    if os.path.isfile(spec):
+        return hf_tokenizer(os.path.dirname(os.path.abspath(spec))) if os.path.basename(spec) == "tokenizer.json" \
+            else _not_a_tokenizer(spec)
+    raise CLIError(f"--tokenizer {spec}: not char, bpe:N, or a tokenizer folder or tokenizer.json")
+
+
+def _not_a_tokenizer(spec):
+    raise CLIError(f"--tokenizer {spec}: a file other than tokenizer.json; give its folder or tokenizer.json")
+
+
+def load_init(path):
+    """(GPT, tokenizer) of --init: a Hugging Face GPT-2 folder or a minitx GPT run/checkpoint."""
+    from ..pipelines.generate import load_gpt
+    if not os.path.isdir(path):
+        raise CLIError(f"--init {path}: no such folder")
+    model, tokenizer = load_gpt(path)
+    if tokenizer.vocab_size > model.config.vocab_size:
+        raise CLIError(f"--init {path}: its tokenizer has {tokenizer.vocab_size} tokens, more than the model's "
+                       f"vocab_size {model.config.vocab_size}")
+    return model, tokenizer
 
 
 def train_gpt(args):
+    from .options import given
     if args.n_embd % args.n_head:
         raise CLIError(f"--n-embd {args.n_embd} is not divisible by --n-head {args.n_head}")
+    if args.init is not None and not args.resume:
+        typed = [name for name in _SHAPE_OPTIONS if given(args, name)]
+        if typed:
+            raise CLIError(f"--{typed[0].replace('_', '-')}: the model and its tokenizer come from --init "
+                           f"{args.init}; leave out --{typed[0].replace('_', '-')}")
     cfg, found, stored = prepare(args, ("gpt",), "train gpt", _MODEL_OPTIONS)
 
     from .. import manual_seed
     from ..data import TokenDataset, builtin_text, read_text
     from ..data.corpus import NAME as CORPUS
     from ..models.gpt import GPT, GPTConfig
-    from ..tokenizers import CharTokenizer
     from ..training import Trainer
     from ..training.checkpoint import data_section, model_config
 
+    init = None
     if stored is not None:
         data = data_section(stored)
         data_path = args.data if args.data is not None else data["path"]
         tokenizer, seed, val_fraction = stored.tokenizer, data["seed"], data["val_fraction"]
         gpt = model_config(stored, GPTConfig)
+        options = stored.config["options"]
+        T = options.get("block_size") or gpt.block_size
     else:
-        data_path, tokenizer, seed, val_fraction = args.data, None, args.seed, args.val_fraction
+        data_path, seed, val_fraction = args.data, args.seed, args.val_fraction
+        options = {name: getattr(args, name) for name in _MODEL_OPTIONS}
     text = read_text(data_path) if data_path is not None else builtin_text()
     if not text:
         raise CLIError(f"--data {data_path}: is empty (no text to train on)")
-    tokenizer = tokenizer or CharTokenizer.train(text)
-    if stored is None:
+    if stored is None and args.init is not None:
+        init, tokenizer = load_init(args.init)
+        gpt = dataclasses.replace(init.config, dropout=args.dropout)
+        T = min(args.block_size, gpt.block_size)
+        options.update(block_size=T, n_layer=gpt.n_layer, n_head=gpt.n_head, n_embd=gpt.n_embd,
+                       position=gpt.position, tokenizer=None)
+    elif stored is None:
+        tokenizer = make_tokenizer(args.tokenizer, text)
         gpt = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
                         n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, position=args.position)
-    data = TokenDataset(tokenizer.encode(text), gpt.block_size, val_fraction=val_fraction, seed=seed)
+        T = gpt.block_size
+    try:
+        ids = tokenizer.encode(text)
+    except ValueError as e:
+        raise CLIError(f"--data {data_path or CORPUS}: {e}") from None
+    data = TokenDataset(ids, T, val_fraction=val_fraction, seed=seed)
     manual_seed(seed)
     model = GPT(gpt)
-    options = stored.config["options"] if stored else {name: getattr(args, name) for name in _MODEL_OPTIONS}
+    if init is not None:
+        model.load_state_dict(init.state_dict())
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
@@ -76,11 +164,12 @@ def train_gpt(args):
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)
-    note(f"data: {data_path or CORPUS}, {len(text):,} characters, vocab {tokenizer.vocab_size}; "
+    note(f"data: {data_path or CORPUS}, {len(text):,} characters, {len(ids):,} tokens, vocab {tokenizer.vocab_size}; "
          f"model: GPT n_layer {gpt.n_layer}, n_head {gpt.n_head}, n_embd {gpt.n_embd}, "
          + ("" if gpt.position == "learned" else f"{gpt.position} positions, ")
+         + (f"from {options['init']}, " if options.get("init") else "")
          + f"{model.num_parameters():,} parameters; {cfg.max_iters} steps of "
-         f"{cfg.batch_size * cfg.grad_accum} x {gpt.block_size} tokens")
+         f"{cfg.batch_size * cfg.grad_accum} x {T} tokens")
     summary = trainer.fit()
     if not trainer.world.is_main:   # under MPI: rank 0 reports and samples
         return exit_code(summary)

@@ -10,19 +10,13 @@ def load_gpt(path):
     """(GPT, tokenizer) from a minitx GPT checkpoint, or a Hugging Face GPT-2 folder
     (config.json, model.safetensors, and tokenizer.json or vocab.json + merges.txt)."""
     from ..models.gpt import GPT
-    from ..tokenizers import BPETokenizer
+    from ..models.gpt.hf import hf_tokenizer
     from ..training.checkpoint import find_checkpoint, load_model
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such model folder")
     if is_hf_folder(path):
-        model = GPT.from_pretrained(path)
-        if os.path.exists(os.path.join(path, "tokenizer.json")):
-            return model, BPETokenizer.load(os.path.join(path, "tokenizer.json"))
-        vocab, merges = os.path.join(path, "vocab.json"), os.path.join(path, "merges.txt")
-        if not (os.path.exists(vocab) and os.path.exists(merges)):
-            raise FileNotFoundError(f"{path}: no tokenizer.json, or vocab.json and merges.txt")
-        return model, BPETokenizer.from_gpt2_files(vocab, merges)
+        return GPT.from_pretrained(path), hf_tokenizer(path)
     folder = find_checkpoint(path)
     try:
         return load_model(folder, model_types=("gpt",))

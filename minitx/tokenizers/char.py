@@ -7,7 +7,7 @@ of characters of the training text, then any special tokens.
 import json
 
 from . import _files
-from .base import Tokenizer, VocabError, special_regex, split_special
+from .base import Tokenizer, VocabError, added_tokens, special_regex, split_special
 
 
 class CharTokenizer(Tokenizer):
@@ -86,6 +86,37 @@ class CharTokenizer(Tokenizer):
         data = {"type": "char", "chars": self._itos[: len(self._stoi)], "special_tokens": list(self._special)}
         with open(path, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=0)
+
+    def save_hf(self, path):
+        """Write a Hugging Face tokenizer.json with the same ids: a word-level vocab of single
+        characters, split one code point at a time, decoded by joining (the tokenizers
+        library, and so transformers' AutoTokenizer, load it)."""
+        data = {
+            "version": "1.0", "truncation": None, "padding": None,
+            "added_tokens": added_tokens(self._special),
+            "normalizer": None,
+            # one piece per code point, newlines included ([\s\S]: Oniguruma has no (?s))
+            "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "[\\s\\S]"}, "behavior": "Isolated",
+                              "invert": False},
+            "post_processor": None,
+            "decoder": {"type": "Fuse"},
+            "model": {"type": "WordLevel", "vocab": {c: i for i, c in enumerate(self._itos)}, "unk_token": "<unk>"},
+        }
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False, indent=1)
+
+    @classmethod
+    def load_hf(cls, path):
+        """The tokenizer save_hf wrote: its characters, then its special tokens, by id."""
+        data, _ = _files.read_json(path)
+        model = data.get("model") if isinstance(data, dict) else None
+        if not (isinstance(model, dict) and model.get("type") == "WordLevel" and isinstance(model.get("vocab"), dict)):
+            raise VocabError(f"{path}: not a character-level tokenizer.json (a WordLevel model of characters)")
+        special = {t.get("content") for t in data.get("added_tokens") or [] if isinstance(t, dict)}
+        tokens = [t for t, _ in sorted(model["vocab"].items(), key=lambda item: item[1])]
+        if sorted(model["vocab"].values()) != list(range(len(tokens))):
+            raise VocabError(f"{path}: the vocab's ids are not 0 .. {len(tokens) - 1}")
+        return cls([t for t in tokens if t not in special], [t for t in tokens if t in special])
 
     @classmethod
     def load(cls, path):

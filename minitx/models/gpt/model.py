@@ -22,6 +22,7 @@ from ..inputs import as_ids
 # transformers' activation_function names for our two GELUs
 _HF_ACT = {"gelu_tanh": "gelu_new", "gelu": "gelu"}
 _FROM_HF_ACT = {name: "gelu_tanh" if approx == "tanh" else "gelu" for name, approx in hub.HF_GELU.items()}
+_UNSET = object()
 # GPT-2 stores these as Conv1D weights, (in, out); ours are Linear, (out, in).
 _CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 
@@ -242,8 +243,10 @@ class GPT(nn.Module):
             raise ValueError(f"{weights_file}: {e}") from None
         return model.to(dtype).eval()  # as transformers' from_pretrained: dropout off until .train()
 
-    def save_pretrained(self, path):
-        """Write config.json and model.safetensors that transformers' GPT2LMHeadModel loads."""
+    def save_pretrained(self, path, bos_token_id=_UNSET, eos_token_id=_UNSET, pad_token_id=None):
+        """Write config.json and model.safetensors that transformers' GPT2LMHeadModel loads.
+        The special ids default to GPT-2's (the last id, <|endoftext|>); hf.export_hf passes
+        the run's tokenizer's (None for a vocab without one)."""
         c = self.config
         if not c.bias:
             raise ValueError("save_pretrained: GPT-2's layout has biases; this model has bias=False")
@@ -256,9 +259,12 @@ class GPT(nn.Module):
             "n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head, "n_inner": c.n_inner,
             "activation_function": _HF_ACT[c.activation], "layer_norm_epsilon": c.layer_norm_eps,
             "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
-            "tie_word_embeddings": c.tie_word_embeddings, "bos_token_id": c.vocab_size - 1,
-            "eos_token_id": c.vocab_size - 1,
+            "tie_word_embeddings": c.tie_word_embeddings,
+            "bos_token_id": c.vocab_size - 1 if bos_token_id is _UNSET else bos_token_id,
+            "eos_token_id": c.vocab_size - 1 if eos_token_id is _UNSET else eos_token_id,
         }
+        if pad_token_id is not None:
+            hf["pad_token_id"] = pad_token_id
         weights = {}
         for name, value in self.state_dict().items():
             if name == "lm_head.weight" and c.tie_word_embeddings:
