@@ -41,7 +41,7 @@ MUTANTS = [
            "hits += int((logits.data.argmax(-1) != labels).sum())", (DEFS,)),
     Mutant("gelu_tanh_constant", "minitx/kernels/numba/gelu.py",
            "_K = 0.044715", "_K = 0.04715", (DEFS, "tests/test_kernels_gelu.py")),
-    Mutant("gpt2_c_proj_not_transposed", GPT,
+    Mutant("gpt2_c_proj_not_transposed", "minitx/models/gpt/hf.py",
            '_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", ',
            '_CONV1D = ("attn.c_attn.weight", ', (DEFS,)),
     Mutant("cross_entropy_blocks_skip_their_first_row", "minitx/kernels/numba/cross_entropy.py",
@@ -282,7 +282,7 @@ MUTANTS = [
     Mutant("loaded_parameters_keep_the_sources_layout", "minitx/nn/module.py",
            'p.data = np.array(value, dtype=p.dtype, order="C", copy=True)',
            "p.data = np.array(value, dtype=p.dtype, copy=True)", ("tests/test_nn_module.py",)),
-    Mutant("gpt_from_pretrained_in_training_mode", "minitx/models/gpt/model.py",
+    Mutant("gpt_from_pretrained_in_training_mode", "minitx/models/gpt/hf.py",
            "return model.to(dtype).eval()", "return model.to(dtype)", ("tests/test_gpt_parity.py",)),
 
     # ---- baselines: TF-IDF, logistic regression, n-gram smoothing ------------------------------------

@@ -26,10 +26,10 @@ def export(args):
     kind = ckpt.config.get("model_type")
     model = build_model(ckpt)
     if kind == "gpt":
-        from ..models.gpt.hf import export_hf
-        if model.config.position != "learned" or not model.config.bias:
-            raise CLIError(f"{ckpt.path}: GPT-2's layout, which transformers loads, has learned positions and "
-                           f"biases; this run has position={model.config.position!r}, bias={model.config.bias}")
+        from ..models.gpt.hf import export_hf, layout_refuses
+        refused = layout_refuses(model.config)
+        if refused:
+            raise CLIError(f"{ckpt.path}: {refused}; transformers' GPT-2 could not load it")
     else:
         from ..models.bert import export_hf
     export_hf(model, ckpt.tokenizer, args.out)

@@ -1,77 +1,19 @@
-"""GPT: the GPT-2 architecture (pre-LN decoder), generation with a KV cache,
-and GPT-2 weights in and out in the Hugging Face layout.
+"""GPT: the GPT-2 architecture (pre-LN decoder). Its config is config.py, generation
+with a KV cache generate.py, GPT-2 folders in and out hf.py.
 
 Names follow GPT-2 (transformer.wte, transformer.h.0.attn.c_attn, ...), as nanoGPT.
 """
-import dataclasses
 import math
-import os
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
 
 from ... import nn
-from ...config import check_fields, from_dict
 from ...nn import functional as F
 from ...nn.init import transformer_init_
 from ...tensor import Tensor
-from .. import hub
 from ..inputs import as_ids
-
-# transformers' activation_function names for our two GELUs
-_HF_ACT = {"gelu_tanh": "gelu_new", "gelu": "gelu"}
-_FROM_HF_ACT = {name: "gelu_tanh" if approx == "tanh" else "gelu" for name, approx in hub.HF_GELU.items()}
-_UNSET = object()
-# GPT-2 stores these as Conv1D weights, (in, out); ours are Linear, (out, in).
-_CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
-
-@dataclass
-class GPTConfig:
-    vocab_size: int = 50257
-    block_size: int = 1024
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    dropout: float = 0.0
-    bias: bool = True
-    tie_word_embeddings: bool = True
-    activation: str = "gelu_tanh"
-    layer_norm_eps: float = 1e-5
-    n_inner: Optional[int] = None  # MLP width; None means 4 * n_embd
-    position: str = "learned"      # "learned" (GPT-2's), "sinusoidal" or "rotary"; see nn.transformer
-    rope_base: float = 10000.0     # rotary: inv_freq = 1 / rope_base^(2i / HS)
-
-    def __post_init__(self):
-        check_fields(self)
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"GPTConfig: {name} must be positive, got {getattr(self, name)}")
-        if self.n_embd % self.n_head:
-            raise ValueError(f"GPTConfig: n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
-        if not self.rope_base > 0:
-            raise ValueError(f"GPTConfig: rope_base must be positive, got {self.rope_base}")
-        try:
-            self.block_config()
-        except ValueError as e:
-            raise ValueError(str(e).replace("BlockConfig", "GPTConfig")) from None
-
-    def block_config(self):
-        """The choices every block of this model is built from."""
-        return nn.BlockConfig(n_embd=self.n_embd, n_head=self.n_head, position=self.position,
-                              activation=self.activation, bias=self.bias, dropout=self.dropout, causal=True,
-                              norm_eps=self.layer_norm_eps, hidden=self.n_inner, rope_base=self.rope_base)
-
-    @classmethod
-    def from_dict(cls, data, where):
-        return from_dict(cls, data, where)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
-
 
 @dataclass
 class GPTOutput:
@@ -199,78 +141,20 @@ class GPT(nn.Module):
                         eos_token_id, use_cache, attention_mask, repetition_penalty, no_repeat_ngram_size,
                         num_return_sequences, stop_strings, tokenizer, pad_token_id, streamer)
 
-    # ---- Hugging Face layout ----------------------------------------------
+    # ---- Hugging Face layout (hf.py) -------------------------------------
     @classmethod
     def from_pretrained(cls, path, dtype=np.float32):
         """Load a GPT-2 folder in the Hugging Face layout (config.json + model.safetensors),
-        in eval mode as transformers does (call .train() to fine-tune). A config.json of wrong types, or sizes unlike the weights, is a ValueError naming
-        the file and key."""
-        file, weights_file = os.path.join(path, hub.CONFIG), os.path.join(path, hub.WEIGHTS)
-        hf = hub.read_config(path)
-        if hf.get("model_type", "gpt2") != "gpt2":
-            raise ValueError(f"{file}: model_type {hf.get('model_type')!r} is not gpt2")
-        act = hub.value(hf, "activation_function", str, file, "gelu_new")
-        if act not in _FROM_HF_ACT:
-            raise ValueError(f"{file}: activation_function {act!r} is not supported")
-        fields = dict(
-            vocab_size=hub.value(hf, "vocab_size", int, file),
-            block_size=hub.value(hf, "n_positions", int, file, hub.value(hf, "n_ctx", int, file, 1024)),
-            n_layer=hub.value(hf, "n_layer", int, file), n_head=hub.value(hf, "n_head", int, file),
-            n_embd=hub.value(hf, "n_embd", int, file), dropout=hub.value(hf, "resid_pdrop", float, file, 0.0),
-            tie_word_embeddings=hub.value(hf, "tie_word_embeddings", bool, file, True),
-            activation=_FROM_HF_ACT[act], layer_norm_eps=hub.value(hf, "layer_norm_epsilon", float, file, 1e-5),
-            n_inner=hub.value(hf, "n_inner", Optional[int], file, None))
-        state = _state_from_hf(hub.read_weights(path))
-        hub.check_sizes(file, weights_file, state, [
-            ("vocab_size", fields["vocab_size"], "transformer.wte.weight", 0),
-            ("n_positions", fields["block_size"], "transformer.wpe.weight", 0),
-            ("n_embd", fields["n_embd"], "transformer.wte.weight", 1)])
-        layers = hub.count_layers(state, "transformer.h.")
-        if layers != fields["n_layer"]:
-            raise ValueError(f"{file}: n_layer is {fields['n_layer']}, but {weights_file} holds {layers} layers")
-        try:
-            config = GPTConfig(**fields)
-        except ValueError as e:
-            raise ValueError(f"{file}: {e}") from None
-        model = cls(config)
-        if config.tie_word_embeddings:
-            state["lm_head.weight"] = state.get("transformer.wte.weight")
-            if state["lm_head.weight"] is None:
-                state.pop("lm_head.weight")
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(f"{weights_file}: {e}") from None
-        return model.to(dtype).eval()  # as transformers' from_pretrained: dropout off until .train()
+        in eval mode as transformers does (call .train() to fine-tune). A config.json of
+        wrong types, or sizes unlike the weights, is a ValueError naming the file and key."""
+        from . import hf
+        return hf.from_pretrained(cls, path, dtype)
 
-    def save_pretrained(self, path, bos_token_id=_UNSET, eos_token_id=_UNSET, pad_token_id=None):
-        """Write config.json and model.safetensors that transformers' GPT2LMHeadModel loads.
-        The special ids default to GPT-2's (the last id, <|endoftext|>); hf.export_hf passes
-        the run's tokenizer's (None for a vocab without one)."""
-        c = self.config
-        if not c.bias:
-            raise ValueError("save_pretrained: GPT-2's layout has biases; this model has bias=False")
-        if c.position != "learned":
-            raise ValueError(f"save_pretrained: GPT-2's layout has learned positions; this model has "
-                             f"position={c.position!r}")
-        hf = {
-            "architectures": ["GPT2LMHeadModel"], "model_type": "gpt2",
-            "vocab_size": c.vocab_size, "n_positions": c.block_size, "n_ctx": c.block_size,
-            "n_embd": c.n_embd, "n_layer": c.n_layer, "n_head": c.n_head, "n_inner": c.n_inner,
-            "activation_function": _HF_ACT[c.activation], "layer_norm_epsilon": c.layer_norm_eps,
-            "resid_pdrop": c.dropout, "embd_pdrop": c.dropout, "attn_pdrop": c.dropout,
-            "tie_word_embeddings": c.tie_word_embeddings,
-            "bos_token_id": c.vocab_size - 1 if bos_token_id is _UNSET else bos_token_id,
-            "eos_token_id": c.vocab_size - 1 if eos_token_id is _UNSET else eos_token_id,
-        }
-        if pad_token_id is not None:
-            hf["pad_token_id"] = pad_token_id
-        weights = {}
-        for name, value in self.state_dict().items():
-            if name == "lm_head.weight" and c.tie_word_embeddings:
-                continue  # shared with transformer.wte.weight
-            weights[name] = value.T if name.endswith(_CONV1D) else value
-        hub.write_folder(path, hf, weights)
+    def save_pretrained(self, path, **special_ids):
+        """Write config.json and model.safetensors that transformers' GPT2LMHeadModel loads;
+        special_ids: bos_token_id, eos_token_id, pad_token_id (default: GPT-2's, the last id)."""
+        from . import hf
+        hf.save_pretrained(self, path, **special_ids)
 
 
 def padded_positions(attention_mask):
@@ -279,14 +163,3 @@ def padded_positions(attention_mask):
     padding gets 0 (its outputs are discarded)."""
     mask = np.asarray(attention_mask, dtype=bool)
     return np.where(mask, np.cumsum(mask, axis=1) - 1, 0)
-
-
-def _state_from_hf(weights):
-    """GPT-2's Hugging Face names and Conv1D layout -> this model's state_dict."""
-    state = {}
-    for key, value in weights.items():
-        if key.endswith((".attn.bias", ".attn.masked_bias")):
-            continue  # the causal mask buffers of older transformers
-        name = key if key.startswith(("transformer.", "lm_head.")) else "transformer." + key
-        state[name] = value.T if name.endswith(_CONV1D) else value
-    return state
