@@ -103,7 +103,8 @@ def attention_probs(q, k, attn_mask=None, is_causal=False):
     """softmax(q k^T / sqrt(HS) + mask) (B, NH, Tq, Tk) as a Tensor with no gradient, for
     reading: computed plainly in NumPy from q (B, NH, Tq, HS) and k (B, NH, Tk, HS), with
     the fused kernel's conventions (a boolean mask, True = attend, or an additive one;
-    causal queries are the last Tq positions; a row with no key is all zeros)."""
+    causal queries are the last Tq positions; a row with no key is all zeros). They are
+    the probabilities before attention dropout (which only training applies)."""
     q, k = (t.data if isinstance(t, Tensor) else np.asarray(t) for t in (q, k))
     Tq, Tk = q.shape[2], k.shape[2]
     s = (q @ k.swapaxes(-1, -2)) * q.dtype.type(1 / np.sqrt(q.shape[-1]))  # (B, NH, Tq, Tk)
