@@ -256,4 +256,6 @@ MUTANTS = [
            "right.plot(np.arange(T) - i, dots[i]", "right.plot(np.arange(T), dots[i]", ("tests/test_viz.py",)),
     Mutant("viz_attention_rows_are_keys", "minitx/viz/attention.py",
            "image = ax.imshow(heads[h],", "image = ax.imshow(heads[h].T,", ("tests/test_viz.py",)),
+    Mutant("viz_validation_curve_draws_the_train_mean", "minitx/viz/loss.py",
+           'val = [(r["step"], r["val_loss"])', 'val = [(r["step"], r["train_loss"])', ("tests/test_viz.py",)),
 ]
