@@ -66,7 +66,7 @@ def test_every_python_block_runs(page, restored_torch_threads):
 
 def test_the_pages_have_code_to_run():
     names = {_name(p) for p in PAGES_WITH_CODE}
-    assert {"README.md", "docs/autograd.md", "docs/tutorial.md"} <= names
+    assert {"README.md", "docs/autograd.md", "docs/tutorial.md", "docs/transformer.md"} <= names
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_name)

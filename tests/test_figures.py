@@ -12,7 +12,8 @@ SCRIPTS = sorted(p for p in (ROOT / "docs" / "figures").glob("*.py") if not p.na
 
 
 def test_there_are_figure_scripts():
-    assert {"position_encoding", "position_similarity", "sampling", "attention_map", "loss_curves"} <= \
+    assert {"position_encoding", "position_similarity", "sampling", "attention_map", "loss_curves",
+            "transformer_heads"} <= \
         {p.stem for p in SCRIPTS}
 
 
