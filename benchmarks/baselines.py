@@ -311,7 +311,7 @@ def spread(row):
 
 
 def report(result, seeds):
-    lines = [f"| task | model | {'value'} (min..max over {seeds} seed{'s' * (seeds > 1)}) | parameters | "
+    lines = [f"| task | model | value (min..max over {seeds} seed{'s' * (seeds > 1)}) | parameters | "
              "training s | tokens/s |", "|---|---|---|---:|---:|---:|"]
     for r in result["table"]:
         lines.append(f"| {r['task']} ({r['metric']}) | {r['model']} | {spread(r)} | {r['params']:,} | "
