@@ -84,11 +84,11 @@ def count_parameters(model):
     return int(sum(p.data.size for p in {id(p): p for p in model.parameters()}.values()))
 
 
-def train(model, batch, loss_of, steps, lr, warmup=None):
+def train(model, batch, loss_of, steps, lr):
     """`steps` AdamW steps on batch(step) -> (inputs, targets); returns (seconds, tokens seen)."""
     optimizer = AdamW(param_groups(model, 0.01), lr=lr, betas=(0.9, 0.99), weight_decay=0.01)
     params = list(model.parameters())
-    warmup = max(1, steps // 10) if warmup is None else warmup
+    warmup = max(1, steps // 10)
     model.train()
     tokens, start = 0, time.perf_counter()
     for step in range(steps):
@@ -121,7 +121,8 @@ def predict(model, ids, batch_size=64):
 
 
 def position_losses(model, windows, batch_size=32):
-    """(N, T + 1) windows -> (T,) mean cross-entropy in nats at each position t (context t + 1 ... 1)."""
+    """(N, T + 1) windows -> (T,) mean cross-entropy in nats of predicting character t + 1 from the
+    t + 1 before it, t = 0 .. T - 1."""
     out = []
     with no_grad():
         for i in range(0, len(windows), batch_size):
