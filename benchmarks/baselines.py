@@ -244,7 +244,7 @@ def step_times(cfg):
     rng = np.random.default_rng(0)
     B, C = cfg["step_B"], cfg["step_C"]
     minitx.manual_seed(0)
-    lstm, attention = nn.LSTM(C, C, batch_first=True), nn.SelfAttention(C, 4)
+    lstm, attention = nn.LSTM(C, C, batch_first=True), nn.SelfAttention(nn.BlockConfig(n_embd=C, n_head=4, causal=True))
 
     def best(layer, x):
         times = []
