@@ -19,6 +19,8 @@ DEFS = "tests/test_against_definitions.py"
 SAMPLING = "minitx/models/gpt/sampling.py"
 GPT = "minitx/models/gpt/model.py"
 TRAINER = "minitx/training/trainer.py"
+KERNEL_LSTM = "tests/test_kernels_lstm.py"
+NN_RNN = "tests/test_nn_rnn.py"
 
 MUTANTS = [
     # ---- issue 16's survivors -----------------------------------------------------------
@@ -61,6 +63,36 @@ MUTANTS = [
     Mutant("layernorm_last_run_not_flushed", "minitx/kernels/numba/layernorm.py",
            "if i % FLUSH_ROWS == FLUSH_ROWS - 1 or i == R - 1:", "if i % FLUSH_ROWS == FLUSH_ROWS - 1:",
            ("tests/test_kernels_layernorm.py",)),
+
+    # ---- kernels: recurrent layers (RNN, LSTM, GRU) ----------------------------------------
+    Mutant("lstm_twin_forget_gradient_reads_the_new_cell", "minitx/kernels/lstm.py",
+           "di, df, dg = dc * g, dc * c_prev[t], dc * i", "di, df, dg = dc * g, dc * hc[1, t], dc * i",
+           (KERNEL_LSTM, NN_RNN)),
+    Mutant("lstm_twin_backward_drops_the_carried_dc", "minitx/kernels/lstm.py",
+           "dc = dhc[1, t] + dc_next", "dc = dhc[1, t]", (KERNEL_LSTM, NN_RNN)),
+    Mutant("lstm_forget_gate_scales_the_previous_hidden_state", "minitx/kernels/numba/lstm.py",
+           "c[b, j] = ab[H + j] * c_prev[b, j] + ab[j] * ab[2 * H + j]",
+           "c[b, j] = ab[H + j] * h_prev[b, j] + ab[j] * ab[2 * H + j]", (KERNEL_LSTM, NN_RNN)),
+    Mutant("lstm_backward_drops_the_carried_dc", "minitx/kernels/numba/lstm.py",
+           "dc = dhc[1, t, b, j] + gc[j]", "dc = dhc[1, t, b, j]", (KERNEL_LSTM, NN_RNN)),
+    Mutant("rnn_tanh_derivative_without_the_square", "minitx/kernels/numba/rnn.py",
+           "dh * (one - o[b, j] * o[b, j])", "dh * (one - o[b, j])", (KERNEL_LSTM, NN_RNN)),
+    Mutant("products_skip_the_last_row_past_a_multiple_of_4", "minitx/kernels/numba/rnn.py",
+           "for i in range(R4, R):", "for i in range(R4, R - 1):", (KERNEL_LSTM, NN_RNN)),
+    Mutant("gru_direct_path_takes_the_other_side_of_z", "minitx/kernels/numba/gru.py",
+           "gh[j] = dh * z", "gh[j] = dh * (one - z)", (KERNEL_LSTM, NN_RNN)),
+    Mutant("recurrences_never_hand_large_steps_to_blas", "minitx/kernels/rnn.py",
+           "return xw.shape[1] * weight_hh.size >= BLAS_MIN_MACS", "return False", (KERNEL_LSTM,)),
+    Mutant("lstm_backward_compiled_after_the_twins_forward", "minitx/kernels/lstm.py",
+           "backward = lstm_backward_numpy if ctx.twin else lstm_backward", "backward = lstm_backward",
+           (KERNEL_LSTM,)),
+    Mutant("rnn_layers_init_by_the_input_size", "minitx/nn/rnn.py",
+           "bound, GH = 1 / math.sqrt(hidden_size)", "bound, GH = 1 / math.sqrt(input_size)", (NN_RNN,)),
+    Mutant("rnn_layers_drop_the_last_layers_output", "minitx/nn/rnn.py",
+           "if self.dropout and self.training and k < self.num_layers - 1:",
+           "if self.dropout and self.training:", (NN_RNN,)),
+    Mutant("rnn_layers_batch_first_output_left_time_major", "minitx/nn/rnn.py",
+           "out = x if not batched else x.transpose(0, 1) if self.batch_first else x", "out = x", (NN_RNN,)),
 
     # ---- kernels: softmax -------------------------------------------------------------------
     Mutant("softmax_twin_backward_dot_outside", "minitx/kernels/softmax.py",

@@ -2,10 +2,11 @@
 finite differences, the sequence against the same steps in plain ops, determinism, errors."""
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minitx as mt
+from minitx.backend import dispatch
 from minitx.kernels import gru, lstm, rnn
 from minitx.testing import gradcheck
 from tests.kernel_strategies import DTYPES, arrays, twin_tol
@@ -71,7 +72,6 @@ def _sequence(kind, *args):
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data(), bias=st.booleans())
-@settings(max_examples=20)
 def test_gradcheck(backend, kind, data, bias):
     xw, states, w, b, _ = data.draw(problems(kind, np.float64, max_T=5, max_B=3, max_H=4))
     tensors = [mt.Tensor(a, requires_grad=True) for a in (xw, *states, w)]
@@ -110,7 +110,6 @@ def _steps_in_plain_ops(kind, xw, states, w, b):
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data())
-@settings(max_examples=20)
 def test_equals_the_steps_in_plain_ops(backend, kind, data):
     p = data.draw(problems(kind, np.float64))
     dout = p[4]
@@ -127,13 +126,36 @@ def test_equals_the_steps_in_plain_ops(backend, kind, data):
 
 @pytest.mark.parametrize("kind", KINDS)
 @given(data=st.data())
-@settings(max_examples=10)
 def test_numba_kernels_are_deterministic(kind, data):
     p = data.draw(problems(kind, np.float32, max_T=20, max_B=8, max_H=16))
     first = _forward_backward(kind, "numba", *p)
     again = _forward_backward(kind, "numba", *p)
     for a, b in zip(first, again):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("large", [False, True])
+def test_large_steps_run_the_twin_under_either_backend(kind, large, monkeypatch):
+    """From rnn.BLAS_MIN_MACS multiply-adds a step the twin's GEMM is the faster, so the
+    Function runs the twin even under the numba backend; below it, the compiled kernels."""
+    module, name = {"lstm": (lstm, "lstm"), "gru": (gru, "gru")}.get(kind, (rnn, "rnn"))
+    monkeypatch.setattr(rnn, "BLAS_MIN_MACS", 1 if large else 1 << 62)
+    compiled_calls = []
+    for step in ("forward", "backward"):
+        run = getattr(module, f"{name}_{step}")
+
+        def counted(*args, _compiled=run.numba, _step=step):
+            compiled_calls.append(_step)
+            return _compiled(*args)
+        monkeypatch.setattr(module, f"{name}_{step}", dispatch(run.numpy, counted))
+    rng, H = np.random.default_rng(0), 4
+    G = GATES[kind]
+    arrays_in = [rng.standard_normal(s) for s in [(3, 2, G * H)] + [(2, H)] * (2 if kind == "lstm" else 1)
+                 + [(G * H, H), (G * H,)]]
+    with mt.use_backend("numba"):
+        _sequence(kind, *(mt.Tensor(a, requires_grad=True) for a in arrays_in)).sum().backward()
+    assert compiled_calls == ([] if large else ["forward", "backward"])
 
 
 def test_errors_name_the_shapes():

@@ -16,7 +16,7 @@ from ..autograd import Function
 from ..backend import dispatch
 from ._arrays import writable_c
 from .numba import gru as compiled
-from .rnn import checked_sequence, sigmoid
+from .rnn import blas_pays, checked_sequence, sigmoid
 
 
 # ---- NumPy twin: reads like the math ----------------------------------------
@@ -78,7 +78,8 @@ class GRUSequence(Function):
     def forward(ctx, xw, h0, weight_hh, bias_hh):
         xw, h0, weight_hh = (writable_c(a) for a in (xw, h0, weight_hh))
         b = np.zeros(weight_hh.shape[0], xw.dtype) if bias_hh is None else writable_c(bias_hh)
-        out, gates = gru_forward(xw, h0, weight_hh, b)
+        ctx.twin = blas_pays(xw, weight_hh)
+        out, gates = (gru_forward_numpy if ctx.twin else gru_forward)(xw, h0, weight_hh, b)
         ctx.save_for_backward(h0, weight_hh, out, gates)
         ctx.has_bias = bias_hh is not None
         return out
@@ -86,7 +87,8 @@ class GRUSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         h0, weight_hh, out, gates = ctx.saved_tensors
-        dxw, dh0, dw, db = gru_backward(writable_c(grad), h0, weight_hh, out, gates)
+        backward = gru_backward_numpy if ctx.twin else gru_backward
+        dxw, dh0, dw, db = backward(writable_c(grad), h0, weight_hh, out, gates)
         return dxw, dh0, dw, (db if ctx.has_bias else None)
 
 

@@ -17,7 +17,7 @@ from ..autograd import Function
 from ..backend import dispatch
 from ._arrays import writable_c
 from .numba import lstm as compiled
-from .rnn import checked_sequence, sigmoid
+from .rnn import blas_pays, checked_sequence, sigmoid
 
 
 # ---- NumPy twin: reads like the math ----------------------------------------
@@ -81,7 +81,8 @@ class LSTMSequence(Function):
     def forward(ctx, xw, h0, c0, weight_hh, bias_hh):
         xw, h0, c0, weight_hh = (writable_c(a) for a in (xw, h0, c0, weight_hh))
         b = np.zeros(weight_hh.shape[0], xw.dtype) if bias_hh is None else writable_c(bias_hh)
-        hc, gates = lstm_forward(xw, h0, c0, weight_hh, b)
+        ctx.twin = blas_pays(xw, weight_hh)
+        hc, gates = (lstm_forward_numpy if ctx.twin else lstm_forward)(xw, h0, c0, weight_hh, b)
         ctx.save_for_backward(h0, c0, weight_hh, hc, gates)
         ctx.has_bias = bias_hh is not None
         return hc
@@ -89,7 +90,8 @@ class LSTMSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         h0, c0, weight_hh, hc, gates = ctx.saved_tensors
-        dxw, dh0, dc0, dw, db = lstm_backward(writable_c(grad), h0, c0, weight_hh, hc, gates)
+        backward = lstm_backward_numpy if ctx.twin else lstm_backward
+        dxw, dh0, dc0, dw, db = backward(writable_c(grad), h0, c0, weight_hh, hc, gates)
         return dxw, dh0, dc0, dw, (db if ctx.has_bias else None)
 
 

@@ -18,6 +18,17 @@ from .numba import rnn as compiled
 
 NONLINEARITIES = ("tanh", "relu")
 
+# From this many multiply-adds in one step's product h_{t-1} @ W_hh^T (B * G*H * H),
+# OpenBLAS's GEMM in the twin beats the compiled loop (docs/kernels/lstm.md has the
+# figures): the three Functions then run the twin whatever the backend.
+BLAS_MIN_MACS = 1 << 24
+
+
+def blas_pays(xw, weight_hh):
+    """True when a step's product, xw (T, B, G*H) by weight_hh (G*H, H), is large enough
+    for the twin's per-step GEMM to beat the compiled loop."""
+    return xw.shape[1] * weight_hh.size >= BLAS_MIN_MACS
+
 
 def sigmoid(a):
     """1 / (1 + exp(-a)) with exp of a non-positive number only: no overflow."""
@@ -67,7 +78,8 @@ class RNNSequence(Function):
     def forward(ctx, xw, h0, weight_hh, bias_hh, nonlinearity):
         xw, h0, weight_hh = (writable_c(a) for a in (xw, h0, weight_hh))
         b = np.zeros(weight_hh.shape[0], xw.dtype) if bias_hh is None else writable_c(bias_hh)
-        out = rnn_forward(xw, h0, weight_hh, b, nonlinearity)
+        ctx.twin = blas_pays(xw, weight_hh)
+        out = (rnn_forward_numpy if ctx.twin else rnn_forward)(xw, h0, weight_hh, b, nonlinearity)
         ctx.save_for_backward(h0, weight_hh, out)
         ctx.has_bias, ctx.nonlinearity = bias_hh is not None, nonlinearity
         return out
@@ -75,7 +87,8 @@ class RNNSequence(Function):
     @staticmethod
     def backward(ctx, grad):
         h0, weight_hh, out = ctx.saved_tensors
-        dxw, dh0, dw, db = rnn_backward(writable_c(grad), h0, weight_hh, out, ctx.nonlinearity)
+        backward = rnn_backward_numpy if ctx.twin else rnn_backward
+        dxw, dh0, dw, db = backward(writable_c(grad), h0, weight_hh, out, ctx.nonlinearity)
         return dxw, dh0, dw, (db if ctx.has_bias else None), None
 
 

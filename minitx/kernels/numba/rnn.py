@@ -1,12 +1,13 @@
 """A plain RNN's recurrence, compiled: one serial kernel each way over all T steps, with
 the twin's signatures (kernels/rnn.py). The vectorizable sigmoid and tanh and the
-vector-matrix product here are lstm.py's and gru.py's too.
+blocked product add_products here are lstm.py's and gru.py's too.
 
 Each step's product h_{t-1} @ W_hh^T is a loop here, not BLAS: Numba's np.dot needs
 SciPy, which minitx does not depend on. What the loop saves is the cost of a dozen
 NumPy calls a step, which is most of a step at the sizes a learner runs; the weight
-gradient, one GEMM over all steps, stays with NumPy. docs/kernels/lstm.md has the
-measurements.
+gradient, one GEMM over all steps, stays with NumPy. From kernels/rnn.BLAS_MIN_MACS
+multiply-adds a step the twin's GEMM wins and the Functions run the twin instead.
+docs/kernels/lstm.md has the measurements.
 """
 import math
 
