@@ -23,6 +23,7 @@ import json
 import math
 import os
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -351,7 +352,7 @@ def plot(result, path, title):
     ax2.set_ylabel("forward + backward, ms")
     ax2.set_title("(d) one training step of one layer")
     ax2.legend()
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(textwrap.fill(title, 150), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
