@@ -97,3 +97,31 @@ def test_bad_tokenizer_and_init_are_one_line(tmp_path, text, capsys):
                           (["--init", str(tmp_path / "none")], "no such folder")]:
         assert main(["train", "gpt", "--data", str(text), "--out", str(tmp_path / "r"), *argv, *TINY]) == 1
         assert message in capsys.readouterr().err
+
+
+def test_export_of_a_bert_run_loads_in_transformers(tmp_path):
+    """`minitx export` takes every run kind: a fine-tuned classifier comes out as a folder
+    AutoModelForSequenceClassification and AutoTokenizer load, with the same logits."""
+    from minitx.models import bert
+    from minitx.tokenizers import WordPieceTokenizer
+    from minitx.training.checkpoint import save_checkpoint
+    texts = ["the cat sat on the mat", "a dog ate the rat", "the docs are great"]
+    tok = WordPieceTokenizer.train(texts * 2, 60, min_frequency=1)
+    minitx.manual_seed(0)
+    model = bert.BertForSequenceClassification(bert.BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=32, max_position_embeddings=32, num_labels=2, id2label={0: "neg", 1: "pos"}))
+    save_checkpoint(tmp_path / "run" / "best", model, {"model_type": "bert-classify", "model": model.config.to_dict()},
+                    tokenizer=tok)
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "hf")]) == 0
+    theirs = transformers.AutoModelForSequenceClassification.from_pretrained(tmp_path / "hf").eval()
+    their_tok = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    enc = their_tok(texts, padding=True, return_tensors="pt")
+    ours = tok.encode_batch(texts)
+    np.testing.assert_array_equal(enc["input_ids"].numpy(), ours.input_ids)
+    with torch.no_grad():
+        want = theirs(**enc).logits.numpy()
+    got = model.eval()(ours.input_ids, ours.attention_mask, ours.token_type_ids).logits.data
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+    assert theirs.config.id2label == {0: "neg", 1: "pos"}
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "hf")]) == 1   # never into a full folder
