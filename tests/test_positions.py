@@ -9,6 +9,7 @@ import pytest
 import minitx
 from minitx.models.gpt import GPT, GPTConfig
 from minitx.training.checkpoint import build_model, load_checkpoint, save_checkpoint
+from tests.test_gpt import left_pad
 
 POSITIONS = ["learned", "sinusoidal", "rotary"]
 ROWS = [[3, 1, 4, 1, 5, 9], [2, 7], [1, 8, 2]]
@@ -22,14 +23,6 @@ def varied(position, block_size=16, **overrides):
     for p in model.parameters():
         p.data *= 8
     return model
-
-
-def left_pad(rows):
-    W = max(map(len, rows))
-    ids, mask = np.zeros((len(rows), W), np.int64), np.zeros((len(rows), W), np.int64)
-    for i, row in enumerate(rows):
-        ids[i, W - len(row):], mask[i, W - len(row):] = row, 1
-    return ids, mask
 
 
 @pytest.mark.parametrize("position", POSITIONS)
