@@ -140,6 +140,9 @@ def lock_out(out, create=False):
         os.close(fd)
         raise CLIError(f"--out {out}: another minitx run is writing there; wait for it to end, or choose "
                        f"another --out") from None
+    except OSError:  # a file system without locks (some network mounts): run unlocked, as before
+        os.close(fd)
+        return
     _held_locks[key] = fd
 
 
