@@ -164,7 +164,8 @@ def train_gpt(args):
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)
-    note(f"data: {data_path or CORPUS}, {len(text):,} characters, {len(ids):,} tokens, vocab {tokenizer.vocab_size}; "
+    tokens = "" if len(ids) == len(text) else f", {len(ids):,} tokens"   # one per character: said once
+    note(f"data: {data_path or CORPUS}, {len(text):,} characters{tokens}, vocab {tokenizer.vocab_size}; "
          f"model: GPT n_layer {gpt.n_layer}, n_head {gpt.n_head}, n_embd {gpt.n_embd}, "
          + ("" if gpt.position == "learned" else f"{gpt.position} positions, ")
          + (f"from {options['init']}, " if options.get("init") else "")
