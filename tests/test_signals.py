@@ -1,6 +1,8 @@
 """The signals a scheduler or a terminal sends a training command end it with last/
 saved and one line, and `--resume` continues from there: SIGINT (Ctrl-C), SIGTERM
-(timeout, docker stop, Slurm), SIGHUP (a closed terminal), SIGUSR1 (Slurm's --signal)."""
+(timeout, docker stop, Slurm), SIGHUP (a closed terminal), SIGUSR1 (Slurm's --signal).
+Beside them, what else ends a command early: a busy or nested --out, a reader that
+goes away, a bad --out or input file named in one line before any work."""
 import json
 import signal
 import subprocess
@@ -91,3 +93,35 @@ def test_a_stale_old_folder_beside_its_checkpoint_does_not_block_resume(tmp_path
     done = minitx("train", "gpt", "--resume", "--max-iters", "3", "--out", "run", *GPT_TINY[-3:], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert not stale.exists()   # the save removed it
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`minitx predict ... | head -1`: no "Broken pipe" message, no traceback."""
+    from minitx.models.gpt import GPT, GPTConfig
+    from minitx.tokenizers import CharTokenizer
+    from minitx.training.checkpoint import save_checkpoint
+    tok = CharTokenizer.train("the cat sat\n")
+    gpt = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=1, n_embd=8))
+    save_checkpoint(tmp_path / "gpt", gpt, {"model_type": "gpt", "model": gpt.config.to_dict()}, tokenizer=tok)
+    (tmp_path / "in.jsonl").write_text('{"text": "the"}\n' * 2000)
+    cmd = (f"{sys.executable} -m minitx predict text-generation --model gpt --file in.jsonl --no-progress "
+           f"--max-new-tokens 2 --batch-size 1 | head -1")
+    done = subprocess.run(["bash", "-c", "set -o pipefail; " + cmd], cwd=tmp_path, env=environment(),
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.count("\n") == 1 and done.stderr == "", done.stderr
+    assert done.returncode == 141
+
+
+@pytest.mark.parametrize("out, message", [("", "--out is empty"), ("a-file", "is a file, not a folder")])
+def test_a_bad_out_is_one_line_before_any_work(tmp_path, out, message):
+    from tests.cli_harness import error_line
+    (tmp_path / "a-file").write_text("x")
+    done = minitx("train", "gpt", "--max-iters", "1", "--out", out, *GPT_TINY, cwd=tmp_path)
+    error_line(done, message)
+
+
+def test_predict_names_the_line_of_invalid_utf8(tmp_path):
+    from tests.cli_harness import error_line
+    (tmp_path / "in.jsonl").write_bytes(b'{"text": "fine"}\n{"text": "caf\xe9"}\n')
+    done = minitx("predict", "fill-mask", "--model", "nowhere", "--file", "in.jsonl", cwd=tmp_path)
+    error_line(done, "in.jsonl:2: not valid UTF-8 (byte 0xe9 at column 14)")

@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141  # 128 + signal, as a shell says
 
 
 class CLIError(Exception):
@@ -107,6 +107,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         note("minitx: interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (`minitx embed ... | head -1`): stop quietly, as `yes | head` does; stdout's
+        # file becomes /dev/null so that Python's own flush at exit finds no pipe to complain about
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as e:
         from ..distributed import CollectiveTimeout, DistributedError
         from ..training.checkpoint import CheckpointError

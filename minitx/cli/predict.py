@@ -115,8 +115,13 @@ def _read_inputs(args, task):
     if not os.path.isfile(args.file):
         raise CLIError(f"--file {args.file}: no such file")
     rows = []
-    with open(args.file, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
+    with open(args.file, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise CLIError(f"{args.file}:{n}: not valid UTF-8 (byte {raw[e.start]:#04x} at column "
+                               f"{e.start + 1})") from None
             if not line.strip():
                 continue
             try:

@@ -67,6 +67,10 @@ def check_out(args):
     replaced: a checkpoint swap renames folders, which would not write through a link.
     Returns the checkpoint folders --overwrite is to delete (clear_out)."""
     from ..training.checkpoint import MANIFEST
+    if not args.out:
+        raise CLIError("--out is empty; give the folder for the run's checkpoints")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise CLIError(f"--out {args.out}: is a file, not a folder; choose another --out")
     _check_not_inside_a_checkpoint(args.out, MANIFEST)
     found = {}
     for name in _RUN_FOLDERS:
