@@ -82,14 +82,9 @@ def make_tokenizer(spec, text):
         return BPETokenizer.train(text, n)
     if os.path.isdir(spec):
         return hf_tokenizer(spec)
-    if os.path.isfile(spec):
-        return hf_tokenizer(os.path.dirname(os.path.abspath(spec))) if os.path.basename(spec) == "tokenizer.json" \
-            else _not_a_tokenizer(spec)
+    if os.path.isfile(spec) and os.path.basename(spec) == "tokenizer.json":
+        return hf_tokenizer(os.path.dirname(os.path.abspath(spec)))
     raise CLIError(f"--tokenizer {spec}: not char, bpe:N, or a tokenizer folder or tokenizer.json")
-
-
-def _not_a_tokenizer(spec):
-    raise CLIError(f"--tokenizer {spec}: a file other than tokenizer.json; give its folder or tokenizer.json")
 
 
 def load_init(path):

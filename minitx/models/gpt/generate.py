@@ -138,11 +138,14 @@ def generate(model, input_ids, max_new_tokens, temperature=1.0, top_k=None, top_
                 ids = np.concatenate([ids, nxt[:, None]], axis=1)
                 if mask is not None:
                     mask = np.concatenate([mask, np.ones((ids.shape[0], 1), bool)], axis=1)
-                for row in np.flatnonzero(~done) if stops else ():
-                    text = tokenizer.decode(ids[row, T0:].tolist())
-                    done[row] = any(s in text for s in stops)
-                if streamer is not None:
-                    streamer.put(nxt) if hasattr(streamer, "put") else streamer(nxt)
+                if stops:
+                    for row in np.flatnonzero(~done):
+                        text = tokenizer.decode(ids[row, T0:].tolist())
+                        done[row] = any(s in text for s in stops)
+                if hasattr(streamer, "put"):
+                    streamer.put(nxt)
+                elif streamer is not None:
+                    streamer(nxt)
                 if done.all():
                     break
                 if use_cache and caches[0].length < bs:
