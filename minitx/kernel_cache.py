@@ -7,6 +7,7 @@ hash of the kernel sources. Numba checks only the timestamp of the file a kernel
 is defined in; the hash also covers the helpers that kernel inlines
 (kernels/numba/_math.py, say), so editing any of them starts a fresh folder.
 An unwritable root falls back to a temporary folder with a one-line warning.
+Folders are made when a first kernel is written, not at import.
 Nothing is written inside the installed package, so `pip uninstall` leaves none
 of it behind.
 """
@@ -57,23 +58,24 @@ def cache_key(version, numba_version):
             f"-src{source_hash()}")
 
 
-def _writable(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path):
-            pass
-        return True
-    except OSError:
-        return False
+def _creatable(path):
+    """Whether `path` is, or could be made as, a folder this process can write in, judged
+    without writing anything: its nearest existing ancestor is a folder we may write."""
+    while not os.path.lexists(path):
+        path = os.path.dirname(path)
+    return os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)
 
 
-def _private_folder(path):
+def _private_folder(path, make=True):
     """Whether `path` is a folder only this user can write, making it (mode 0700) if it
-    is missing: found, it must be a real folder (not a link) owned by this user, with no
-    write permission for group or others. Numba's cache index is a pickle, so a folder
-    another user could write would let them run code in this process."""
+    is missing and `make`: found, it must be a real folder (not a link) owned by this
+    user, with no write permission for group or others. Numba's cache index is a pickle,
+    so a folder another user could write would let them run code in this process."""
     try:
-        os.mkdir(path, 0o700)
+        if make:
+            os.mkdir(path, 0o700)
+        elif not os.path.lexists(path):
+            return True
     except FileExistsError:
         pass
     except OSError:
@@ -83,21 +85,31 @@ def _private_folder(path):
 
 
 def choose_cache_dir(version, numba_version):
-    """The keyed folder to cache in: under cache_root(), or under a temporary folder
-    private to this user (with a one-line warning on stderr) when the root cannot be
-    written, or would need a home or XDG folder that does not exist to be made."""
+    """(keyed folder, private parent or None): the folder to cache in, under cache_root(),
+    or under a temporary folder private to this user (with a one-line warning on stderr)
+    when the root cannot be written, or would need a home or XDG folder that does not
+    exist to be made. Nothing is created here (`minitx --help` leaves no folder behind):
+    make_cache_dir() makes the folder when a first kernel is compiled into it."""
     key = cache_key(version, numba_version)
     root = cache_root()
     base = os.path.dirname(os.path.dirname(root))   # the home folder, or the XDG folder's parent
-    if (os.environ.get(ENV) or os.path.isdir(base)) and _writable(os.path.join(root, key)):
-        return os.path.join(root, key)
+    if (os.environ.get(ENV) or os.path.isdir(base)) and _creatable(os.path.join(root, key)):
+        return os.path.join(root, key), None
     fallback = os.path.join(tempfile.gettempdir(), f"minitx-cache-{os.getuid()}")
-    if not _private_folder(fallback):   # another user's, or a link: a fresh folder of our own instead
+    if not _private_folder(fallback, make=False):   # another user's, or a link: a fresh one of our own
         fallback = tempfile.mkdtemp(prefix="minitx-cache-")
     print(f"minitx: warning: cannot write the kernel cache in {root}; using {fallback} "
           f"(set {ENV} to choose the folder)", file=sys.stderr)
-    os.makedirs(os.path.join(fallback, key), exist_ok=True)
-    return os.path.join(fallback, key)
+    return os.path.join(fallback, key), fallback
+
+
+def make_cache_dir(path, private_parent=None):
+    """Make `path` (a kernel's cache folder), checking first that a temporary parent is
+    still private to this user: it could have been made by someone else since it was chosen."""
+    if private_parent and not _private_folder(private_parent):
+        raise PermissionError(f"kernel cache folder {private_parent} is not private to this user "
+                              f"(set {ENV} to choose the folder)")
+    os.makedirs(path, exist_ok=True)
 
 
 def cache_info(root=None):
@@ -137,7 +149,7 @@ def install(version):
     import numba
     from numba.core import caching
 
-    folder = choose_cache_dir(version, numba.__version__)
+    folder, private_parent = choose_cache_dir(version, numba.__version__)
 
     class MinitxCacheLocator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
         def __init__(self, py_func, py_file):
@@ -149,11 +161,16 @@ def install(version):
         def get_cache_path(self):
             return self._cache_path
 
+        def ensure_cache_path(self):   # called before the first kernel is written to the cache
+            make_cache_dir(self._cache_path, private_parent)
+
         @classmethod
         def from_function(cls, py_func, py_file):
+            # Numba's from_function would make the folder now, at import: leave it to
+            # ensure_cache_path, so a command that compiles nothing creates nothing.
             if not os.path.abspath(py_file).startswith(_PACKAGE + os.sep):
                 return None
-            return super().from_function(py_func, py_file)
+            return cls(py_func, py_file)
 
     impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl", None)
     locators = getattr(impl, "_locator_classes", None)
@@ -161,5 +178,6 @@ def install(version):
         locators[:] = [c for c in locators if c.__name__ != "MinitxCacheLocator"]
         locators.insert(0, MinitxCacheLocator)
     else:
+        make_cache_dir(folder, private_parent)
         numba.config.CACHE_DIR = folder
     return folder

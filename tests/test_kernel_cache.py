@@ -15,9 +15,12 @@ RUN_A_KERNEL = ("import numpy as np, minitx, minitx.nn.functional as F\n"
                 "print(minitx.runtime.cache_dir)\n")
 
 
+def _env():
+    return {k: v for k, v in os.environ.items() if k not in ("MINITX_CACHE_DIR", "XDG_CACHE_HOME")}
+
+
 def _python(code, tmp_path, **env):
-    environ = {k: v for k, v in os.environ.items() if k not in ("MINITX_CACHE_DIR", "XDG_CACHE_HOME")}
-    environ.update(env)
+    environ = {**_env(), **env}
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ,
                           cwd=tmp_path)
 
@@ -117,3 +120,19 @@ def test_a_missing_home_is_not_created(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not (tmp_path / "nonexistent").exists()
     assert "cannot write the kernel cache" in done.stderr
+
+
+def test_help_and_version_create_no_folder(tmp_path):
+    """The cache folder is made when a first kernel is compiled, not when minitx is imported."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for args in (["--help"], ["--version"], ["train", "gpt", "--help"], ["predict", "--help"],
+                 ["cache", "info"]):
+        done = subprocess.run([sys.executable, "-m", "minitx", *args], capture_output=True,
+                              text=True, cwd=tmp_path, env={**_env(), "HOME": str(home)})
+        assert done.returncode == 0, (args, done.stderr)
+        assert not list(home.iterdir()), (args, list(home.rglob("*")))
+    done = _python(RUN_A_KERNEL, tmp_path, HOME=str(home))
+    assert done.returncode == 0, done.stderr
+    assert Path(done.stdout.strip()).parent == home / ".cache" / "minitx"
+    assert any(p.suffix == ".nbi" for p in Path(done.stdout.strip()).rglob("*"))
