@@ -9,6 +9,7 @@ Python pipeline returns for it) and, where it happened, "truncated": true or
 import json
 import os
 import sys
+import warnings
 
 from . import options as value_types
 from .app import CLIError, note
@@ -160,9 +161,13 @@ def predict(args):
             chunk = rows[start:start + args.batch_size]
             inputs = chunk if task == "question-answering" else [r["text"] for r in chunk]
             try:
-                results = pipe(inputs, **options)
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    results = pipe(inputs, **options)
             except ValueError as e:  # name the input by its place in the whole list
                 raise CLIError(_renumber(str(e), start)) from None
+            for w in caught:   # one line each, numbered as errors are, without Python's source line
+                note(f"minitx: warning: {_renumber(str(w.message), start)}")
             for row, result, extra in zip(chunk, results, pipe.notes):
                 out.write(json.dumps({**row, "result": result, **extra}, ensure_ascii=False) + "\n")
             if bar is not None:
