@@ -7,6 +7,7 @@ from ..pipelines.base import load_bert
 from .app import CLIError, note
 from .options import add_training_args, fraction, positive_int
 from .training import check_file, clear_out, exit_code, prepare, resume
+from .limits import check_answers_fit
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "max_length", "vocab_size")
@@ -211,6 +212,8 @@ def finetune_bert(args):
                        f"{config.max_position_embeddings}")
     train_f = encode(train, args.task, tokenizer, args.max_length, labels)
     val_f = encode(val, args.task, tokenizer, args.max_length, labels)
+    if args.task == "qa":
+        check_answers_fit(args, train_f, val_f)
     data = FinetuneData(train_f, val_f, seed=args.seed)
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
