@@ -204,7 +204,7 @@ def test_predict_unknown_task_is_one_line_exit_2(capsys, argv):
 
 def test_predict_an_option_of_another_task_is_one_line(folders, capsys):
     assert main(["predict", "fill-mask", "--model", folders["bert"], "--pooling", "cls", "a [MASK]"]) == 1
-    assert "--pooling: not an option of fill-mask (its options: --top-k)" in capsys.readouterr().err
+    assert "--pooling: not an option of fill-mask (its options: --top-k, --targets)" in capsys.readouterr().err
 
 
 def test_predict_greedy_generation_equals_the_pipeline(folders, capsys):

@@ -253,3 +253,21 @@ def test_zero_shot_classification_labels_and_scores(tmp_path, vocab, multi_label
     close(ours(TEXTS[:3], "sport, food", hypothesis_template="It is about {}.", multi_label=multi_label),
           theirs(TEXTS[:3], "sport, food", hypothesis_template="It is about {}.", multi_label=multi_label))
     close(ours(TEXTS[4], candidate_labels=["science"]), theirs(TEXTS[4], candidate_labels=["science"]))
+
+
+def test_fill_mask_targets(tmp_path, vocab, caplog):
+    """targets= restricts the answers to those tokens (scores not renormalized, top_k at
+    most their number); a word that is no token stands for its first piece, with a warning."""
+    folder = make_folder(tmp_path, transformers.BertForMaskedLM, vocab, scale=60.0)
+    ours, theirs = pipeline("fill-mask", model=folder), hf_pipe("fill-mask", folder)
+    texts = ["The capital of [MASK] is Paris.", "a [MASK] of the [MASK] kind"]
+    for targets in (["paris", "london", "the", "##s", "kind"], "rome"):
+        close(ours(texts, targets=targets), theirs(texts, targets=targets))
+        close(ours(texts[0], targets=targets, top_k=2), theirs(texts[0], targets=targets, top_k=2))
+    with pytest.warns(UserWarning, match="'unaffable' is no token of the vocabulary; its first piece 'una'"):
+        got = ours(texts[0], targets=["unaffable", "paris"])
+    close(got, theirs(texts[0], targets=["unaffable", "paris"]))
+    with pytest.raises(ValueError, match="name no token"):
+        ours(texts[0], targets=[])
+    with pytest.raises(TypeError, match="fill-mask: unknown option 'target' \\(its options: top_k, targets\\)"):
+        ours(texts[0], target="paris")

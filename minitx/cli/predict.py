@@ -156,6 +156,7 @@ def predict(args):
     if args.file is not None and not args.no_progress:
         from tqdm import tqdm
         bar = tqdm(total=len(rows), unit="input", file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+    warned = set()
     try:
         for start in range(0, len(rows), args.batch_size):
             chunk = rows[start:start + args.batch_size]
@@ -167,7 +168,10 @@ def predict(args):
             except ValueError as e:  # name the input by its place in the whole list
                 raise CLIError(_renumber(str(e), start)) from None
             for w in caught:   # one line each, numbered as errors are, without Python's source line
-                note(f"minitx: warning: {_renumber(str(w.message), start)}")
+                line = f"minitx: warning: {_renumber(str(w.message), start)}"
+                if line not in warned:   # an option's warning (a fill-mask target) comes once, not per batch
+                    warned.add(line)
+                    note(line)
             for row, result, extra in zip(chunk, results, pipe.notes):
                 out.write(json.dumps({**row, "result": result, **extra}, ensure_ascii=False) + "\n")
             if bar is not None:

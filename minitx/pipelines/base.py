@@ -1,6 +1,7 @@
 """What every pipeline shares: loading a model with the head a task needs, the
 one-or-many calling convention, batching, and notes on truncated inputs."""
 import os
+import inspect
 import warnings
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -133,6 +134,10 @@ class Pipeline:
         for i, item in enumerate(items):
             self._check(i, item)
         options = {**self.defaults, **options}
+        known = list(inspect.signature(self._run).parameters)[2:]   # after the inputs and their notes
+        for name in options:
+            if name not in known:
+                raise TypeError(f"{self.task}: unknown option {name!r} (its options: {', '.join(known) or 'none'})")
         self.notes = [{} for _ in items]
         results = []
         with no_grad():
