@@ -1,9 +1,15 @@
 """What a command does at the limits a user's run meets: inputs longer than the model,
 answers past --max-length, data on stdin, a full disk, a model larger than memory.
 Each drives `python -m minitx` in a subprocess (tests/cli_harness.py)."""
+import resource
+import subprocess
+import sys
 from types import SimpleNamespace
 
-from tests.cli_harness import error_line, minitx, write_jsonl
+import numpy as np
+import pytest
+
+from tests.cli_harness import copy, environment, error_line, minitx, snapshot, write_jsonl
 
 
 def _finetune(runs, data, *args, task="qa"):
@@ -45,3 +51,46 @@ def test_qa_with_some_answers_past_max_length_warns_with_a_count(cli_runs, tmp_p
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if "warning" in line]
     assert warnings == ["minitx: warning: --max-length 16: 2 of 5 training answers lie past it and are ignored"]
+
+
+def _file_size_limit(limit):
+    """A preexec_fn: the child may write no file past `limit` bytes. Python ignores
+    SIGXFSZ, so such a write fails with EFBIG, as one on a full disk fails with ENOSPC."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_save_that_cannot_be_written_is_one_line_and_keeps_the_last_checkpoint(cli_runs, tmp_path):
+    run = copy(cli_runs.gpt, tmp_path / "run")
+    before = snapshot(run)
+    limit = (run / "last" / "model.safetensors").stat().st_size + 1000   # the optimizer's file is larger
+    done = subprocess.run([sys.executable, "-m", "minitx", "train", "gpt", "--resume", "--max-iters", "3",
+                           "--no-progress", "--sample-tokens", "0", "--out", "run"], cwd=tmp_path,
+                          env=environment(), capture_output=True, text=True, timeout=120,
+                          preexec_fn=_file_size_limit(limit))
+    line = error_line(SimpleNamespace(returncode=done.returncode, stderr=done.stderr.splitlines()[-1]),
+                      f"cannot save checkpoint to {run}", ": file too large (about ", "bytes needed)")
+    assert "Traceback" not in done.stderr
+    after = snapshot(run)
+    assert {k: v for k, v in after.items() if k != "metrics.jsonl"} == \
+           {k: v for k, v in before.items() if k != "metrics.jsonl"}, line   # last/ and best/ as they were
+    assert not list(run.glob(".*tmp*"))
+
+
+def test_a_full_disk_during_a_save_names_it_and_removes_the_temporary_folder(tmp_path, monkeypatch):
+    from safetensors import SafetensorError
+
+    from minitx.nn import Linear
+    from minitx.training import checkpoint
+    model = Linear(8, 4)
+    checkpoint.save_checkpoint(tmp_path / "last", model, {"model_type": "x"})
+    before = snapshot(tmp_path)
+
+    def full(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+    monkeypatch.setattr(checkpoint, "save_file", full)
+    with pytest.raises(checkpoint.CheckpointError) as caught:
+        checkpoint.save_checkpoint(tmp_path / "last", model, {"model_type": "x"})
+    needed = (8 * 4 + 4) * np.dtype(np.float32).itemsize
+    assert str(caught.value) == (f"cannot save checkpoint to {tmp_path / 'last'}: no space left on device "
+                                 f"(about {needed:,} bytes needed)")
+    assert snapshot(tmp_path) == before

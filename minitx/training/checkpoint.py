@@ -22,13 +22,14 @@ import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from ..models.hub import umask_mode
@@ -40,7 +41,8 @@ OPTIMIZER, TOKENIZER, TRAINER = "optimizer.safetensors", "tokenizer.json", "trai
 
 
 class CheckpointError(ValueError):
-    """A checkpoint folder that is missing, incomplete or damaged; the message names the file."""
+    """A checkpoint folder that is missing, incomplete or damaged, or that cannot be written
+    (a full disk); the message names the file."""
 
 
 @dataclass
@@ -121,9 +123,13 @@ def save_checkpoint(path, model, config, optimizer=None, tokenizer=None, trainer
             umask_mode(os.path.join(tmp, name))
         umask_mode(tmp)
         _fsync_dir(tmp)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        problem = _write_problem(e)
+        if problem is None:
+            raise
+        raise CheckpointError(f"cannot save checkpoint to {path}: {problem} (about "
+                              f"{_bytes_needed(model, optimizer):,} bytes needed)") from None
     old = _old(path)
     if os.path.exists(path):
         os.rename(path, old)
@@ -153,6 +159,25 @@ def _write_contents(folder, model, config, optimizer, tokenizer, trainer_state):
             os.fsync(f.fileno())
         files[file] = {"bytes": os.path.getsize(full), "sha256": _sha256(full)}
     return files
+
+
+def _write_problem(error):
+    """What stopped a write, in words ("no space left on device"), or None for an error
+    that is not the file system's. safetensors reports it as "... (os error 28)"."""
+    code = error.errno if isinstance(error, OSError) else None
+    if isinstance(error, SafetensorError):
+        found = re.search(r"\(os error (\d+)\)", str(error))
+        code = int(found.group(1)) if found else None
+    return os.strerror(code)[:1].lower() + os.strerror(code)[1:] if code else None
+
+
+def _bytes_needed(model, optimizer):
+    """The bytes of the arrays a checkpoint holds (its JSON files are small beside them)."""
+    weights, _ = _dedupe(model.state_dict())
+    arrays = {}
+    if optimizer is not None:
+        _split_arrays(optimizer.state_dict(), arrays, "")
+    return sum(a.nbytes for a in [*weights.values(), *arrays.values()])
 
 
 def _dedupe(state):
