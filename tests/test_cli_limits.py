@@ -94,3 +94,47 @@ def test_a_full_disk_during_a_save_names_it_and_removes_the_temporary_folder(tmp
     assert str(caught.value) == (f"cannot save checkpoint to {tmp_path / 'last'}: no space left on device "
                                  f"(about {needed:,} bytes needed)")
     assert snapshot(tmp_path) == before
+
+
+GPT_CONFIGS = [dict(), dict(bias=False), dict(tie_word_embeddings=False), dict(position="rotary"),
+               dict(position="sinusoidal", n_inner=24), dict(n_layer=3, bias=False, tie_word_embeddings=False)]
+
+
+@pytest.mark.parametrize("changes", GPT_CONFIGS)
+def test_gpt_parameters_are_counted_from_the_config(changes):
+    from minitx.models.gpt import GPT, GPTConfig
+    from minitx.models.size import gpt_num_parameters
+    config = GPTConfig(**{**dict(vocab_size=37, block_size=11, n_layer=2, n_head=2, n_embd=16), **changes})
+    assert gpt_num_parameters(config) == GPT(config).num_parameters()
+
+
+@pytest.mark.parametrize("changes", [dict(), dict(tie_word_embeddings=False), dict(type_vocab_size=3)])
+def test_bert_parameters_are_counted_from_the_config(changes):
+    from minitx.models.bert import BertConfig, BertForPreTraining
+    from minitx.models.size import bert_pretraining_num_parameters
+    config = BertConfig(**{**dict(vocab_size=37, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=24, max_position_embeddings=11), **changes})
+    assert bert_pretraining_num_parameters(config) == BertForPreTraining(config).num_parameters()
+
+
+@pytest.mark.parametrize("command, size", [("gpt", ["--n-embd", "65536"]),
+                                           ("bert", ["--hidden-size", "65536", "--val-fraction", "0.25"])])
+def test_a_model_larger_than_memory_is_refused_before_it_is_built(cli_runs, tmp_path, command, size):
+    """A model whose training cannot fit in memory is one line naming its parameters, the
+    memory it needs and the memory available, not an allocator traceback or the OOM killer."""
+    done = minitx("train", command, *size, "--max-iters", "1", "--no-progress", "--data",
+                  cli_runs.text if command == "gpt" else cli_runs.docs, "--out", "run", cwd=tmp_path, timeout=60)
+    line = error_line(done, " parameters take at least ", " GiB to train, more than the ", " of memory available")
+    assert ("65536" in line) and not (tmp_path / "run").exists()
+
+
+def test_running_out_of_memory_while_building_is_one_line(cli_runs, tmp_path):
+    """A MemoryError (numpy's "Unable to allocate ...") that the estimate did not foresee is one line."""
+    code = ("import sys, minitx.models.gpt as gpt\n"
+            "def build(self, config): raise MemoryError('Unable to allocate 96.0 GiB for an array')\n"
+            "gpt.GPT.__init__ = build\n"
+            "from minitx.cli.app import main\n"
+            f"sys.exit(main(['train', 'gpt', '--max-iters', '1', '--data', {str(cli_runs.text)!r}, '--out', 'run']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment(), capture_output=True,
+                          text=True, timeout=60)
+    error_line(done, "minitx: error: out of memory: Unable to allocate 96.0 GiB")

@@ -126,9 +126,10 @@ def main(argv=None):
                 traceback.print_exc()
             world.abort(EXIT_ERROR)
         if os.environ.get("MINITX_DEBUG") or not isinstance(
-                e, (CLIError, CheckpointError, TrainingDiverged, OSError, ValueError, DistributedError)):
+                e, (CLIError, CheckpointError, TrainingDiverged, OSError, ValueError, DistributedError, MemoryError)):
             raise
-        note(f"minitx: error: {e}")
+        # numpy's MemoryError says "Unable to allocate 96.0 GiB for an array with shape (65536, 393216) ..."
+        note(f"minitx: error: {'out of memory: ' if isinstance(e, MemoryError) else ''}{e}")
         return EXIT_ERROR
     finally:
         from .training import release_locks

@@ -7,7 +7,7 @@ from ..pipelines.base import load_bert
 from .app import CLIError, note
 from .options import add_training_args, fraction, positive_int
 from .training import check_file, clear_out, exit_code, prepare, resume
-from .limits import check_answers_fit
+from .limits import check_answers_fit, check_bert_memory
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "max_length", "vocab_size")
@@ -79,6 +79,7 @@ def train_bert(args):
                             attention_probs_dropout_prob=args.dropout, pad_token_id=tokenizer.pad_id)
     data = PretrainingData(docs, tokenizer, config.max_position_embeddings,
                            val_every=max(2, round(1 / val_fraction)), seed=seed)
+    check_bert_memory(config, cfg)
     manual_seed(seed)
     model = BertForPreTraining(config)
     options = stored.config["options"] if stored else {name: getattr(args, name) for name in _MODEL_OPTIONS}

@@ -13,6 +13,7 @@ from .options import (
     positive_int,
     probability,
 )
+from .limits import check_gpt_memory
 from .training import clear_out, exit_code, prepare, resume
 
 _MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position", "init", "tokenizer")
@@ -147,6 +148,7 @@ def train_gpt(args):
     except ValueError as e:
         raise CLIError(f"--data {data_path or CORPUS}: {e}") from None
     data = TokenDataset(ids, T, val_fraction=val_fraction, seed=seed)
+    check_gpt_memory(gpt, cfg, T)
     manual_seed(seed)
     model = GPT(gpt)
     if init is not None:

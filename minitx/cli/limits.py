@@ -18,3 +18,62 @@ def check_answers_fit(args, train_f, val_f):
     if cut:
         said = " and ".join(f"{c} of {n} {split}" for split, (c, n) in cut.items())
         note(f"minitx: warning: --max-length {T}: {said} answers lie past it and are ignored")
+
+
+def available_memory():
+    """Bytes of memory this process can still take, or None when unknown: MemAvailable
+    (/proc/meminfo: free memory and what the kernel can reclaim), less where a cgroup
+    (a container, a Slurm job) caps the process lower."""
+    import os
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            found += [int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")]
+    except (OSError, ValueError, IndexError):
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (OSError, ValueError, AttributeError):
+            pass
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f, open("/sys/fs/cgroup/memory.current") as g:
+            limit = f.read().strip()
+            if limit != "max":
+                found.append(int(limit) - int(g.read().strip()))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def _gib(n):
+    return f"{n / 2 ** 30:,.1f} GiB"
+
+
+def check_memory(what, num_parameters, need, hint):
+    """Refuse, before a single array of the model is allocated, a model whose training
+    needs more memory than is available (it would be killed with no word, or fail in
+    numpy's allocator). what: the model in words; need: training_bytes(...)."""
+    free = available_memory()
+    if free is not None and need > free:
+        raise CLIError(f"{what}: {num_parameters:,} parameters take at least {_gib(need)} to train, more than "
+                       f"the {_gib(free)} of memory available; {hint}")
+
+
+def check_gpt_memory(config, cfg, T):
+    """check_memory for a GPT of `config` trained on batches of cfg.batch_size x T tokens."""
+    from ..models.size import gpt_num_parameters, training_bytes
+    c, n = config, gpt_num_parameters(config)
+    need = training_bytes(n, cfg.batch_size, T, c.n_layer, c.n_embd, c.n_inner or 4 * c.n_embd, c.n_head,
+                          c.vocab_size)
+    check_memory(f"GPT n_layer {c.n_layer}, n_head {c.n_head}, n_embd {c.n_embd}", n, need,
+                 "choose a smaller --n-embd, --n-layer, --block-size or --batch-size")
+
+
+def check_bert_memory(config, cfg):
+    """check_memory for BERT pretraining of `config` on batches of cfg.batch_size pairs."""
+    from ..models.size import bert_pretraining_num_parameters, training_bytes
+    c, n = config, bert_pretraining_num_parameters(config)
+    need = training_bytes(n, cfg.batch_size, c.max_position_embeddings, c.num_hidden_layers, c.hidden_size,
+                          c.intermediate_size, c.num_attention_heads, c.vocab_size)
+    check_memory(f"BERT {c.num_hidden_layers} layers, {c.hidden_size} channels", n, need,
+                 "choose a smaller --hidden-size, --num-hidden-layers, --intermediate-size, --max-length "
+                 "or --batch-size")
