@@ -138,3 +138,40 @@ def test_running_out_of_memory_while_building_is_one_line(cli_runs, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=environment(), capture_output=True,
                           text=True, timeout=60)
     error_line(done, "minitx: error: out of memory: Unable to allocate 96.0 GiB")
+
+
+def _piped(*args, stdin, cwd):
+    """`python -m minitx ARGS` with `stdin` (bytes) on its standard input, through a pipe."""
+    return subprocess.run([sys.executable, "-m", "minitx", *map(str, args)], input=stdin, cwd=cwd,
+                          env=environment(), capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("name", ["-", "/dev/stdin"])
+def test_training_data_can_come_from_standard_input(cli_runs, tmp_path, name):
+    from tests.cli_harness import GPT_TINY
+    text = cli_runs.text.read_bytes()
+    done = _piped("train", "gpt", *GPT_TINY, "--max-iters", "1", "--data", name, "--out", "run", stdin=text,
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert f"data: {name}, {len(text):,} characters".encode() in done.stderr
+    # a resume needs the data again: on standard input, given as --data -
+    done = minitx("train", "gpt", "--resume", "--max-iters", "2", "--no-progress", "--out", "run", cwd=tmp_path)
+    error_line(done, "--resume: this run read its --data from standard input; give it again (--data -)")
+    done = _piped("train", "gpt", "--resume", "--max-iters", "2", "--no-progress", "--sample-tokens", "0",
+                  "--data", "-", "--out", "run", stdin=text, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert b"resuming run at step 1 of 2" in done.stderr
+
+
+def test_finetuning_and_predict_read_standard_input(cli_runs, tmp_path):
+    rows = cli_runs.classify.read_bytes()
+    done = _piped(*_finetune(cli_runs, "/dev/stdin", task="classify"), stdin=rows, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    done = _piped(*_finetune(cli_runs, "-", "--val-data", "-", "--overwrite", task="classify"), stdin=rows,
+                  cwd=tmp_path)
+    error_line(SimpleNamespace(returncode=done.returncode, stderr=done.stderr.decode()),
+               "standard input can be read once", usage=False)
+    done = _piped("predict", "text-classification", "--model", "ft", "--file", "-", "--no-progress",
+                  stdin=rows, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(done.stdout.splitlines()) == len(rows.splitlines())

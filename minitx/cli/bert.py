@@ -6,7 +6,7 @@ import warnings
 from ..pipelines.base import load_bert
 from .app import CLIError, note
 from .options import add_training_args, fraction, positive_int
-from .training import check_file, clear_out, exit_code, prepare, resume
+from .training import STDIN, check_file, clear_out, data_path_to_store, exit_code, prepare, resume
 from .limits import check_answers_fit, check_bert_memory
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
@@ -87,7 +87,7 @@ def train_bert(args):
                       shard_optimizer=args.shard_optimizer,
                       compute_loss=pretraining_loss, metrics=pretraining_metrics,
                       checkpoint_config={"model_type": "bert", "model": config.to_dict(), "options": options,
-                                         "data": {"path": data_path and os.path.abspath(data_path),
+                                         "data": {"path": data_path_to_store(data_path),
                                                   "seed": seed, "val_fraction": val_fraction}})
     if stored is not None:
         resume(trainer, args, cfg)
@@ -157,6 +157,8 @@ def add_finetune_bert(models):
 
 def finetune_bert(args):
     check_file("val-data", args.val_data)
+    if args.val_data == args.data == STDIN:
+        raise CLIError("--data - and --val-data -: standard input can be read once; give one of them as a file")
     if args.multi_label and args.task != "classify":
         raise CLIError(f"--multi-label is for --task classify, not {args.task}")
     if args.max_length is not None and args.max_length < _MIN_LENGTH[args.task]:

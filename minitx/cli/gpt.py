@@ -14,7 +14,7 @@ from .options import (
     probability,
 )
 from .limits import check_gpt_memory
-from .training import clear_out, exit_code, prepare, resume
+from .training import clear_out, data_path_to_store, exit_code, prepare, resume, stored_data_path
 
 _MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position", "init", "tokenizer")
 # the options that shape a new model: --init brings its own
@@ -121,7 +121,7 @@ def train_gpt(args):
     init = None
     if stored is not None:
         data = data_section(stored)
-        data_path = args.data if args.data is not None else data["path"]
+        data_path = stored_data_path(args, data["path"])
         tokenizer, seed, val_fraction = stored.tokenizer, data["seed"], data["val_fraction"]
         gpt = model_config(stored, GPTConfig)
         options = stored.config["options"]
@@ -156,7 +156,7 @@ def train_gpt(args):
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
-                                         "data": {"path": data_path and os.path.abspath(data_path),
+                                         "data": {"path": data_path_to_store(data_path),
                                                   "seed": seed, "val_fraction": val_fraction}})
     if stored is not None:
         resume(trainer, args, cfg)

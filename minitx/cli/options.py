@@ -74,8 +74,8 @@ def add_training_args(p, out, max_iters, batch_size, lr, eval_interval, min_lr=N
     from ..training.trainer import TrainConfig  # light: no model code
     d = TrainConfig(max_iters=max_iters, batch_size=batch_size, lr=lr, eval_interval=eval_interval,
                     **({} if min_lr is None else {"min_lr": min_lr}))
-    p.add_argument("--data", metavar="FILE", help="a UTF-8 text file (default: the built-in corpus, "
-                   "the Python reference manual from pydoc_data)")
+    p.add_argument("--data", metavar="FILE", help="a UTF-8 text file, - for standard input (default: the "
+                   "built-in corpus, the Python reference manual from pydoc_data)")
     p.add_argument("--out", default=out, metavar="DIR", help="folder for checkpoints (best/, last/) and metrics.jsonl")
     start = p.add_mutually_exclusive_group()
     start.add_argument("--resume", action="store_true", help="continue the run in --out from its last/ checkpoint")

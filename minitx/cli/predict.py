@@ -14,6 +14,7 @@ import warnings
 from . import options as value_types
 from .app import CLIError, note
 from .options import positive_int
+from .training import STDIN, check_file
 
 
 def _task(text):
@@ -61,7 +62,7 @@ def add_predict(commands):
                    help="inputs (questions, for question-answering with --context)")
     p.add_argument("--model", required=True, metavar="FOLDER", help="a checkpoint or Hugging Face folder")
     p.add_argument("--file", metavar="IN.jsonl", help='inputs, one JSON object a line: {"text": ...}, or '
-                   '{"question": ..., "context": ...}')
+                   '{"question": ..., "context": ...}; - reads standard input')
     p.add_argument("--out", metavar="OUT.jsonl", help="write the results here (default: stdout)")
     p.add_argument("--context", help="question-answering: the context of the questions given as TEXT")
     p.add_argument("--batch-size", type=positive_int, default=8, help="inputs per forward pass")
@@ -113,10 +114,9 @@ def _read_inputs(args, task):
                 raise CLIError("question-answering: --context is needed with questions given as TEXT")
             return [{"question": q, "context": args.context} for q in args.texts]
         return [{"text": t} for t in args.texts]
-    if not os.path.isfile(args.file):
-        raise CLIError(f"--file {args.file}: no such file")
+    check_file("file", args.file)
     rows = []
-    with open(args.file, "rb") as f:
+    with (open(args.file, "rb") if args.file != STDIN else os.fdopen(os.dup(0), "rb")) as f:
         for n, raw in enumerate(f, 1):
             try:
                 line = raw.decode("utf-8")

@@ -11,6 +11,7 @@ as it found it.
 import os
 
 from .app import EXIT_INTERRUPTED, CLIError, note
+from ..tokenizers._files import STDIN
 from .options import given
 
 # Folders a run keeps in --out; the .old ones exist only between the two renames of a save.
@@ -29,13 +30,30 @@ def add_train(commands):
 
 
 def check_file(option, path):
-    """A file named by an option exists and is a file (None: not given)."""
-    if path is None:
+    """A file named by an option exists and is no folder (None: not given). `-` is standard
+    input; a pipe (/dev/stdin, <(command)) is read as a file is."""
+    if path is None or path == STDIN:
         return
     if os.path.isdir(path):
         raise CLIError(f"--{option} {path}: is a folder; expected a file")
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise CLIError(f"--{option} {path}: no such file")
+
+
+def data_path_to_store(path):
+    """The --data path a checkpoint keeps, to find the data again on --resume: absolute,
+    or `-` for standard input (which a resume must be given again)."""
+    return STDIN if path in (STDIN, "/dev/stdin") else path and os.path.abspath(path)
+
+
+def stored_data_path(args, stored_path):
+    """The data a resumed run reads: --data when given, else the path the run stored;
+    a run that read standard input needs it again, given as --data -."""
+    if args.data is not None:
+        return args.data
+    if stored_path == STDIN:
+        raise CLIError("--resume: this run read its --data from standard input; give it again (--data -)")
+    return stored_path
 
 
 def train_config(args, stored=None, where="config.json", step=0):

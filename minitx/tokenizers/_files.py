@@ -3,19 +3,23 @@
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 from .base import VocabError
 
 
+STDIN = "-"   # the path that names standard input, as in most command-line tools
+
+
 def read_text(path, errors="strict", hint=""):
-    """The UTF-8 text of `path`, a leading byte-order mark dropped; `errors` as in
+    """The UTF-8 text of `path` (STDIN: standard input), a leading byte-order mark dropped; `errors` as in
     bytes.decode ('strict', 'replace', 'ignore'). Invalid UTF-8 under 'strict' names
     the line and byte, then `hint`."""
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path}: is a folder, not a text file")
     try:
-        data = Path(path).read_bytes()
+        data = sys.stdin.buffer.read() if path == STDIN else Path(path).read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file") from None
     try:
