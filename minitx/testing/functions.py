@@ -229,10 +229,16 @@ class _Example:
 
     # ---- reporting ----------------------------------------------------------
     def compare(self, what, got, want, tol):
+        """got within atol + rtol |want| of want, elementwise, with atol scaled by the largest
+        |want| of the array (when above 1): an element near zero by cancellation carries
+        the rounding error of the terms that cancelled, which are as large as the array's
+        largest elements, not as small as the element itself."""
         got, want = np.asarray(got), np.asarray(want)
         if got.shape != want.shape:
             self.fail(f"{what}: shapes {got.shape} and {want.shape} differ")
         g, w = got.astype(np.float64), want.astype(np.float64)
+        finite = np.abs(w[np.isfinite(w)])
+        tol = dict(tol, atol=tol["atol"] * max(1.0, float(finite.max()) if finite.size else 1.0))
         bad = ~np.isclose(g, w, equal_nan=True, **tol)
         if tol["atol"] == 0 and tol["rtol"] == 0:
             bad = g.view(np.uint64) != w.view(np.uint64) if g.size else bad
