@@ -5,9 +5,9 @@ import warnings
 
 from ..pipelines.base import load_bert
 from .app import CLIError, note
+from .limits import check_answers_fit, check_bert_memory
 from .options import add_training_args, fraction, positive_int
 from .training import STDIN, check_file, clear_out, data_path_to_store, exit_code, prepare, resume
-from .limits import check_answers_fit, check_bert_memory
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "max_length", "vocab_size")

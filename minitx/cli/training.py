@@ -10,8 +10,8 @@ as it found it.
 """
 import os
 
-from .app import EXIT_INTERRUPTED, CLIError, note
 from ..tokenizers._files import STDIN
+from .app import EXIT_INTERRUPTED, CLIError, note
 from .options import given
 
 # Folders a run keeps in --out; the .old ones exist only between the two renames of a save.
