@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minitx as mt
 from minitx.backend import dispatch
@@ -244,3 +245,13 @@ def test_mutant_graph_never_freed(monkeypatch):
     from minitx import autograd
     monkeypatch.setattr(autograd.Context, "_release", lambda self: None)
     fails("retain_graph", Softplus.apply, S.arrays((2,)), checks=("retain_graph",))
+
+
+def test_an_output_near_zero_by_cancellation_is_judged_by_the_terms_summed():
+    """float32 sums 1e5 + 0.3 - 1e5 + 0.1 with an error of a few thousandths, far beyond
+    the tolerance of a result of 0.4 but a rounding of the terms that cancelled."""
+    x = np.array([[1e5, 0.3, -1e5, 0.1], [2.0, -1.0, 0.5, 0.25]])
+    check_function(lambda a: a.sum(-1), st.just(x), max_examples=1, checks=("float32",))
+    with pytest.raises(AssertionError, match="check 'float32' failed"):   # an error beyond rounding still fails
+        check_function(lambda a: a.sum(-1) + (a.dtype == np.float32) * 1e-2, st.just(x), max_examples=1,
+                       checks=("float32",))
