@@ -364,4 +364,6 @@ MUTANTS = [
     Mutant("kernel_cache_folders_made_at_import", "minitx/kernel_cache.py",
            "return cls(py_func, py_file)", "return super().from_function(py_func, py_file)",
            ("tests/test_kernel_cache.py",)),
+    Mutant("check_function_ignores_rounding_slack", "minitx/testing/functions.py",
+           'tol = dict(tol, atol=tol["atol"] + slack)', "tol = dict(tol)", ("tests/test_testing_kit.py",)),
 ]
