@@ -38,16 +38,15 @@ class FillMaskPipeline(Pipeline):
                 raise TypeError(f"fill-mask: targets holds a {type(target).__name__}, not a str: {target!r}")
             try:
                 ids.append(tok.token_to_id(target))
-                continue
-            except KeyError:
+            except KeyError:   # a word that is no token: its first piece, as transformers does
                 pieces = tok.encode(target, add_special_tokens=False).input_ids
-            if not pieces:
-                warnings.warn(f"fill-mask: target {target!r} is no token of the vocabulary and has no "
-                              f"piece in it; ignored", stacklevel=4)
-                continue
-            warnings.warn(f"fill-mask: target {target!r} is no token of the vocabulary; its first piece "
-                          f"{tok.id_to_token(pieces[0])!r} stands for it", stacklevel=4)
-            ids.append(pieces[0])
+                if pieces:
+                    warnings.warn(f"fill-mask: target {target!r} is no token of the vocabulary; its first "
+                                  f"piece {tok.id_to_token(pieces[0])!r} stands for it", stacklevel=4)
+                    ids.append(pieces[0])
+                else:
+                    warnings.warn(f"fill-mask: target {target!r} is no token of the vocabulary and has no "
+                                  f"piece in it; ignored", stacklevel=4)
         if not ids:
             raise ValueError(f"fill-mask: targets {targets!r} name no token; give at least one")
         return np.array(sorted(set(ids)))
