@@ -71,7 +71,7 @@ class StagedShutil:
         return getattr(shutil, name)
 
     def rmtree(self, path, *args, **kwargs):
-        if path.endswith(".old"):
+        if path.endswith(".old") and os.path.isdir(path):   # a first save has no old one to delete
             at("swapped")
             if STAGE == "deleting" and saves >= N:
                 names = sorted(os.listdir(path), key=lambda name: name != checkpoint.MANIFEST)

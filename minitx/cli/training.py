@@ -189,13 +189,11 @@ def resumed_run(args, model_types, command):
     return stored
 
 
-def check_model_options(args, stored, names):
-    """On --resume, a typed model option must agree with the stored run's."""
+def check_model_options(args, stored, names, command):
+    """On --resume, a typed model option must agree with the stored run's (same_run.keep)."""
+    from .same_run import keep
     options = stored.config["options"]
-    for name in names:
-        if given(args, name) and getattr(args, name) != options.get(name):
-            raise CLIError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
-                           f"{options.get(name)}; a resumed run keeps its model")
+    keep(args, {name: options.get(name) for name in names}, command, os.path.join(args.out, "last"))
 
 
 def prepare(args, model_types, command, model_options=()):
@@ -209,7 +207,7 @@ def prepare(args, model_types, command, model_options=()):
     lock_out(args.out)
     stored = resumed_run(args, model_types, command)
     if stored is not None:
-        check_model_options(args, stored, model_options)
+        check_model_options(args, stored, model_options, command)
         state = stored.trainer_state if isinstance(stored.trainer_state, dict) else {}
         step = state.get("step") if type(state.get("step")) is int else 0  # a bad one: Trainer.resume says so
         cfg = train_config(args, stored.config["train"], where=stored.config_file, step=step)
