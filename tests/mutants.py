@@ -344,4 +344,20 @@ MUTANTS = [
            ("tests/test_generate.py",)),
     Mutant("stop_strings_never_end_a_row", "minitx/models/gpt/generate.py",
            "done[row] = any(s in text for s in stops)", "done[row] = False", ("tests/test_generate.py",)),
+
+    # ---- what a resume keeps: metrics.jsonl's records, the options that make the run -------------
+    Mutant("resume_keeps_metrics_of_steps_it_takes_again", TRAINER,
+           "cut_after(path, self.step)", "cut_after(path, self.step + cfg.eval_interval)", ("tests/test_kills.py",)),
+    Mutant("resume_drops_the_checkpoints_own_step", "minitx/training/metrics_log.py",
+           'record["step"] <= step', 'record["step"] < step', ("tests/test_kills.py",)),
+    Mutant("resume_takes_another_seed", "minitx/cli/same_run.py",
+           'keep(args, {"seed": data["seed"], "val_fraction"', 'keep(args, {"val_fraction"',
+           ("tests/test_resume_options.py",)),
+    Mutant("resume_checks_the_data_only_when_typed", "minitx/cli/same_run.py",
+           "    if now != digest:", "    if typed and now != digest:", ("tests/test_resume_options.py",)),
+    Mutant("resume_compares_init_as_spelt", "minitx/cli/same_run.py",
+           'if name == "init" and typed is not None', 'if name == "" and typed is not None',
+           ("tests/test_resume_options.py",)),
+    Mutant("finetune_resume_takes_another_max_length", "minitx/cli/bert.py",
+           '"max_length": max_length, "multi_label"', '"multi_label"', ("tests/test_resume_options.py",)),
 ]

@@ -76,3 +76,21 @@ def test_runs_killed_anywhere_resume_to_the_run_never_killed(tmp_path):
         assert killed_run(tmp_path, [*args, "--out", "run", "--resume"], {}) is False
         assert records(run) == want_records and files(run) == want_files, f"after {kills} kills"
     assert finished >= 1, kills
+
+
+def test_resume_drops_the_records_past_its_checkpoint_and_a_torn_line(cli_runs, tmp_path):
+    """Killed at step 25 of 30, last/ at step 15: metrics.jsonl holds train lines of steps
+    16-24 (every 10th step: 20) that the resumed run takes again, and a line half written."""
+    args = ["train", "gpt", *GPT_TINY, "--eval-interval", "15", "--max-iters", "30", "--data", cli_runs.text]
+    done = minitx(*args, "--out", "whole", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert killed_run(tmp_path, [*args, "--out", "run"], {"KILL_AT": "step:25"})
+    run = tmp_path / "run"
+    assert json.loads((run / "last" / "trainer_state.json").read_text())["step"] == 15
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"event": "train", "st')
+    assert killed_run(tmp_path, [*args, "--out", "run", "--resume"], {}) is False
+    got = records(run)
+    assert [(r["event"], r["step"]) for r in got] == [("eval", 0), ("train", 10), ("eval", 15), ("train", 20),
+                                                      ("train", 30), ("eval", 30)]
+    assert got == records(tmp_path / "whole") and files(run) == files(tmp_path / "whole")
