@@ -134,7 +134,8 @@ def test_finetune_bert_resume_refuses_other_data_or_init(cli_runs, finetuned, tm
     cases = [(["--data", other, "--init", cli_runs.hf], ["--data", "other.jsonl", "differs"]),
              (["--data", cli_runs.classify, "--init", cli_runs.bert], ["--init", str(cli_runs.bert), str(cli_runs.hf)]),
              (["--data", cli_runs.classify, "--init", cli_runs.hf, "--val-data", other],
-              ["--val-data", "the run began with --val-fraction"])]
+              ["--val-data", "the run began with --val-fraction"]),
+             (["--data", cli_runs.classify, "--init", cli_runs.hf, "--task", "tag"], ["--task tag", "bert-classify"])]
     for typed, names in cases:
         done = minitx(*FINETUNE, *RESUME, "--max-iters", "3", *typed, cwd=tmp_path)
         refused(done, run, before, *names)
@@ -147,3 +148,20 @@ def test_finetune_bert_resume_refuses_other_data_or_init(cli_runs, finetuned, tm
     # the way out the refusals name
     done = minitx(*FINETUNE, "--data", other, "--init", "run/last", "--out", "new", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_run_recorded_without_a_data_digest_resumes_from_a_moved_file(cli_runs, tmp_path):
+    """A checkpoint written before data files were hashed has nothing to compare: the
+    typed --data is taken, as before, and the next save records its digest."""
+    from tests.cli_harness import rehash
+    run = copy(cli_runs.gpt, tmp_path / "run")
+    for name in ("last", "best"):
+        stored = json.loads((run / name / "config.json").read_text())
+        del stored["data"]["sha256"]
+        (run / name / "config.json").write_text(json.dumps(stored))
+        rehash(run / name, "config.json")
+    shutil.copy(cli_runs.text, tmp_path / "moved.txt")
+    done = minitx("train", "gpt", *RESUME, "--max-iters", "3", "--sample-tokens", "0", "--data", "moved.txt",
+                  cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert config(run)["data"]["path"] == str(tmp_path / "moved.txt") and len(config(run)["data"]["sha256"]) == 64

@@ -166,7 +166,7 @@ def finetune_bert(args):
         raise CLIError(f"--max-length {args.max_length}: a {args.task} example needs at least "
                        f"{_MIN_LENGTH[args.task]} tokens ({'[CLS] question [SEP] context [SEP]' if args.task == 'qa' else '[CLS] text [SEP]'})")
     model_type = "bert-" + args.task
-    cfg, found, stored = prepare(args, (model_type,), "finetune bert")
+    cfg, found, stored = prepare(args, (model_type,), f"finetune bert --task {args.task}")
 
     from .. import manual_seed
     from ..data.finetune import (
