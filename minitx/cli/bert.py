@@ -7,7 +7,8 @@ from ..pipelines.base import load_bert
 from .app import CLIError, note
 from .limits import check_answers_fit, check_bert_memory
 from .options import add_training_args, fraction, positive_int
-from .training import STDIN, check_file, clear_out, data_path_to_store, exit_code, prepare, resume
+from .training import STDIN, check_file, clear_out, exit_code, prepare, resume
+from .same_run import data_record, keep, keep_data, resumed_data
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                   "max_length", "vocab_size")
@@ -58,7 +59,11 @@ def train_bert(args):
 
     if stored is not None:
         data = data_section(stored)
-        data_path, seed, val_fraction = data["path"], data["seed"], data["val_fraction"]
+        # the validation batches are drawn with batch_size and eval_iters
+        train, model = stored.config["train"], stored.config["model"]
+        data_path = keep_data(args, stored, data, "train bert", batch_size=train.get("batch_size"),
+                              eval_iters=train.get("eval_iters"), dropout=model.get("hidden_dropout_prob"))
+        seed, val_fraction = data["seed"], data["val_fraction"]
     else:
         data_path, seed, val_fraction = args.data, args.seed, args.val_fraction
     if data_path is None:
@@ -87,8 +92,8 @@ def train_bert(args):
                       shard_optimizer=args.shard_optimizer,
                       compute_loss=pretraining_loss, metrics=pretraining_metrics,
                       checkpoint_config={"model_type": "bert", "model": config.to_dict(), "options": options,
-                                         "data": {"path": data_path_to_store(data_path),
-                                                  "seed": seed, "val_fraction": val_fraction}})
+                                         "data": {**data_record(data_path), "seed": seed,
+                                                  "val_fraction": val_fraction}})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)
@@ -165,7 +170,7 @@ def finetune_bert(args):
         raise CLIError(f"--max-length {args.max_length}: a {args.task} example needs at least "
                        f"{_MIN_LENGTH[args.task]} tokens ({'[CLS] question [SEP] context [SEP]' if args.task == 'qa' else '[CLS] text [SEP]'})")
     model_type = "bert-" + args.task
-    cfg, found, stored = prepare(args, (model_type,), "finetune bert")
+    cfg, found, stored = prepare(args, (model_type,), f"finetune bert --task {args.task}")
 
     from .. import manual_seed
     from ..data.finetune import (
@@ -176,14 +181,13 @@ def finetune_bert(args):
         split_examples,
     )
     from ..models import bert
-    from ..models.bert.config import checkpoint_problem_type
     from ..training import Trainer
     from ..training.checkpoint import model_config
     from ..training.metrics import task_metrics
 
     cls = getattr(bert, _TASK_CLASSES[args.task])
-    if stored is not None:  # a resumed run keeps its kind of classification
-        args.multi_label = checkpoint_problem_type(stored.config) == _MULTI_LABEL
+    if stored is not None:
+        _keep_run(args, stored)
     examples = read_jsonl(args.data, args.task, args.multi_label)
     if args.val_data is not None:
         train, val = examples, read_jsonl(args.val_data, args.task, args.multi_label)
@@ -224,7 +228,10 @@ def finetune_bert(args):
                          else {"metrics": task_metrics(args.task, labels, val_f, tokenizer)}),
                       checkpoint_config={"model_type": model_type, "task": args.task, "model": config.to_dict(),
                                          "options": {"max_length": args.max_length},
-                                         "init": os.path.abspath(args.init)})
+                                         "init": os.path.abspath(args.init),
+                                         "data": {**data_record(args.data), "seed": args.seed,
+                                                  "val_fraction": args.val_fraction,
+                                                  "val_data": data_record(args.val_data)}})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)
@@ -236,6 +243,23 @@ def finetune_bert(args):
 
 
 _MULTI_LABEL = "multi_label_classification"  # transformers' problem_type: sigmoids, not a softmax
+
+
+def _keep_run(args, stored):
+    """On --resume, the options that make a fine-tuning run what it is take the checkpoint's
+    values: typed with others, they are refused (same_run)."""
+    from ..models.bert.config import checkpoint_problem_type
+    from ..training.checkpoint import data_section, require
+    data, last = data_section(stored), os.path.join(args.out, "last")
+    val_data = require(data, "val_data", dict, f"{stored.config_file}: data")
+    multi_label = checkpoint_problem_type(stored.config) == _MULTI_LABEL
+    max_length = stored.config["options"].get("max_length")
+    keep(args, {"init": stored.config.get("init"), "max_length": max_length, "multi_label": multi_label},
+         "finetune bert", last)
+    args.data = keep_data(args, stored, data, "finetune bert")
+    args.val_data = resumed_data(args, val_data, "finetune bert", last, option="val-data")
+    args.seed, args.val_fraction, args.max_length, args.multi_label = (data["seed"], data["val_fraction"],
+                                                                      max_length, multi_label)
 
 
 def multi_label_metrics(model, batches):

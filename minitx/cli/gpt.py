@@ -14,7 +14,8 @@ from .options import (
     probability,
 )
 from .limits import check_gpt_memory
-from .training import clear_out, data_path_to_store, exit_code, prepare, resume, stored_data_path
+from .same_run import data_record, keep_data
+from .training import clear_out, exit_code, prepare, resume
 
 _MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position", "init", "tokenizer")
 # the options that shape a new model: --init brings its own
@@ -121,7 +122,9 @@ def train_gpt(args):
     init = None
     if stored is not None:
         data = data_section(stored)
-        data_path = stored_data_path(args, data["path"])
+        train = stored.config["train"]   # the validation batches are drawn with these two
+        data_path = keep_data(args, stored, data, f"{args.command} gpt", batch_size=train.get("batch_size"),
+                              eval_iters=train.get("eval_iters"))
         tokenizer, seed, val_fraction = stored.tokenizer, data["seed"], data["val_fraction"]
         gpt = model_config(stored, GPTConfig)
         options = stored.config["options"]
@@ -156,8 +159,8 @@ def train_gpt(args):
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
-                                         "data": {"path": data_path_to_store(data_path),
-                                                  "seed": seed, "val_fraction": val_fraction}})
+                                         "data": {**data_record(data_path), "seed": seed,
+                                                  "val_fraction": val_fraction}})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)

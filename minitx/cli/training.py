@@ -40,22 +40,6 @@ def check_file(option, path):
         raise CLIError(f"--{option} {path}: no such file")
 
 
-def data_path_to_store(path):
-    """The --data path a checkpoint keeps, to find the data again on --resume: absolute,
-    or `-` for standard input (which a resume must be given again)."""
-    return STDIN if path in (STDIN, "/dev/stdin") else path and os.path.abspath(path)
-
-
-def stored_data_path(args, stored_path):
-    """The data a resumed run reads: --data when given, else the path the run stored;
-    a run that read standard input needs it again, given as --data -."""
-    if args.data is not None:
-        return args.data
-    if stored_path == STDIN:
-        raise CLIError("--resume: this run read its --data from standard input; give it again (--data -)")
-    return stored_path
-
-
 def train_config(args, stored=None, where="config.json", step=0):
     """TrainConfig from the options; on --resume (stored: the run's, at `step`), the stored
     one with the typed options applied, and a new --max-iters taken as an extension of the
@@ -207,13 +191,11 @@ def resumed_run(args, model_types, command):
     return stored
 
 
-def check_model_options(args, stored, names):
-    """On --resume, a typed model option must agree with the stored run's."""
+def check_model_options(args, stored, names, command):
+    """On --resume, a typed model option must agree with the stored run's (same_run.keep)."""
+    from .same_run import keep
     options = stored.config["options"]
-    for name in names:
-        if given(args, name) and getattr(args, name) != options.get(name):
-            raise CLIError(f"--{name.replace('_', '-')} {getattr(args, name)} differs from the checkpoint's "
-                           f"{options.get(name)}; a resumed run keeps its model")
+    keep(args, {name: options.get(name) for name in names}, command, os.path.join(args.out, "last"))
 
 
 def prepare(args, model_types, command, model_options=()):
@@ -227,7 +209,7 @@ def prepare(args, model_types, command, model_options=()):
     lock_out(args.out)
     stored = resumed_run(args, model_types, command)
     if stored is not None:
-        check_model_options(args, stored, model_options)
+        check_model_options(args, stored, model_options, command)
         state = stored.trainer_state if isinstance(stored.trainer_state, dict) else {}
         step = state.get("step") if type(state.get("step")) is int else 0  # a bad one: Trainer.resume says so
         cfg = train_config(args, stored.config["train"], where=stored.config_file, step=step)

@@ -43,6 +43,7 @@ from .checkpoint import (
     require,
     save_checkpoint,
 )
+from .metrics_log import cut_after
 
 METRICS = "metrics.jsonl"
 # Ctrl-C's, and those a scheduler sends before it kills a job: each stops a run with last/ saved
@@ -325,7 +326,10 @@ class Trainer:
         fresh = self.step == 0
         if self.world.is_main:
             os.makedirs(self.out_dir, exist_ok=True)
-            metrics = open(os.path.join(self.out_dir, METRICS), "w" if fresh else "a", encoding="utf-8")
+            path = os.path.join(self.out_dir, METRICS)
+            if not fresh:   # a run killed after its last save had logged steps that come again now
+                cut_after(path, self.step)
+            metrics = open(path, "w" if fresh else "a", encoding="utf-8")
         else:
             metrics = contextlib.nullcontext()
         start, start_tokens, val, val_step = time.perf_counter(), self.tokens_seen, None, None
