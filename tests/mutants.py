@@ -344,4 +344,12 @@ MUTANTS = [
            ("tests/test_generate.py",)),
     Mutant("stop_strings_never_end_a_row", "minitx/models/gpt/generate.py",
            "done[row] = any(s in text for s in stops)", "done[row] = False", ("tests/test_generate.py",)),
+
+    # ---- a stop signal under MPI ---------------------------------------------------------------------
+    Mutant("each_rank_stops_on_its_own_signal", TRAINER,
+           "while self.step < stop_at and not self._stop_requested:",
+           "while self.step < stop_at and not self._stop_signalled:", ("tests/test_distributed_signals.py",)),
+    Mutant("the_stop_flag_is_not_agreed", TRAINER,
+           "self._stop_requested = bool(reduced[-1] > 0)",
+           "self._stop_requested = self._stop_signalled", ("tests/test_distributed_signals.py",)),
 ]

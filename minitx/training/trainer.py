@@ -168,7 +168,9 @@ class Trainer:
         self.step = 0                # optimizer steps taken
         self.best_val_loss = None
         self.tokens_seen = 0
-        self._stop_requested = False
+        # a stop signal sets _stop_signalled on the rank it reaches; the ranks act on
+        # _stop_requested, which every rank sets at the same step (see _global_losses)
+        self._stop_signalled = self._stop_requested = False
 
     # ---- state --------------------------------------------------------------
     def trainer_state(self):
@@ -253,6 +255,8 @@ class Trainer:
         if self.reducer is not None:
             losses = self._global_losses(losses, step)
             self.reducer.finish()
+        else:
+            self._stop_requested = self._stop_signalled
         total = float(sum(losses))
         # max_norm inf measures the norm without clipping
         norm = clip_grad_norm_(list(self.model.parameters()), cfg.grad_clip or math.inf)
@@ -274,11 +278,12 @@ class Trainer:
         return self.compute_loss(self.model, rows), share
 
     def _global_losses(self, losses, step):
-        """The mean over ranks of each micro-batch's loss (the global batch's loss); a
-        Ctrl-C on any rank stops every rank after this step."""
-        reduced = self.world.mean(losses + [float(self._stop_requested)], "the loss allreduce")
-        if reduced[-1] > 0:
-            self._stop_requested = True
+        """The mean over ranks of each micro-batch's loss (the global batch's loss), and
+        whether a stop signal reached any rank: every rank learns it here, at the same
+        step, so all of them stop after this step (a rank that read its own flag would
+        leave the loop while the others start the next step's allreduce)."""
+        reduced = self.world.mean(losses + [float(self._stop_signalled)], "the loss allreduce")
+        self._stop_requested = bool(reduced[-1] > 0)
         for micro, value in enumerate(reduced[:-1]):
             if not math.isfinite(value):
                 raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
@@ -386,15 +391,15 @@ class Trainer:
         once. The signals are Ctrl-C's and those a scheduler sends before it kills a job
         (SIGTERM: timeout, docker stop, Slurm; SIGHUP: a closed terminal; SIGUSR1: Slurm's
         --signal), so a run that is stopped can be resumed."""
-        self._stop_requested = False
+        self._stop_signalled = self._stop_requested = False
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum, frame):
-            if self._stop_requested:
+            if self._stop_signalled:
                 raise KeyboardInterrupt
-            self._stop_requested = True
+            self._stop_signalled = True
             if self.world.is_main:
                 tqdm.write(f"{signal.Signals(signum).name}: finishing this step, then saving (a second "
                            f"signal quits without saving)", file=sys.stderr)
