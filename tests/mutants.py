@@ -352,4 +352,10 @@ MUTANTS = [
     Mutant("the_stop_flag_is_not_agreed", TRAINER,
            "self._stop_requested = bool(reduced[-1] > 0)",
            "self._stop_requested = self._stop_signalled", ("tests/test_distributed_signals.py",)),
+
+    # ---- the tokens/s a run reports -----------------------------------------------------------------
+    Mutant("the_reported_rate_counts_the_first_step", "minitx/training/throughput.py",
+           "tokens, seconds = (self.tokens, self.seconds) if self.seconds",
+           "tokens, seconds = (self.tokens + self.first[0], self.seconds + self.first[1]) if self.seconds",
+           ("tests/test_throughput.py",)),
 ]

@@ -43,6 +43,7 @@ from .checkpoint import (
     require,
     save_checkpoint,
 )
+from .throughput import StepRate
 
 METRICS = "metrics.jsonl"
 # Ctrl-C's, and those a scheduler sends before it kills a job: each stops a run with last/ saved
@@ -333,7 +334,7 @@ class Trainer:
             metrics = open(os.path.join(self.out_dir, METRICS), "w" if fresh else "a", encoding="utf-8")
         else:
             metrics = contextlib.nullcontext()
-        start, start_tokens, val, val_step = time.perf_counter(), self.tokens_seen, None, None
+        start, rate, val, val_step = time.perf_counter(), StepRate(), None, None
         bar = tqdm(total=cfg.max_iters, initial=self.step, file=sys.stderr, unit="step",
                    disable=not self.progress, dynamic_ncols=True, mininterval=0.5)
         recent, window_tokens, window_time = [], 0, 0.0
@@ -346,6 +347,7 @@ class Trainer:
                 t0, tokens0 = time.perf_counter(), self.tokens_seen
                 loss, norm, lr = self.train_step()
                 dt = time.perf_counter() - t0
+                rate.add(self.tokens_seen - tokens0, dt)
                 recent.append(loss)
                 window_tokens += self.tokens_seen - tokens0
                 window_time += dt
@@ -368,7 +370,7 @@ class Trainer:
         seconds = time.perf_counter() - start
         return {"step": self.step, "val_loss": val, "val_step": val_step, "best_val_loss": self.best_val_loss,
                 "interrupted": self._stop_requested, "seconds": seconds,
-                "tokens_per_sec": (self.tokens_seen - start_tokens) / seconds if seconds else 0.0}
+                "tokens_per_sec": rate.tokens_per_sec}   # of the steps: see training/throughput.py
 
     def _evaluate(self, log, train_loss=None):
         result = self.last_metrics = self.evaluate()
