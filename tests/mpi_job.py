@@ -7,13 +7,15 @@ ends, after the step's collectives, where the ranks' last agreement is already
 behind them (the signal a user sends one rank lands anywhere); FAULT=until stops
 every rank after step FAULT_STEP, as Ctrl-C would (last/ saved, the schedule
 still that of --max-iters). SAVES_LOG=FILE records each checkpoint save as a
-line "RANK PATH".
+line "RANK PATH". SLOW_NOTE=SECONDS makes rank 0 wait that long before each
+line it prints on stderr (a rank 0 slower than the others).
 """
 import os
 import signal
 import sys
 import time
 
+from minitx.cli import app
 from minitx.cli.app import main
 from minitx.distributed import launched_rank
 from minitx.training import trainer as trainer_module
@@ -50,4 +52,7 @@ if FAULT == "until":
     trainer_module.Trainer.fit = lambda self, until=None: fit(self, until=FAULT_STEP)
 if os.environ.get("SAVES_LOG"):
     trainer_module.save_checkpoint = logged_save
+if os.environ.get("SLOW_NOTE") and RANK == 0:
+    note = app.note
+    app.note = lambda message: (time.sleep(float(os.environ["SLOW_NOTE"])), note(message))
 sys.exit(main(sys.argv[1:]))

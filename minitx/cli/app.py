@@ -129,6 +129,9 @@ def main(argv=None):
                 e, (CLIError, CheckpointError, TrainingDiverged, OSError, ValueError, DistributedError)):
             raise
         note(f"minitx: error: {e}")
+        if world is None:   # under mpirun, an error met before the job was set up
+            from ..distributed.world import exit_with_every_rank
+            exit_with_every_rank()
         return EXIT_ERROR
     finally:
         from .training import release_locks

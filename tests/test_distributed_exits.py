@@ -1,4 +1,5 @@
-"""A stop signal under `mpirun -n 2 minitx train ...`: to any one rank, or to mpirun.
+"""How an MPI job ends: a stop signal under `mpirun -n 2 minitx train ...` to any one
+rank or to mpirun, and an error every rank meets before the job is set up.
 
 Every rank must stop after the same step (a rank that leaves the loop alone
 meets the others' next allreduce with a barrier: MPI_ERR_TRUNCATE), rank 0
@@ -127,3 +128,16 @@ def test_mpirun_ending_the_job_leaves_a_checkpoint_resume_continues(tmp_path, si
         proc.kill()
     assert proc.returncode != 0, err
     _resumes(tmp_path, _step(tmp_path / "run"))
+
+
+# ---- an error every rank meets -----------------------------------------------------------------
+
+@needs_mpi
+def test_an_error_before_the_job_is_set_up_is_said_even_by_a_slow_rank_0(tmp_path):
+    """mpirun ends the job the moment one rank exits non-zero: the quiet rank must not
+    exit before rank 0 (here 2 s slower) has printed the error."""
+    done = mpirun(2, "sample", "--ckpt", "nowhere", cwd=tmp_path, script=JOB, env=mpi_environment(SLOW_NOTE="2"))
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("minitx")]
+    assert errors == ["minitx: error: `minitx sample` runs in one process; of the commands only the training "
+                      "ones (train, finetune) run under mpirun"], done.stderr
