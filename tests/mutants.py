@@ -381,4 +381,19 @@ MUTANTS = [
            ("tests/test_resume_options.py",)),
     Mutant("finetune_resume_takes_another_max_length", "minitx/cli/bert.py",
            '"max_length": max_length, "multi_label"', '"multi_label"', ("tests/test_resume_options.py",)),
+    # ---- a stop signal under MPI ---------------------------------------------------------------------
+    Mutant("each_rank_stops_on_its_own_signal", TRAINER,
+           "while self.step < stop_at and not self._stop_requested:",
+           "while self.step < stop_at and not self._stop_signalled:", ("tests/test_distributed_exits.py",)),
+    Mutant("the_stop_flag_is_not_agreed", TRAINER,
+           "self._stop_requested = bool(reduced[-1] > 0)",
+           "self._stop_requested = self._stop_signalled", ("tests/test_distributed_exits.py",)),
+
+    # ---- the tokens/s a run reports -----------------------------------------------------------------
+    Mutant("the_reported_rate_counts_the_first_step", "minitx/training/throughput.py",
+           "tokens, seconds = (self.tokens, self.seconds) if self.seconds",
+           "tokens, seconds = (self.tokens + self.first[0], self.seconds + self.first[1]) if self.seconds",
+           ("tests/test_throughput.py",)),
+    Mutant("a_quiet_rank_exits_before_rank_0_has_said_why", "minitx/cli/app.py",
+           "exit_with_every_rank()", "pass", ("tests/test_distributed_exits.py",)),
 ]

@@ -130,6 +130,9 @@ def main(argv=None):
             raise
         # numpy's MemoryError says "Unable to allocate 96.0 GiB for an array with shape (65536, 393216) ..."
         note(f"minitx: error: {'out of memory: ' if isinstance(e, MemoryError) else ''}{e}")
+        if world is None:   # under mpirun, an error met before the job was set up
+            from ..distributed.world import exit_with_every_rank
+            exit_with_every_rank()
         return EXIT_ERROR
     finally:
         from .training import release_locks

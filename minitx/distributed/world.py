@@ -47,6 +47,20 @@ def launched_rank():
     return _env_int(_RANK_VARS)[1] or 0
 
 
+def exit_with_every_rank():
+    """Under a launcher, make this process's exit wait for every rank's, for an error
+    every rank meets before the job is set up (a command that does not run under mpirun):
+    importing mpi4py starts MPI, and the MPI_Finalize it runs at exit returns only once
+    every rank has called it. mpirun ends the whole job the moment one rank exits
+    non-zero, so a quiet rank that exits first would kill rank 0 before it has printed
+    why. Without mpi4py there is nothing to wait with (and that is then the error)."""
+    if launched_size() > 1:
+        try:
+            from mpi4py import MPI  # noqa: F401
+        except ImportError:
+            pass
+
+
 # How long wait() polls MPI without sleeping: the ranks of a step reach a collective
 # up to a few ms apart, and a sleep there (0.5 ms or more in a VM) was added to every
 # step's critical path (docs/distributed.md). Past it, wait() sleeps between polls,

@@ -44,6 +44,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .metrics_log import cut_after
+from .throughput import StepRate
 
 METRICS = "metrics.jsonl"
 # Ctrl-C's, and those a scheduler sends before it kills a job: each stops a run with last/ saved
@@ -169,7 +170,9 @@ class Trainer:
         self.step = 0                # optimizer steps taken
         self.best_val_loss = None
         self.tokens_seen = 0
-        self._stop_requested = False
+        # a stop signal sets _stop_signalled on the rank it reaches; the ranks act on
+        # _stop_requested, which every rank sets at the same step (see _global_losses)
+        self._stop_signalled = self._stop_requested = False
 
     # ---- state --------------------------------------------------------------
     def trainer_state(self):
@@ -254,6 +257,8 @@ class Trainer:
         if self.reducer is not None:
             losses = self._global_losses(losses, step)
             self.reducer.finish()
+        else:
+            self._stop_requested = self._stop_signalled
         total = float(sum(losses))
         # max_norm inf measures the norm without clipping
         norm = clip_grad_norm_(list(self.model.parameters()), cfg.grad_clip or math.inf)
@@ -275,11 +280,12 @@ class Trainer:
         return self.compute_loss(self.model, rows), share
 
     def _global_losses(self, losses, step):
-        """The mean over ranks of each micro-batch's loss (the global batch's loss); a
-        Ctrl-C on any rank stops every rank after this step."""
-        reduced = self.world.mean(losses + [float(self._stop_requested)], "the loss allreduce")
-        if reduced[-1] > 0:
-            self._stop_requested = True
+        """The mean over ranks of each micro-batch's loss (the global batch's loss), and
+        whether a stop signal reached any rank: every rank learns it here, at the same
+        step, so all of them stop after this step (a rank that read its own flag would
+        leave the loop while the others start the next step's allreduce)."""
+        reduced = self.world.mean(losses + [float(self._stop_signalled)], "the loss allreduce")
+        self._stop_requested = bool(reduced[-1] > 0)
         for micro, value in enumerate(reduced[:-1]):
             if not math.isfinite(value):
                 raise TrainingDiverged(self._diverged(f"the loss is {value}", step, micro))
@@ -332,7 +338,7 @@ class Trainer:
             metrics = open(path, "w" if fresh else "a", encoding="utf-8")
         else:
             metrics = contextlib.nullcontext()
-        start, start_tokens, val, val_step = time.perf_counter(), self.tokens_seen, None, None
+        start, rate, val, val_step = time.perf_counter(), StepRate(), None, None
         bar = tqdm(total=cfg.max_iters, initial=self.step, file=sys.stderr, unit="step",
                    disable=not self.progress, dynamic_ncols=True, mininterval=0.5)
         recent, window_tokens, window_time = [], 0, 0.0
@@ -345,6 +351,7 @@ class Trainer:
                 t0, tokens0 = time.perf_counter(), self.tokens_seen
                 loss, norm, lr = self.train_step()
                 dt = time.perf_counter() - t0
+                rate.add(self.tokens_seen - tokens0, dt)
                 recent.append(loss)
                 window_tokens += self.tokens_seen - tokens0
                 window_time += dt
@@ -367,7 +374,7 @@ class Trainer:
         seconds = time.perf_counter() - start
         return {"step": self.step, "val_loss": val, "val_step": val_step, "best_val_loss": self.best_val_loss,
                 "interrupted": self._stop_requested, "seconds": seconds,
-                "tokens_per_sec": (self.tokens_seen - start_tokens) / seconds if seconds else 0.0}
+                "tokens_per_sec": rate.tokens_per_sec}   # of the steps: see training/throughput.py
 
     def _evaluate(self, log, train_loss=None):
         result = self.last_metrics = self.evaluate()
@@ -390,15 +397,15 @@ class Trainer:
         once. The signals are Ctrl-C's and those a scheduler sends before it kills a job
         (SIGTERM: timeout, docker stop, Slurm; SIGHUP: a closed terminal; SIGUSR1: Slurm's
         --signal), so a run that is stopped can be resumed."""
-        self._stop_requested = False
+        self._stop_signalled = self._stop_requested = False
         if threading.current_thread() is not threading.main_thread():
             yield
             return
 
         def handler(signum, frame):
-            if self._stop_requested:
+            if self._stop_signalled:
                 raise KeyboardInterrupt
-            self._stop_requested = True
+            self._stop_signalled = True
             if self.world.is_main:
                 tqdm.write(f"{signal.Signals(signum).name}: finishing this step, then saving (a second "
                            f"signal quits without saving)", file=sys.stderr)
