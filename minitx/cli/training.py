@@ -29,8 +29,9 @@ def add_train(commands):
 
 
 def check_file(option, path):
-    """A file named by an option exists and is a file (None: not given)."""
-    if path is None:
+    """A file named by an option exists and is a file (None: not given; rows given in Python
+    to main() are not a file)."""
+    if path is None or not isinstance(path, (str, os.PathLike)):
         return
     if os.path.isdir(path):
         raise CLIError(f"--{option} {path}: is a folder; expected a file")
