@@ -111,3 +111,13 @@ def test_a_resumed_run_keeps_the_file_it_recorded(tmp_path):
                   "--sample-tokens", "0", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert _config(tmp_path / "r")["config_file"]["text"] == (tmp_path / "run.toml").read_text()
+
+
+def test_on_resume_the_files_training_options_replace_the_stored_ones(tmp_path):
+    """The file's options count as typed: on --resume its lr replaces the run's."""
+    (tmp_path / "run.toml").write_text(TINY_TOML + 'out = "r"\n')
+    assert minitx("train", "gpt", "--config", "run.toml", "--lr", "2e-3", cwd=tmp_path).returncode == 0
+    (tmp_path / "more.toml").write_text(TINY_TOML + 'out = "r"\nlr = 1e-3\nresume = true\n')
+    done = minitx("train", "gpt", "--config", "more.toml", "--max-iters", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert _config(tmp_path / "r")["train"]["lr"] == 1e-3
