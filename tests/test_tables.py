@@ -275,3 +275,10 @@ def test_predict_reads_a_tsv_file_by_column(tiny_bert, tmp_path):
     assert rows[1]["sentence"] == "the [MASK] was awful" and len(rows[1]["result"]) == 1
     done = minitx("predict", "fill-mask", "--model", tiny_bert, "--file", "in.tsv", "--no-progress", cwd=tmp_path)
     error_line(done, "in.tsv:2: no 'text' column")
+
+
+def test_a_missing_optional_field_may_be_none():
+    """A datasets.Dataset fills a key some rows lack with None: an optional field that is None is absent."""
+    rows = [{"text": "a", "text_pair": None, "label": "x"}, {"text": "b", "text_pair": "c", "label": "y"}]
+    got = read_examples(rows, "classify")
+    assert _without_line(got) == [{"text": "a", "label": "x"}, {"text": "b", "text_pair": "c", "label": "y"}]

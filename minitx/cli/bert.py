@@ -144,7 +144,7 @@ def add_finetune_bert(models):
     p.add_argument("--init", required=True, metavar="CKPT_OR_HF_FOLDER",
                    help="pretrained weights: a `minitx train bert` --out folder or checkpoint, or a "
                         "Hugging Face BERT folder (config.json, model.safetensors, vocab.txt)")
-    p.add_argument("--val-data", metavar="FILE", help="validation examples, in the format of --data (default: "
+    p.add_argument("--val-data", metavar="FILE", help="validation examples, in any format --data reads (default: "
                    "--val-fraction of --data, held out)")
     p.add_argument("--max-length", type=positive_int, default=None,
                    help="tokens per example T (default: the model's limit, at most 128)")

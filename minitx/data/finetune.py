@@ -51,8 +51,10 @@ def read_examples(data, task, multi_label=False, columns=None, data_format=None)
     for where, row in read_rows(data, data_format, lists=[column[f] for f in fields if fields[f] is list]):
         # the example in the fields' own names, whatever the columns are called
         ex = {name: row[column[name]] for name in (*fields, *optional) if column[name] in row}
-        if table:  # an empty cell of an optional column: the field is absent
-            ex = {name: value for name, value in ex.items() if not (name in optional and value in ("", None))}
+        # an optional field that is None (a datasets.Dataset's missing value, a Parquet null) or an
+        # empty CSV cell is absent
+        ex = {name: value for name, value in ex.items()
+              if not (name in optional and (value is None or table and value == ""))}
         if table and isinstance(ex.get("answer_start"), str):
             ex["answer_start"] = _integer(ex["answer_start"], f"{where}: {noun} {column['answer_start']!r}")
         for name, kind in fields.items():
