@@ -282,3 +282,17 @@ def test_a_missing_optional_field_may_be_none():
     rows = [{"text": "a", "text_pair": None, "label": "x"}, {"text": "b", "text_pair": "c", "label": "y"}]
     got = read_examples(rows, "classify")
     assert _without_line(got) == [{"text": "a", "label": "x"}, {"text": "b", "text_pair": "c", "label": "y"}]
+
+
+def test_a_table_that_iterates_over_its_column_names_gets_a_hint():
+    class Frame:  # as a pandas DataFrame: iterating gives the column names
+        def __iter__(self):
+            return iter(["text", "label"])
+
+        def to_dict(self, orient):
+            return [{"text": "a", "label": "x"}]
+
+    with pytest.raises(ValueError, match=r"^examples\[0\]: expected a mapping \(a dict\), got str; of a pandas "
+                                         r"DataFrame pass df.to_dict\('records'\)$"):
+        read_examples(Frame(), "classify")
+    assert _without_line(read_examples(Frame().to_dict("records"), "classify")) == [{"text": "a", "label": "x"}]

@@ -147,6 +147,7 @@ def _python_rows(data):
     rows = []
     for i, row in enumerate(data):
         if not isinstance(row, Mapping):
-            raise ValueError(f"examples[{i}]: expected a mapping (a dict), got {type(row).__name__}")
+            raise ValueError(f"examples[{i}]: expected a mapping (a dict), got {type(row).__name__}" + (
+                "; of a pandas DataFrame pass df.to_dict('records')" if hasattr(data, "to_dict") else ""))
         rows.append((f"examples[{i}]", dict(row)))
     return rows
