@@ -363,6 +363,8 @@ MUTANTS = [
     Mutant("predict_text_column_ignored", "minitx/cli/predict.py",
            'column = {key: getattr(args, f"{key}_column") or key for key in keys}',
            "column = {key: key for key in keys}", ("tests/test_tables.py",)),
+    Mutant("class_label_numbers_kept", "minitx/data/tables.py",
+           "row[column] = _named(row[column], classes)", "row[column] = row[column]", ("tests/test_tables.py",)),
     Mutant("config_file_values_ignored", "minitx/cli/config_file.py",
            "leaf.set_defaults(**{action.dest: applied[action.dest]})", "leaf.set_defaults()",
            ("tests/test_config_file.py",)),

@@ -296,3 +296,28 @@ def test_a_table_that_iterates_over_its_column_names_gets_a_hint():
                                          r"DataFrame pass df.to_dict\('records'\)$"):
         read_examples(Frame(), "classify")
     assert _without_line(read_examples(Frame().to_dict("records"), "classify")) == [{"text": "a", "label": "x"}]
+
+
+def test_squad_answers_and_class_labels_of_a_dataset_are_read_as_named_fields():
+    """A datasets.Dataset of squad holds {"text": [...], "answer_start": [...]}; of conll2003,
+    tag numbers with their names in .features (Sequence(ClassLabel))."""
+    squad = [{"question": "Where?", "context": "Ada lives in London.",
+              "answers": {"text": ["London", "London."], "answer_start": [13, 13]}}]
+    got = read_examples(squad, "qa", columns={"answer": "answers"})
+    assert _without_line(got) == [{"question": "Where?", "context": "Ada lives in London.", "answer": "London",
+                                   "answer_start": 13}]
+    with pytest.raises(ValueError, match=r"^examples\[0\]: field 'answers' holds no answer text"):
+        read_examples([{**squad[0], "answers": {"text": [], "answer_start": []}}], "qa", columns={"answer": "answers"})
+
+    class ClassLabel:
+        names = ["O", "B-PER", "B-LOC"]
+
+    class Sequence:
+        feature = ClassLabel()
+
+    class Conll(Rows):
+        features = {"tokens": object(), "ner_tags": Sequence()}
+
+    got = read_examples(Conll([{"tokens": ["Ada", "in", "Paris"], "ner_tags": [1, 0, 2]}]), "tag",
+                        columns={"tags": "ner_tags"})
+    assert _without_line(got) == [{"tokens": ["Ada", "in", "Paris"], "tags": ["B-PER", "O", "B-LOC"]}]

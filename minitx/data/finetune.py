@@ -11,6 +11,7 @@ Examples come from a JSONL, CSV, TSV or Parquet file or from Python rows
 An example that lacks a field or has one of the wrong type (or a line that is not
 valid JSON) is a ValueError naming the file and line (or row) and the column.
 """
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,8 @@ def read_examples(data, task, multi_label=False, columns=None, data_format=None)
         # empty CSV cell is absent
         ex = {name: value for name, value in ex.items()
               if not (name in optional and (value is None or table and value == ""))}
+        if task == "qa" and isinstance(ex.get("answer"), Mapping):
+            ex.update(_first_answer(ex["answer"], f"{where}: {noun} {column['answer']!r}"))
         if table and isinstance(ex.get("answer_start"), str):
             ex["answer_start"] = _integer(ex["answer_start"], f"{where}: {noun} {column['answer_start']!r}")
         for name, kind in fields.items():
@@ -76,6 +79,17 @@ def read_examples(data, task, multi_label=False, columns=None, data_format=None)
 def read_jsonl(path, task, multi_label=False):
     """read_examples of a JSONL file, whatever its suffix."""
     return read_examples(path, task, multi_label, data_format="jsonl")
+
+
+def _first_answer(answers, what):
+    """SQuAD's answers, {"text": [str, ...], "answer_start": [int, ...]} (a datasets.Dataset of
+    squad): the first, as "answer" and "answer_start"."""
+    texts, starts = answers.get("text"), answers.get("answer_start")
+    texts = texts if isinstance(texts, list) else [texts]
+    starts = starts if isinstance(starts, list) else [starts]
+    if not texts or not isinstance(texts[0], str):
+        raise ValueError(f"{what} holds no answer text: {answers!r:.80}")
+    return {"answer": texts[0], **({"answer_start": starts[0]} if starts and starts[0] is not None else {})}
 
 
 def _integer(value, what):

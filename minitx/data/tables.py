@@ -4,6 +4,7 @@
     csv/tsv  a header row, then one row a line (.csv, .tsv)                     "FILE:LINE"
     parquet  read by pyarrow, the optional extra `parquet` (.parquet)           "FILE: row N"
     Python   a list of dicts, a datasets.Dataset, anything iterable of mappings "examples[I]"
+             (a Dataset's ClassLabel columns give their class names, not numbers)
 
 The format is the file's suffix (another suffix: JSONL) unless `data_format` names it. CSV and TSV cells are
 strings; a cell of a list column (`lists`: tokens, tags, multi-label labels) holds a
@@ -144,10 +145,38 @@ def _python_rows(data):
     if isinstance(data, Mapping) or not hasattr(data, "__iter__"):
         raise TypeError(f"examples: expected a file name, a list of dicts or a datasets.Dataset, "
                         f"got {type(data).__name__}")
+    names = _class_names(data)
     rows = []
     for i, row in enumerate(data):
         if not isinstance(row, Mapping):
             raise ValueError(f"examples[{i}]: expected a mapping (a dict), got {type(row).__name__}" + (
                 "; of a pandas DataFrame pass df.to_dict('records')" if hasattr(data, "to_dict") else ""))
-        rows.append((f"examples[{i}]", dict(row)))
+        row = dict(row)
+        for column, classes in names.items():
+            if column in row:
+                row[column] = _named(row[column], classes)
+        rows.append((f"examples[{i}]", row))
     return rows
+
+
+def _class_names(data):
+    """{column: class names} of a datasets.Dataset's ClassLabel columns (a label, or a list
+    of tags: Sequence(ClassLabel)), whose rows hold the classes' numbers."""
+    features = getattr(data, "features", None)
+    if not isinstance(features, Mapping):
+        return {}
+    found = {}
+    for column, feature in features.items():
+        feature = getattr(feature, "feature", feature)  # Sequence(ClassLabel) -> ClassLabel
+        if isinstance(getattr(feature, "names", None), list):
+            found[column] = feature.names
+    return found
+
+
+def _named(value, classes):
+    """A class number (or a list of them) as its name; anything else as it is."""
+    if isinstance(value, list):
+        return [_named(v, classes) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(classes):
+        return classes[value]
+    return value
