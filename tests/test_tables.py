@@ -2,6 +2,7 @@
 examples read alike and fine-tune the same model; a bad row is one line naming the
 file, the line (or row) and the column, and nothing is written."""
 import csv
+import importlib.util
 import json
 from collections.abc import Mapping
 
@@ -198,11 +199,8 @@ def _sources(tmp_path):
     forms = {"list": list(CLASSIFY), "iterable of mappings": Rows(CLASSIFY)}
     for suffix in (".jsonl", ".csv", ".tsv"):
         forms[suffix] = str(write(tmp_path / f"d{suffix}", CLASSIFY))
-    try:
-        import pyarrow  # noqa: F401
+    if importlib.util.find_spec("pyarrow") is not None:
         forms[".parquet"] = str(write(tmp_path / "d.parquet", CLASSIFY))
-    except ImportError:
-        pass
     try:
         import datasets
         forms["datasets.Dataset"] = datasets.Dataset.from_list(CLASSIFY)
