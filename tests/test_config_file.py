@@ -47,12 +47,17 @@ def test_a_flag_on_the_command_line_wins_over_the_file(tmp_path):
 
 
 def test_a_flag_typed_wins_over_the_one_it_excludes_in_the_file(tmp_path):
-    """overwrite = true in the file, --resume typed: the run resumes (the two exclude each other)."""
+    """overwrite = true in the file, --resume typed: the run resumes; resume = true in the file,
+    --overwrite typed: it starts afresh (the two exclude each other)."""
     (tmp_path / "run.toml").write_text(TINY_TOML + 'out = "r"\n')
     assert minitx("train", "gpt", "--config", "run.toml", cwd=tmp_path).returncode == 0
     (tmp_path / "run.toml").write_text(TINY_TOML + 'out = "r"\noverwrite = true\n')
     done = minitx("train", "gpt", "--config", "run.toml", "--resume", "--max-iters", "3", cwd=tmp_path)
     assert done.returncode == 0 and "resuming r at step 2 of 3" in done.stderr, done.stderr
+    (tmp_path / "run.toml").write_text(TINY_TOML + 'out = "r"\nresume = true\n')
+    done = minitx("train", "gpt", "--config", "run.toml", "--overwrite", cwd=tmp_path)
+    assert done.returncode == 0 and "resuming" not in done.stderr, done.stderr   # afresh: step 0 again
+    assert json.loads((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()[0])["step"] == 0
     (tmp_path / "both.toml").write_text("resume = true\noverwrite = true\n")
     error_line(minitx("train", "gpt", "--config", "both.toml", cwd=tmp_path), "both.toml", "'resume' and "
                "'overwrite' exclude each other", usage=True)

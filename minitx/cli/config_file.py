@@ -31,6 +31,8 @@ def parse_args(parser, argv=None, keywords=None):
     if first.config is None and not keywords:
         return parser.parse_args(argv)
     leaf = _command_parser(parser, first)
+    # set_defaults overwrites each action's default: keep the parser's own, for the typed flag that wins
+    own = {a.dest: a.default for a in leaf._actions}
     applied, record = {}, None
     if first.config is not None:
         table, text = _read_toml(leaf, first.config)
@@ -38,7 +40,7 @@ def parse_args(parser, argv=None, keywords=None):
         record = {"path": os.path.abspath(first.config), "text": text}
     applied.update(_apply(leaf, keywords or {}, "main()"))
     args = parser.parse_args(argv)
-    _settle_exclusive_groups(leaf, args, applied, first.config or "main()")
+    _settle_exclusive_groups(leaf, args, applied, own, first.config or "main()")
     # options from the file count as given (on --resume they override the run's stored ones)
     args._given = set(getattr(args, "_given", ())) | set(applied)
     args.config_file = record
@@ -141,7 +143,7 @@ def _value(leaf, action, what, value, takes_rows):
         leaf.error(f"{what}: {e.message}")
 
 
-def _settle_exclusive_groups(leaf, args, applied, where):
+def _settle_exclusive_groups(leaf, args, applied, own, where):
     """Of options that exclude each other (--resume, --overwrite), one typed on the
     command line wins over the file's; two from the file are an error."""
     for group in leaf._mutually_exclusive_groups:
@@ -151,5 +153,5 @@ def _settle_exclusive_groups(leaf, args, applied, where):
             leaf.error(f"{where}: {' and '.join(repr(a.dest) for a in from_file)} exclude each other")
         if len(on) > len(from_file):
             for action in from_file:
-                setattr(args, action.dest, action.default)
+                setattr(args, action.dest, own[action.dest])
                 del applied[action.dest]
