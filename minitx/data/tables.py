@@ -6,7 +6,9 @@
     Python   a list of dicts, a datasets.Dataset, anything iterable of mappings "examples[I]"
              (a Dataset's ClassLabel columns give their class names, not numbers)
 
-The format is the file's suffix (another suffix: JSONL) unless `data_format` names it. CSV and TSV cells are
+The format is the file's suffix (another suffix: JSONL) unless `data_format` names
+it. CSV and TSV are read as Python's csv module and pandas read them: a cell in
+double quotes may hold the delimiter, a newline or "" (a quote). Their cells are
 strings; a cell of a list column (`lists`: tokens, tags, multi-label labels) holds a
 JSON array (`["Ada", "lives"]`) or its items separated by spaces (`Ada lives`).
 """
@@ -103,8 +105,7 @@ def _delimited_rows(path, delimiter, lists):
                 continue
             if len(cells) != len(header):
                 raise ValueError(f"{where}: {len(cells)} cell{'s' * (len(cells) != 1)}, but the header has "
-                                 f"{len(header)} columns "
-                                 f"({', '.join(header)})")
+                                 f"{len(header)} columns ({', '.join(header)})")
             rows.append((where, {name: _cell(cell, name, name in lists, where)
                                  for name, cell in zip(header, cells)}))
     except csv.Error as e:
