@@ -79,17 +79,23 @@ def build_parser():
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND", required=True)
     for add in _commands():
         add(commands)
+    from .config_file import add_config_option
+    add_config_option(parser)
     return parser
 
 
-def main(argv=None):
+def main(argv=None, **options):
+    """Run a command: `argv` its words, as the shell passes them; `options` more of its
+    options by name, as a --config file gives them (main(["train", "gpt"], max_iters=50)),
+    among them Python rows where a command reads examples (finetune bert's data)."""
     global _quiet
     from ..distributed import launched_rank
     # before parsing: argparse's own errors are printed once, too
     _quiet = launched_rank() != 0
     if _quiet:
         sys.stdout = open(os.devnull, "w")
-    args = build_parser().parse_args(argv)
+    from .config_file import parse_args
+    args = parse_args(build_parser(), argv, options)
     world = None
     try:
         from ..backend import get_backend

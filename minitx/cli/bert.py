@@ -6,6 +6,8 @@ import warnings
 from ..pipelines.base import load_bert
 from .app import CLIError, note
 from .limits import check_answers_fit, check_bert_memory
+from .config_file import config_record
+from .data_options import add_data_options, columns
 from .options import add_training_args, fraction, positive_int
 from .training import STDIN, check_file, clear_out, exit_code, prepare, resume
 from .same_run import data_record, keep, keep_data, resumed_data
@@ -93,7 +95,8 @@ def train_bert(args):
                       compute_loss=pretraining_loss, metrics=pretraining_metrics,
                       checkpoint_config={"model_type": "bert", "model": config.to_dict(), "options": options,
                                          "data": {**data_record(data_path), "seed": seed,
-                                                  "val_fraction": val_fraction}})
+                                                  "val_fraction": val_fraction},
+                                         **config_record(args, stored)})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)
@@ -138,9 +141,9 @@ def add_finetune(commands):
 def add_finetune_bert(models):
     p = models.add_parser("bert", help="fine-tune BERT: classify, tag or qa",
                           description="Fine-tune BERT from a checkpoint (minitx's, or a Hugging Face "
-                                      "folder) on a JSONL file; reports accuracy (classify), token F1 "
-                                      "(tag) or exact match and F1 (qa) on a validation split. The "
-                                      "formats are in docs/bert.md.")
+                                      "folder) on a JSONL, CSV, TSV or Parquet file; reports accuracy "
+                                      "(classify), token F1 (tag) or exact match and F1 (qa) on a "
+                                      "validation split. The formats are in docs/bert.md.")
     p.add_argument("--task", required=True, choices=sorted(_TASK_CLASSES), help="the head to train")
     p.add_argument("--multi-label", action="store_true",
                    help='classify: each line has "labels", a list of any number of labels; one sigmoid per '
@@ -148,16 +151,19 @@ def add_finetune_bert(models):
     p.add_argument("--init", required=True, metavar="CKPT_OR_HF_FOLDER",
                    help="pretrained weights: a `minitx train bert` --out folder or checkpoint, or a "
                         "Hugging Face BERT folder (config.json, model.safetensors, vocab.txt)")
-    p.add_argument("--val-data", metavar="FILE.jsonl", help="validation examples (default: --val-fraction "
-                   "of --data, held out)")
+    p.add_argument("--val-data", metavar="FILE", help="validation examples, in any format --data reads (default: "
+                   "--val-fraction of --data, held out)")
     p.add_argument("--max-length", type=positive_int, default=None,
                    help="tokens per example T (default: the model's limit, at most 128)")
     # the floor a tenth of the peak: a floor equal to it would leave no decay at all
     add_training_args(p, out=os.path.join("runs", "bert-finetune"), max_iters=300, batch_size=16, lr=1e-4,
                       eval_interval=50, min_lr=1e-5)
     data = next(a for a in p._actions if a.dest == "data")
-    data.required, data.metavar, data.help = True, "FILE.jsonl", "the training examples, one JSON object a line"
-    p.set_defaults(run=finetune_bert, weight_decay=0.01)
+    data.required, data.metavar, data.help = True, "FILE", "the training examples: JSONL (one JSON object a " \
+        "line), CSV or TSV (a header row), or Parquet (pip install 'minitx[parquet]')"
+    add_data_options(p, ("text", "text_pair", "label", "tokens", "tags", "question", "context", "answer",
+                         "answer_start"))
+    p.set_defaults(run=finetune_bert, weight_decay=0.01, takes_rows=("data", "val_data"))
 
 
 def finetune_bert(args):
@@ -177,7 +183,7 @@ def finetune_bert(args):
         FinetuneData,
         encode,
         label_vocab,
-        read_jsonl,
+        read_examples,
         split_examples,
     )
     from ..models import bert
@@ -188,9 +194,10 @@ def finetune_bert(args):
     cls = getattr(bert, _TASK_CLASSES[args.task])
     if stored is not None:
         _keep_run(args, stored)
-    examples = read_jsonl(args.data, args.task, args.multi_label)
+    examples = read_examples(args.data, args.task, args.multi_label, columns(args), args.data_format)
     if args.val_data is not None:
-        train, val = examples, read_jsonl(args.val_data, args.task, args.multi_label)
+        train, val = examples, read_examples(args.val_data, args.task, args.multi_label, columns(args),
+                                             args.data_format)
     else:
         train, val = split_examples(examples, args.val_fraction, seed=args.seed)
     if stored is not None:
@@ -202,7 +209,7 @@ def finetune_bert(args):
         labels = label_vocab(train, args.task)
         _check_held_out_labels(args, labels, val)
         if args.task == "classify" and len(labels) < 2:
-            raise CLIError(f"--data {args.data}: classification needs at least two labels, found {labels}")
+            raise CLIError(f"--data {_shown(args.data)}: classification needs at least two labels, found {labels}")
         overrides = {} if args.task == "qa" else {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                                                   "problem_type": _MULTI_LABEL if args.multi_label else None}
         manual_seed(args.seed)
@@ -231,7 +238,8 @@ def finetune_bert(args):
                                          "init": os.path.abspath(args.init),
                                          "data": {**data_record(args.data), "seed": args.seed,
                                                   "val_fraction": args.val_fraction,
-                                                  "val_data": data_record(args.val_data)}})
+                                                  "val_data": data_record(args.val_data)},
+                                         **config_record(args, stored)})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)
@@ -284,10 +292,16 @@ def _check_held_out_labels(args, labels, val):
                      for tag in (ex.get("labels", [ex.get("label")]) if args.task == "classify" else ex["tags"])}
                     - seen)
     if unseen:
-        where = f"--val-data {args.val_data}" if args.val_data else \
-            f"the validation examples held out of --data {args.data} (--val-fraction {args.val_fraction})"
+        where = f"--val-data {_shown(args.val_data)}" if args.val_data is not None else \
+            f"the validation examples held out of --data {_shown(args.data)} (--val-fraction {args.val_fraction})"
         raise CLIError(f"label(s) {', '.join(map(repr, unseen))} appear only in {where}, never in training; "
-                       f"add training examples of them" + ("" if args.val_data else " or pass --val-data"))
+                       f"add training examples of them" + ("" if args.val_data is not None else " or pass --val-data"))
+
+
+def _shown(data):
+    """--data as an error names it: the file, or the Python rows given to main()."""
+    from ..data.tables import is_file
+    return data if is_file(data) else f"(the {type(data).__name__} given to main())"
 
 
 # ---- minitx embed -------------------------------------------------------------------

@@ -5,6 +5,7 @@ import os
 import secrets
 
 from .app import CLIError, note
+from .config_file import config_record
 from .options import (
     add_training_args,
     fraction,
@@ -160,7 +161,8 @@ def train_gpt(args):
                       shard_optimizer=args.shard_optimizer,
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
                                          "data": {**data_record(data_path), "seed": seed,
-                                                  "val_fraction": val_fraction}})
+                                                  "val_fraction": val_fraction},
+                                         **config_record(args, stored)})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)

@@ -1,7 +1,8 @@
 """`minitx predict TASK --model FOLDER [TEXT ...]`: a pipeline from the command line.
 
 Texts come from the command line or from --file (JSONL: {"text": ...} a line;
-{"question": ..., "context": ...} for question-answering). Each input becomes
+{"question": ..., "context": ...} for question-answering; or CSV, TSV, Parquet
+with those columns, or others named by --text-column and the like). Each input becomes
 one JSON line, on stdout or in --out: the input's fields, "result" (what the
 Python pipeline returns for it) and, where it happened, "truncated": true or
 "windows": n (a long QA context read in n windows).
@@ -13,8 +14,9 @@ import warnings
 
 from . import options as value_types
 from .app import CLIError, note
+from .data_options import add_data_options
 from .options import positive_int
-from .training import STDIN, check_file
+from .training import check_file
 
 
 def _task(text):
@@ -61,8 +63,8 @@ def add_predict(commands):
     p.add_argument("texts", nargs="*", metavar="TEXT",
                    help="inputs (questions, for question-answering with --context)")
     p.add_argument("--model", required=True, metavar="FOLDER", help="a checkpoint or Hugging Face folder")
-    p.add_argument("--file", metavar="IN.jsonl", help='inputs, one JSON object a line: {"text": ...}, or '
-                   '{"question": ..., "context": ...}; - reads standard input')
+    p.add_argument("--file", metavar="IN", help='inputs: JSONL, one JSON object a line ({"text": ...}, or '
+                   '{"question": ..., "context": ...}), CSV or TSV with a header row, or Parquet; - reads standard input')
     p.add_argument("--out", metavar="OUT.jsonl", help="write the results here (default: stdout)")
     p.add_argument("--context", help="question-answering: the context of the questions given as TEXT")
     p.add_argument("--batch-size", type=positive_int, default=8, help="inputs per forward pass")
@@ -77,6 +79,7 @@ def add_predict(commands):
         else:
             p.add_argument(flag, default=None, help=helps, choices=option.choices,
                            type=getattr(value_types, option.kind) if option.kind else str)
+    add_data_options(p, ("text", "question", "context"))
     p.add_argument("--no-progress", action="store_true", help="no progress bar for --file")
     p.set_defaults(run=predict)
     p.__class__ = type("PredictParser", (_TextsAnywhere, type(p)), {})
@@ -115,29 +118,21 @@ def _read_inputs(args, task):
             return [{"question": q, "context": args.context} for q in args.texts]
         return [{"text": t} for t in args.texts]
     check_file("file", args.file)
+    from ..data.tables import read_rows, table_format
+    column = {key: getattr(args, f"{key}_column") or key for key in keys}
+    kind = table_format(args.file, args.data_format)
     rows = []
-    with (open(args.file, "rb") if args.file != STDIN else os.fdopen(os.dup(0), "rb")) as f:
-        for n, raw in enumerate(f, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise CLIError(f"{args.file}:{n}: not valid UTF-8 (byte {raw[e.start]:#04x} at column "
-                               f"{e.start + 1})") from None
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise CLIError(f"{args.file}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise CLIError(f"{args.file}:{n}: expected a JSON object, got {type(row).__name__}")
-            for key in keys:
-                if not isinstance(row.get(key), str):
-                    raise CLIError(f"{args.file}:{n}: no {key!r} string" + (
-                        "" if qa or key != "text" else ' (one {"text": ...} a line)'))
-            if qa and args.context is not None:
-                row = {**row, "context": row.get("context", args.context)}
-            rows.append(row)
+    for where, row in read_rows(args.file, kind):
+        for key in keys:
+            if not isinstance(row.get(column[key]), str):
+                noun = "field" if kind == "jsonl" else "column"
+                raise CLIError(f"{where}: no {column[key]!r} {'string' if noun == 'field' else noun}" + (
+                    "" if qa or key != "text" or kind != "jsonl" else ' (one {"text": ...} a line)'))
+        if column != {key: key for key in keys}:  # the pipeline reads the inputs by its own names
+            row = {**row, **{key: row[column[key]] for key in keys}}
+        if qa and args.context is not None:
+            row = {**row, "context": row.get("context", args.context)}
+        rows.append(row)
     if not rows:
         raise CLIError(f"--file {args.file}: holds no inputs")
     return rows
@@ -173,7 +168,7 @@ def predict(args):
                     warned.add(line)
                     note(line)
             for row, result, extra in zip(chunk, results, pipe.notes):
-                out.write(json.dumps({**row, "result": result, **extra}, ensure_ascii=False) + "\n")
+                out.write(json.dumps({**row, "result": result, **extra}, ensure_ascii=False, default=str) + "\n")
             if bar is not None:
                 bar.update(len(chunk))
     finally:

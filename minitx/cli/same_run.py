@@ -10,12 +10,15 @@ is extended), --lr, --min-lr, --warmup, --weight-decay, --grad-clip,
 --grad-accum, --eval-interval, --no-progress, --sample-tokens, --shard-optimizer,
 and the path of --data or --val-data when the file moved with its content
 unchanged: a data file is known by the SHA-256 of its bytes, stored when the run
-began. Data read from standard input (`--data -`) is read once and not kept: a
-resume asks for it again and cannot check that it is the same.
+began; rows given in Python (main(..., data=rows)) by the SHA-256 of their JSON.
+Data read from standard input (`--data -`) is read once and not kept: a resume
+asks for it again and cannot check that it is the same.
 """
 import hashlib
+import json
 import os
 
+from ..data.tables import is_file, read_rows
 from ..tokenizers._files import STDIN
 from .app import CLIError
 from .options import given
@@ -29,11 +32,24 @@ def file_sha256(path):
     return h.hexdigest()
 
 
+PYTHON_ROWS = "<rows given in Python>"
+
+
+def _digest(data):
+    """The SHA-256 of a file's bytes, or of rows given in Python as sorted JSON."""
+    if is_file(data):
+        return file_sha256(data)
+    rows = json.dumps([row for _, row in read_rows(data)], sort_keys=True, default=str)
+    return hashlib.sha256(rows.encode()).hexdigest()
+
+
 def data_record(path):
     """How a run records a data file when it begins: its absolute path and SHA-256
     (None, None for the built-in corpus; `-`, None for standard input)."""
     if path is None or path in (STDIN, "/dev/stdin"):
         return {"path": path and STDIN, "sha256": None}
+    if not is_file(path):
+        return {"path": PYTHON_ROWS, "sha256": _digest(path)}
     return {"path": os.path.abspath(path), "sha256": file_sha256(path)}
 
 
@@ -73,10 +89,13 @@ def resumed_data(args, record, command, last, option="data"):
         return None
     if stored == STDIN and not typed:
         raise CLIError(f"--resume: this run read its {flag} from standard input; give it again ({flag} -)")
+    if stored == PYTHON_ROWS and not typed:
+        raise CLIError(f"--resume: this run read its {flag} as rows given in Python; give them again "
+                       f"(main(..., {dest}=rows))")
     if not typed and not os.path.isfile(path):
         raise CLIError(f"--resume: the run's {flag} file {path} is missing; if it moved, pass its new path "
                        f"with {flag}")
-    now = file_sha256(path) if digest is not None else None
+    now = _digest(path) if digest is not None else None
     if now != digest:
         what = (f"{flag} {path}: its content (SHA-256 {now[:12]}) differs from the file the run began with "
                 f"({stored}, SHA-256 {digest[:12]})" if typed else

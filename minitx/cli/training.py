@@ -30,9 +30,10 @@ def add_train(commands):
 
 
 def check_file(option, path):
-    """A file named by an option exists and is no folder (None: not given). `-` is standard
-    input; a pipe (/dev/stdin, <(command)) is read as a file is."""
-    if path is None or path == STDIN:
+    """A file named by an option exists and is no folder (None: not given; rows given in
+    Python to main() are not a file). `-` is standard input; a pipe (/dev/stdin,
+    <(command)) is read as a file is."""
+    if path is None or path == STDIN or not isinstance(path, (str, os.PathLike)):
         return
     if os.path.isdir(path):
         raise CLIError(f"--{option} {path}: is a folder; expected a file")

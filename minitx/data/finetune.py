@@ -1,21 +1,22 @@
-"""Fine-tuning data for BERT: JSONL files read, checked, and turned into model inputs.
+"""Fine-tuning data for BERT: examples read, checked, and turned into model inputs.
 
-One JSON object per line (blank lines are skipped); docs/bert.md has examples.
+Examples come from a JSONL, CSV, TSV or Parquet file or from Python rows
+(minitx.data.tables); docs/bert.md has examples. The fields of each:
     classify  {"text": str, "label": str or int}, optional "text_pair": str
               (multi-label: {"text": str, "labels": [str or int, ...]}, any number of labels)
     tag       {"tokens": [str, ...], "tags": [str, ...]}, one tag per token
     qa        {"question": str, "context": str, "answer": str}, optional
               "answer_start": the answer's character offset in the context
               (default: its first occurrence on word boundaries)
-A line that is not valid JSON, lacks a field or has one of the wrong type is a
-ValueError naming the file and line.
+An example that lacks a field or has one of the wrong type (or a line that is not
+valid JSON) is a ValueError naming the file and line (or row) and the column.
 """
-import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..tokenizers._files import read_lines
+from .tables import is_file, read_rows, table_format
 
 TASKS = ("classify", "tag", "qa")
 _FIELDS = {
@@ -25,36 +26,77 @@ _FIELDS = {
 }
 
 
-def read_jsonl(path, task, multi_label=False):
-    """The examples of a JSONL file, checked for `task`: a list of dicts with a 'line' key added.
-    multi_label (classify only): each line has "labels", a list, instead of "label"."""
+# the columns that hold each field, by default: the fields' own names
+COLUMNS = ("text", "text_pair", "label", "labels", "tokens", "tags", "question", "context", "answer",
+           "answer_start")
+
+
+def read_examples(data, task, multi_label=False, columns=None, data_format=None):
+    """The examples of `data`, checked for `task`: a list of dicts, each with a 'line' key
+    naming where it came from. `data` is a file (JSONL, CSV, TSV or Parquet, by its suffix
+    or `data_format`: minitx.data.tables), a list of dicts or a datasets.Dataset.
+    `columns` maps a field to the column (or JSON key) that holds it, e.g. {"label": "sentiment"}.
+    multi_label (classify only): each example has "labels", a list, instead of "label"."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    unknown = sorted(set(columns or {}) - set(COLUMNS))
+    if unknown:
+        raise ValueError(f"columns: {unknown[0]!r} is not a field (the fields: {', '.join(COLUMNS)})")
+    column = {**{name: name for name in COLUMNS}, **(columns or {})}
     fields = {"text": str, "labels": list} if multi_label else _FIELDS[task]
+    optional = {"classify": ("text_pair",), "tag": (), "qa": ("answer_start",)}[task]
+    # a CSV, TSV or Parquet file has columns, and in CSV and TSV every cell is a string
+    table = is_file(data) and table_format(data, data_format) != "jsonl"
+    noun, unit = ("column", "row") if table else ("field", "line" if is_file(data) else "example")
     examples = []
-    for n, line in read_lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            ex = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
-        if not isinstance(ex, dict):
-            raise ValueError(f"{where}: expected a JSON object, got {type(ex).__name__}")
+    for where, row in read_rows(data, data_format, lists=[column[f] for f in fields if fields[f] is list]):
+        # the example in the fields' own names, whatever the columns are called
+        ex = {name: row[column[name]] for name in (*fields, *optional) if column[name] in row}
+        # an optional field that is None (a datasets.Dataset's missing value, a Parquet null) or an
+        # empty CSV cell is absent
+        ex = {name: value for name, value in ex.items()
+              if not (name in optional and (value is None or table and value == ""))}
+        if task == "qa" and isinstance(ex.get("answer"), Mapping):
+            ex.update(_first_answer(ex["answer"], f"{where}: {noun} {column['answer']!r}"))
+        if table and isinstance(ex.get("answer_start"), str):
+            ex["answer_start"] = _integer(ex["answer_start"], f"{where}: {noun} {column['answer_start']!r}")
         for name, kind in fields.items():
             if name not in ex:
-                raise ValueError(f"{where}: missing field {name!r} (a {'multi-label ' * multi_label}{task} "
-                                 f"line needs {', '.join(fields)})")
+                raise ValueError(f"{where}: missing {noun} {column[name]!r} (a {'multi-label ' * multi_label}"
+                                 f"{task} {unit} needs {', '.join(column[f] for f in fields)}"
+                                 + (f"; the columns are {', '.join(row)})" if table else ")"))
             if not isinstance(ex[name], kind) or isinstance(ex[name], bool):
-                raise ValueError(f"{where}: field {name!r} is {type(ex[name]).__name__}, "
+                raise ValueError(f"{where}: {noun} {column[name]!r} is {type(ex[name]).__name__}, "
                                  f"expected {getattr(kind, '__name__', 'str or int')}")
         _check(task, ex, where)
         ex["line"] = where
         examples.append(ex)
     if not examples:
-        raise ValueError(f"{path}: no examples")
+        raise ValueError(f"{data if is_file(data) else 'examples'}: no examples")
     return examples
+
+
+def read_jsonl(path, task, multi_label=False):
+    """read_examples of a JSONL file, whatever its suffix."""
+    return read_examples(path, task, multi_label, data_format="jsonl")
+
+
+def _first_answer(answers, what):
+    """SQuAD's answers, {"text": [str, ...], "answer_start": [int, ...]} (a datasets.Dataset of
+    squad): the first, as "answer" and "answer_start"."""
+    texts, starts = answers.get("text"), answers.get("answer_start")
+    texts = texts if isinstance(texts, list) else [texts]
+    starts = starts if isinstance(starts, list) else [starts]
+    if not texts or not isinstance(texts[0], str):
+        raise ValueError(f"{what} holds no answer text: {answers!r:.80}")
+    return {"answer": texts[0], **({"answer_start": starts[0]} if starts and starts[0] is not None else {})}
+
+
+def _integer(value, what):
+    """A CSV cell (a string) that must be an integer, e.g. answer_start."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ValueError(f"{what} is {value!r}, expected an integer")
 
 
 def _check(task, ex, where):
