@@ -344,4 +344,21 @@ MUTANTS = [
            ("tests/test_generate.py",)),
     Mutant("stop_strings_never_end_a_row", "minitx/models/gpt/generate.py",
            "done[row] = any(s in text for s in stops)", "done[row] = False", ("tests/test_generate.py",)),
+
+    # ---- a prepared corpus: chunks, its file, its memory map, resume ---------------------------------
+    Mutant("chunks_cut_after_whitespace_split_a_whitespace_run", "minitx/data/text_chunks.py",
+           'rb"[\\s\\S]*[!-~](?=[\\t-\\r ])"', 'rb"[\\s\\S]*[\\t-\\r ]"', ("tests/test_token_file.py",)),
+    Mutant("forced_cut_splits_a_character", "minitx/data/text_chunks.py",
+           "while cut > 0 and buf[cut] & 0xC0 == 0x80:", "while cut > 0 and buf[cut] & 0xC0 == 0xC0:",
+           ("tests/test_token_file.py",)),
+    Mutant("uint16_for_one_id_too_many", "minitx/data/token_file.py",
+           '"uint16" if vocab_size <= 1 << 16', '"uint16" if vocab_size <= (1 << 16) + 1', ("tests/test_token_file.py",)),
+    Mutant("verify_lets_the_vocab_size_through", "minitx/data/token_file.py",
+           "if self.tokens and top >= V:", "if self.tokens and top > V:", ("tests/test_token_file.py",)),
+    Mutant("one_map_kept_for_the_whole_run", "minitx/data/dataset.py",
+           "self.splits = self.file.splits()", "self.splits = self.splits", ("tests/test_prepare.py",)),
+    Mutant("resume_trains_on_a_changed_corpus", "minitx/cli/prepare.py",
+           'if trained_on_tokens and corpus.sha256 != was["sha256"]:', "if False:", ("tests/test_prepare.py",)),
+    Mutant("bpe_sample_skips_every_chunk", "minitx/cli/prepare.py",
+           "if k % stride == 0)", "if k % stride == 1)", ("tests/test_prepare.py",)),
 ]

@@ -154,11 +154,11 @@ def test_a_damaged_file_is_refused_when_opened(tmp_path, change, message):
 
 
 @pytest.mark.parametrize("at, message", [(-1, "do not match the header's sha256"),
-                                         (None, "holds id 9, outside its tokenizer's vocab of 3")])
+                                         (None, "holds id 3, outside its tokenizer's vocab of 3")])
 def test_verify_rereads_the_ids(tmp_path, at, message):
     tok = CharTokenizer.train("abc")
     if at is None:   # an id the tokenizer lacks, written with a consistent digest
-        path = _ids_file(tmp_path, [0, 1, 9] * 100, tok)
+        path = _ids_file(tmp_path, [0, 1, 3] * 100, tok)
     else:
         path = _damaged(tmp_path, lambda raw: raw[:at] + bytes([raw[at] ^ 1]))
     f = TokenFile(path)

@@ -79,6 +79,5 @@ class TokenFileDataset(TokenDataset):
     def _windows(self, split, batch_size, rng):
         # A fresh map for each batch: the pages a map has read stay in the process (its RSS) until it is
         # unmapped, so one map kept for a whole run would grow to the size of the corpus.
-        ids, n_val = self.file.ids(), self.file.val_tokens
-        self.splits = {"train": ids[:len(ids) - n_val], "val": ids[len(ids) - n_val:]}
+        self.splits = self.file.splits()
         return super()._windows(split, batch_size, rng)

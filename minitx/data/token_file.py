@@ -184,6 +184,11 @@ class TokenFile:
         """The ids, (tokens,), as a read-only memory map: nothing is read until indexed."""
         return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=(self.tokens,))
 
+    def splits(self):
+        """{"train": the ids before the last val_tokens, "val": those}, views of one new map."""
+        ids = self.ids()
+        return {"train": ids[:self.tokens - self.val_tokens], "val": ids[self.tokens - self.val_tokens:]}
+
     def verify(self, block_bytes=1 << 22):
         """Re-read the ids (plain reads, a block at a time: no map, so they never count as this
         process's memory) and check them against the header's sha256 and the vocab."""
