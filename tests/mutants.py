@@ -356,7 +356,7 @@ MUTANTS = [
     Mutant("verify_lets_the_vocab_size_through", "minitx/data/token_file.py",
            "if self.tokens and top >= V:", "if self.tokens and top > V:", ("tests/test_token_file.py",)),
     Mutant("one_map_kept_for_the_whole_run", "minitx/data/dataset.py",
-           "self.splits = self.file.splits()", "self.splits = self.splits", ("tests/test_prepare.py",)),
+           "self.splits = self.file.splits()", "self.splits = self.splits", ("tests/test_token_file.py",)),
     Mutant("resume_trains_on_a_changed_corpus", "minitx/cli/prepare.py",
            'if trained_on_tokens and corpus.sha256 != was["sha256"]:', "if False:", ("tests/test_prepare.py",)),
     Mutant("bpe_sample_skips_every_chunk", "minitx/cli/prepare.py",

@@ -2,6 +2,7 @@
 chunks are the ids of the whole text), the token file's layout and its checks, and the
 dataset that reads it by memory map (the same batches as the text's TokenDataset)."""
 import json
+import os
 import re
 from unittest import mock
 
@@ -189,6 +190,34 @@ def test_the_file_dataset_draws_the_batches_of_the_text_dataset(tmp_path):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
     assert mapped.state_dict() == plain.state_dict()
+
+
+def _mapped_kb(path):
+    """Resident KB of this process's maps of `path` (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            if "-" in line.split(" ", 1)[0]:   # a map's first line: address range, ..., path
+                inside = line.rstrip("\n").endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="reads /proc/self/smaps (Linux)")
+def test_each_batch_reads_through_a_fresh_map(tmp_path):
+    """The pages a batch read leave with its map: after 60 batches the file's resident pages
+    are one batch's, not the sum of all (a map kept open grows towards the whole file; pages
+    come in pieces of up to 2 MB, hence one window a batch and 60 MB of ids)."""
+    tok = CharTokenizer(chr(65 + i) for i in range(50))
+    ids = np.random.default_rng(0).integers(0, 50, 30_000_000, dtype=np.uint16)
+    f = TokenFile(_ids_file(tmp_path, ids, tok))
+    data = TokenFileDataset(f, 64)
+    data.get_batch(1)
+    one = _mapped_kb(f.path)
+    for _ in range(60):
+        data.get_batch(1)
+    assert 0 < _mapped_kb(f.path) <= 2 * one + 64, f"{_mapped_kb(f.path)} KB mapped after 61 batches, {one} after 1"
 
 
 def test_magic_is_what_the_file_starts_with(tmp_path):

@@ -33,13 +33,13 @@ def add_prepare(commands):
                    help="bpe:N learns from at most this many MB of the text, taken evenly across it")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(run=prepare)
+    p.set_defaults(run=prepare_corpus)
 
 
 CHUNK_BYTES = 1 << 20
 
 
-def prepare(args):
+def prepare_corpus(args):
     from ..data.token_file import write_token_file
     from .gpt import make_tokenizer
     for path in args.data:
