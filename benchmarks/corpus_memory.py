@@ -16,7 +16,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,15 +41,14 @@ def write_text(path, mb, seed=0):
 
 
 def run(argv, cwd):
-    """(peak RSS in MB, seconds) of `python -m minitx ARGV`."""
+    """Peak RSS in MB of `python -m minitx ARGV`."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), MINITX_BACKEND="numpy")
-    start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "minitx", *argv], cwd=cwd, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(child.pid, 0)
     if os.waitstatus_to_exitcode(status):
         raise SystemExit(f"minitx {' '.join(argv)} failed:\n{child.stderr.read()}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - start
+    return usage.ru_maxrss / 1024   # KB on Linux
 
 
 def main():
@@ -60,21 +58,21 @@ def main():
     args = p.parse_args()
     print(f"{cpu_model()} ({', '.join(cpu_flags()) or 'no AVX'}), {os.cpu_count()} cores; "
           f"train gpt: {' '.join(TRAIN[2:])}")
-    print(f"{'data':<28} {'file MB':>8} {'peak RSS MB':>12} {'seconds':>8}")
+    print(f"{'command':<32} {'file MB':>8} {'peak RSS MB':>12}")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         for mb in sorted(set(args.mb) | set(args.text_mb)):
             write_text(folder / f"{mb}.txt", mb)
         for mb in args.mb:
-            prep, seconds = run(["prepare", "--data", f"{mb}.txt", "--out", f"{mb}.bin", "--no-progress"], folder)
+            prep = run(["prepare", "--data", f"{mb}.txt", "--out", f"{mb}.bin", "--no-progress"], folder)
             size = (folder / f"{mb}.bin").stat().st_size / 1e6
-            print(f"{f'minitx prepare ({mb} MB text)':<28} {size:>8.1f} {prep:>12.0f} {seconds:>8.1f}")
-            peak, seconds = run([*TRAIN, "--data", f"{mb}.bin", "--out", "run"], folder)
-            print(f"{f'train gpt --data {mb}.bin':<28} {size:>8.1f} {peak:>12.0f} {seconds:>8.1f}")
+            print(f"{f'prepare --data {mb}.txt':<32} {size:>8.1f} {prep:>12.0f}")
+            peak = run([*TRAIN, "--data", f"{mb}.bin", "--out", "run"], folder)
+            print(f"{f'train gpt --data {mb}.bin':<32} {size:>8.1f} {peak:>12.0f}")
         for mb in args.text_mb:
-            peak, seconds = run([*TRAIN, "--data", f"{mb}.txt", "--out", "run"], folder)
+            peak = run([*TRAIN, "--data", f"{mb}.txt", "--out", "run"], folder)
             size = (folder / f"{mb}.txt").stat().st_size / 1e6
-            print(f"{f'train gpt --data {mb}.txt':<28} {size:>8.1f} {peak:>12.0f} {seconds:>8.1f}")
+            print(f"{f'train gpt --data {mb}.txt':<32} {size:>8.1f} {peak:>12.0f}")
 
 
 if __name__ == "__main__":
