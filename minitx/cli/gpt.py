@@ -27,7 +27,8 @@ def add_train_gpt(models):
     p = models.add_parser("gpt", help="train a GPT (character-level, or with a BPE of your choice)",
                           description="Train a GPT. With no options: a small character-level model on "
                                       "the built-in corpus, a few minutes on 2 cores, then a sample. "
-                                      "--init starts from pretrained weights instead.")
+                                      "--init starts from pretrained weights instead. --data takes a text "
+                                      "file, or a corpus bigger than memory that `minitx prepare` wrote.")
     _add_gpt_options(p, init_required=False)
     add_training_args(p, out=os.path.join("runs", "gpt"), max_iters=800, batch_size=32, lr=2e-3,
                       eval_interval=100)

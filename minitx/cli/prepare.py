@@ -15,6 +15,8 @@ from .app import CLIError, note
 from .options import given, open_fraction, positive_int
 from .training import check_file
 
+CHUNK_BYTES = 1 << 20   # text read per chunk
+
 
 def add_prepare(commands):
     p = commands.add_parser("prepare", help="tokenize text files once, for train gpt --data on a big corpus",
@@ -34,9 +36,6 @@ def add_prepare(commands):
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=prepare_corpus)
-
-
-CHUNK_BYTES = 1 << 20
 
 
 def prepare_corpus(args):
