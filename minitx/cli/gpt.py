@@ -16,6 +16,7 @@ from .options import (
 )
 from .limits import check_gpt_memory
 from .same_run import data_record, keep_data
+from .prepare import corpus_dataset, prepared_corpus
 from .training import clear_out, exit_code, prepare, resume
 
 _MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position", "init", "tokenizer")
@@ -29,7 +30,8 @@ def add_train_gpt(models):
     p = models.add_parser("gpt", help="train a GPT (character-level, or with a BPE of your choice)",
                           description="Train a GPT. With no options: a small character-level model on "
                                       "the built-in corpus, a few minutes on 2 cores, then a sample. "
-                                      "--init starts from pretrained weights instead.")
+                                      "--init starts from pretrained weights instead. --data takes a text "
+                                      "file, or a corpus bigger than memory that `minitx prepare` wrote.")
     _add_gpt_options(p, init_required=False)
     add_training_args(p, out=os.path.join("runs", "gpt"), max_iters=800, batch_size=32, lr=2e-3,
                       eval_interval=100)
@@ -133,8 +135,13 @@ def train_gpt(args):
     else:
         data_path, seed, val_fraction = args.data, args.seed, args.val_fraction
         options = {name: getattr(args, name) for name in _MODEL_OPTIONS}
-    text = read_text(data_path) if data_path is not None else builtin_text()
-    if not text:
+    corpus = prepared_corpus(args, data_path, stored)   # a file of `minitx prepare`, or None: text
+    if corpus is not None:
+        text, val_fraction = None, corpus.val_fraction
+        options["tokenizer"] = corpus.header["tokenizer_spec"]
+    else:
+        text = read_text(data_path) if data_path is not None else builtin_text()
+    if corpus is None and not text:
         raise CLIError(f"--data {data_path}: is empty (no text to train on)")
     if stored is None and args.init is not None:
         init, tokenizer = load_init(args.init)
@@ -143,15 +150,21 @@ def train_gpt(args):
         options.update(block_size=T, n_layer=gpt.n_layer, n_head=gpt.n_head, n_embd=gpt.n_embd,
                        position=gpt.position, tokenizer=None)
     elif stored is None:
-        tokenizer = make_tokenizer(args.tokenizer, text)
+        tokenizer = corpus.tokenizer if corpus is not None else make_tokenizer(args.tokenizer, text)
         gpt = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=args.block_size, n_layer=args.n_layer,
                         n_head=args.n_head, n_embd=args.n_embd, dropout=args.dropout, position=args.position)
         T = gpt.block_size
-    try:
-        ids = tokenizer.encode(text)
-    except ValueError as e:
-        raise CLIError(f"--data {data_path or CORPUS}: {e}") from None
-    data = TokenDataset(ids, T, val_fraction=val_fraction, seed=seed)
+    if corpus is not None:
+        data = corpus_dataset(corpus, tokenizer, T, seed, init=args.init if init is not None else None)
+        described = f"{data_path}, {corpus.tokens:,} prepared tokens"
+    else:
+        try:
+            ids = tokenizer.encode(text)
+        except ValueError as e:
+            raise CLIError(f"--data {data_path or CORPUS}: {e}") from None
+        data = TokenDataset(ids, T, val_fraction=val_fraction, seed=seed)
+        tokens = "" if len(ids) == len(text) else f", {len(ids):,} tokens"   # one per character: said once
+        described = f"{data_path or CORPUS}, {len(text):,} characters{tokens}"
     check_gpt_memory(gpt, cfg, T)
     manual_seed(seed)
     model = GPT(gpt)
@@ -161,13 +174,13 @@ def train_gpt(args):
                       shard_optimizer=args.shard_optimizer,
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
                                          "data": {**data_record(data_path), "seed": seed,
-                                                  "val_fraction": val_fraction},
+                                                  "val_fraction": val_fraction,
+                                                  **({"tokens_sha256": corpus.sha256} if corpus else {})},
                                          **config_record(args, stored)})
     if stored is not None:
         resume(trainer, args, cfg)
     clear_out(args.out, found)
-    tokens = "" if len(ids) == len(text) else f", {len(ids):,} tokens"   # one per character: said once
-    note(f"data: {data_path or CORPUS}, {len(text):,} characters{tokens}, vocab {tokenizer.vocab_size}; "
+    note(f"data: {described}, vocab {tokenizer.vocab_size}; "
          f"model: GPT n_layer {gpt.n_layer}, n_head {gpt.n_head}, n_embd {gpt.n_embd}, "
          + ("" if gpt.position == "learned" else f"{gpt.position} positions, ")
          + (f"from {options['init']}, " if options.get("init") else "")

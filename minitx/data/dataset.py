@@ -66,3 +66,18 @@ class TokenDataset:
     def load_state_dict(self, state):
         self.rng.bit_generator.state = state["rng"]
         self.batches_drawn = int(state["batches_drawn"])
+
+
+class TokenFileDataset(TokenDataset):
+    """TokenDataset over a prepared corpus (data.token_file.TokenFile), read by memory map:
+    each batch reads only its windows, and the split is the file's."""
+
+    def __init__(self, token_file, block_size, seed=0):
+        self.file = token_file
+        super().__init__(token_file.ids(), block_size, val_fraction=token_file.val_fraction, seed=seed)
+
+    def _windows(self, split, batch_size, rng):
+        # A fresh map for each batch: the pages a map has read stay in the process (its RSS) until it is
+        # unmapped, so one map kept for a whole run would grow to the size of the corpus.
+        self.splits = self.file.splits()
+        return super()._windows(split, batch_size, rng)
