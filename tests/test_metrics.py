@@ -172,6 +172,7 @@ SQUAD_CASES = [
     ("Denver Broncos", ["Broncos", "the Denver Broncos", "Denver"], (1.0, 1.0)),   # several answers
     ("in Denver, Colorado", ["Denver", "Colorado"], (0.0, 0.5)),
     ("new new york", ["new york"], (0.0, 0.8)),                  # repeats count once per match
+    ("new new", ["new new york"], (0.0, 0.8)),                    # ... and each match counts
     ("", ["paris"], (0.0, 0.0)),                                  # empty strings
     ("", [""], (1.0, 0.0)),                                        # equal, but no word shared: F1 0 in v1.1
     ("the", ["a"], (1.0, 0.0)),
