@@ -71,16 +71,23 @@ def test_qa_scores_the_span_text_with_squads_normalisation():
     ids = val.inputs["input_ids"][0]
     the = lo + len(tok.encode("Rain fell over", add_special_tokens=False).input_ids)      # "the"
     paris = lo + len(tok.encode("Rain fell over the Paris", add_special_tokens=False).input_ids) - 1
+    basin = paris + 1
 
-    class Span:   # start and end logits peaked on the span "the Paris"
+    class Span:   # start and end logits peaked on the span first..last
+        def __init__(self, first, last):
+            self.first, self.last = first, last
+
         def __call__(self, ids_, mask, types):
             start, end = np.zeros(ids_.shape), np.zeros(ids_.shape)
-            start[:, the], end[:, paris] = 5.0, 5.0
+            start[:, self.first], end[:, self.last] = 5.0, 5.0
             return type("Out", (), {"start_logits": minitx.tensor(start), "end_logits": minitx.tensor(end)})
     batch = {k: v[:1] for k, v in val.inputs.items()}
-    assert ids[the] != ids[paris] and lo <= the < paris < hi
+    assert ids[the] != ids[paris] and lo <= the < paris < basin < hi
+    score = task_metrics("qa", [], val, tok)
     # "the Paris" against "Paris": the article goes, exact match 1 (not F1 2/3)
-    assert task_metrics("qa", [], val, tok)(Span(), [batch]) == {"exact_match": 1.0, "f1": 1.0}
+    assert score(Span(the, paris), [batch]) == {"exact_match": 1.0, "f1": 1.0}
+    # "Paris basin": the text cut from the context, scored word by word
+    assert score(Span(paris, basin), [batch]) == {"exact_match": 0.0, "f1": pytest.approx(2 / 3)}
 
 
 def test_a_language_models_validation_perplexity_is_exp_of_its_loss(tmp_path):

@@ -211,7 +211,7 @@ class Trainer:
         if step < 0 or tokens < 0:
             raise CheckpointError(f"{file}: step {step} and tokens_seen {tokens} must be >= 0")
         stopping = EarlyStopping(self.config.early_stopping_patience, self.config.early_stopping_min_delta)
-        if "early_stopping" in state:   # a checkpoint from before early stopping existed counts from here
+        if "early_stopping" in state:   # a checkpoint without the count (an older minitx) counts from here
             _apply(stopping.load_state_dict, state["early_stopping"], file, "'early_stopping'")
         ckpt.load_weights_into(self.model)
         _apply(self.optimizer.load_state_dict, ckpt.optimizer, os.path.join(ckpt.path, "optimizer.safetensors"),
