@@ -187,6 +187,9 @@ def test_mlm_and_nsp_accuracy_count_the_hits():
              "next_sentence_label": np.array([0, 1])}          # 1 of 2
     result = pretraining_metrics(HandMadeBert(h, pooled), [batch, batch])
     assert result["mlm_accuracy"] == pytest.approx(2 / 3)
+    # cross-entropy log(sum exp) - logit[label] at the masked rows [0,1,0,0] (1), [0,0,0,1] (0),
+    # [0,1,0,0] (1): log(3 + e) - 1, log(3 + e), log(3 + e) - 1; perplexity exp of their mean
+    assert result["mlm_perplexity"] == pytest.approx((3 + math.e) * math.exp(-2 / 3), rel=1e-6)
     assert result["nsp_accuracy"] == pytest.approx(1 / 2)
 
 

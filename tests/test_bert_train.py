@@ -173,8 +173,8 @@ def test_train_bert_reports_held_out_accuracies(pretrained):
 
 
 @pytest.mark.parametrize("task, rows, metric", [
-    ("classify", [{"text": f"the cat sat {w}", "label": i % 2} for i, w in enumerate(WORDS[:12])], "accuracy"),
-    ("tag", [{"tokens": ["the", w, "sat"], "tags": ["O", "B-X", "O"]} for w in WORDS[:8]], "token_f1"),
+    ("classify", [{"text": f"the cat sat {w}", "label": i % 2} for i, w in enumerate(WORDS[:12])], "macro_f1"),
+    ("tag", [{"tokens": ["the", w, "sat"], "tags": ["O", "B-X", "O"]} for w in WORDS[:8]], "entity_f1"),
     ("qa", [{"question": f"what {w} ?", "context": f"the cat sat on {w} .", "answer": w} for w in WORDS[:8]],
      "exact_match"),
 ])
@@ -250,7 +250,7 @@ def test_pretraining_resumes_exactly(tmp_path, tokenizer):
     second = trainer(tmp_path / "b")
     second.resume()
     second.fit()
-    assert set(whole.last_metrics) == {"val_loss", "mlm_accuracy", "nsp_accuracy"}
+    assert set(whole.last_metrics) == {"val_loss", "mlm_accuracy", "nsp_accuracy", "mlm_perplexity"}
     for (n, a), (_, b) in zip(whole.model.state_dict().items(), second.model.state_dict().items()):
         assert np.array_equal(a, b), n
 

@@ -141,9 +141,11 @@ def add_finetune(commands):
 def add_finetune_bert(models):
     p = models.add_parser("bert", help="fine-tune BERT: classify, tag or qa",
                           description="Fine-tune BERT from a checkpoint (minitx's, or a Hugging Face "
-                                      "folder) on a JSONL, CSV, TSV or Parquet file; reports accuracy "
-                                      "(classify), token F1 (tag) or exact match and F1 (qa) on a "
-                                      "validation split. The formats are in docs/bert.md.")
+                                      "folder) on a JSONL, CSV, TSV or Parquet file; reports accuracy and "
+                                      "macro F1 (classify), "
+                                      "entity F1 as seqeval computes it and token F1 (tag), or SQuAD's "
+                                      "exact match and F1 (qa) on a validation split. The formats are in "
+                                      "docs/bert.md, the metrics in docs/metrics.md.")
     p.add_argument("--task", required=True, choices=sorted(_TASK_CLASSES), help="the head to train")
     p.add_argument("--multi-label", action="store_true",
                    help='classify: each line has "labels", a list of any number of labels; one sigmoid per '

@@ -121,6 +121,7 @@ def train_gpt(args):
     from ..models.gpt import GPT, GPTConfig
     from ..training import Trainer
     from ..training.checkpoint import data_section, model_config
+    from ..training.metrics import lm_metrics
 
     init = None
     if stored is not None:
@@ -171,7 +172,7 @@ def train_gpt(args):
     if init is not None:
         model.load_state_dict(init.state_dict())
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
-                      shard_optimizer=args.shard_optimizer,
+                      shard_optimizer=args.shard_optimizer, metrics=lm_metrics,
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
                                          "data": {**data_record(data_path), "seed": seed,
                                                   "val_fraction": val_fraction,

@@ -93,6 +93,11 @@ def add_training_args(p, out, max_iters, batch_size, lr, eval_interval, min_lr=N
     p.add_argument("--grad-clip", type=non_negative_float, default=d.grad_clip, help="max gradient norm (0: off)")
     p.add_argument("--eval-interval", type=positive_int, default=d.eval_interval, help="steps between evaluations")
     p.add_argument("--eval-iters", type=positive_int, default=d.eval_iters, help="validation batches per evaluation")
+    p.add_argument("--early-stopping-patience", type=non_negative_int, default=d.early_stopping_patience,
+                   metavar="N", help="stop when the validation loss has not improved in N evaluations in a row "
+                   "(0: never); best/ keeps the best weights")
+    p.add_argument("--early-stopping-min-delta", type=non_negative_float, default=d.early_stopping_min_delta,
+                   metavar="D", help="the least drop of the validation loss that counts as an improvement")
     p.add_argument("--val-fraction", type=open_fraction, default=0.1, help="share of the text held out for validation")
     p.add_argument("--seed", type=non_negative_int, default=1337, help="seeds initialisation, dropout and batch sampling")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

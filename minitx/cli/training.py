@@ -18,7 +18,9 @@ from .options import given
 _RUN_FOLDERS = ("last", "best", ".last.old", ".best.old")
 _TRAIN_OPTIONS = {"max_iters": "max_iters", "batch_size": "batch_size", "grad_accum": "grad_accum", "lr": "lr",
                   "min_lr": "min_lr", "warmup": "warmup_iters", "weight_decay": "weight_decay",
-                  "grad_clip": "grad_clip", "eval_interval": "eval_interval", "eval_iters": "eval_iters"}
+                  "grad_clip": "grad_clip", "eval_interval": "eval_interval", "eval_iters": "eval_iters",
+                  "early_stopping_patience": "early_stopping_patience",
+                  "early_stopping_min_delta": "early_stopping_min_delta"}
 
 
 def add_train(commands):

@@ -229,7 +229,8 @@ def _encode_qa(examples, tokenizer, max_length):
     ids, types, mask, _ = _rows(rows, tokenizer.pad_id)
     return Features(dict(input_ids=ids, token_type_ids=types, attention_mask=mask,
                          start_positions=np.array(starts), end_positions=np.array(ends)),
-                    dict(context_span=spans, answer=[ex["answer"] for ex in examples]))
+                    dict(context_span=spans, answer=[ex["answer"] for ex in examples],
+                         context=[ex["context"] for ex in examples]))
 
 
 class FinetuneData:

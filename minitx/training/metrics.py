@@ -1,5 +1,5 @@
-"""What each BERT task reports at an evaluation (the Trainer's `metrics` hook), and
-the pretraining loss.
+"""What each task reports at an evaluation (the Trainer's `metrics` hook), scored
+by minitx.metrics (the references' definitions), and BERT's pretraining loss.
 
 The pretraining loss runs the MLM head only at the masked positions: it is the
 same loss as BertForPreTraining's (a test checks), at about 15% of the cost of
@@ -7,6 +7,7 @@ the (B, T, V) logits, which at a small hidden size cost more than the encoder.
 """
 import numpy as np
 
+from ..metrics import accuracy, entity_f1, entity_precision, entity_recall, macro_f1, perplexity, squad
 from ..nn import functional as F
 
 # ---- pretraining ------------------------------------------------------------------
@@ -40,32 +41,54 @@ def pretraining_loss(model, batch, whole=None):
 
 
 def pretraining_metrics(model, batches):
-    """Held-out masked-token accuracy and next-sentence accuracy."""
+    """Held-out masked-token accuracy and perplexity (exp of the mean cross-entropy over
+    every masked token), and next-sentence accuracy."""
     hits = total = nsp_hits = nsp_total = 0
+    nll = 0.0   # summed over the masked tokens
     for batch in batches:
         logits, labels, nsp = _pretraining_outputs(model, batch)
         hits += int((logits.data.argmax(-1) == labels).sum())
         total += len(labels)
+        if len(labels):
+            nll += F.cross_entropy(logits, labels).item() * len(labels)
         nsp_hits += int((nsp.data.argmax(-1) == batch["next_sentence_label"]).sum())
         nsp_total += len(batch["next_sentence_label"])
-    return {"mlm_accuracy": hits / max(total, 1), "nsp_accuracy": nsp_hits / max(nsp_total, 1)}
+    return {"mlm_accuracy": hits / max(total, 1), "nsp_accuracy": nsp_hits / max(nsp_total, 1),
+            **({"mlm_perplexity": perplexity(nll / total)} if total else {})}
+
+
+def lm_metrics(model, batches, val_loss):
+    """A language model's validation perplexity: exp of the validation loss, its mean
+    token cross-entropy (every validation batch holds the same number of tokens)."""
+    return {"val_perplexity": perplexity(val_loss)}
 
 
 # ---- fine-tuning metrics ------------------------------------------------------------
 
 def classify_metrics(model, batches):
-    hits = total = 0
+    """Accuracy and macro F1 (scikit-learn's: every class seen in the truth or the predictions)."""
+    gold, pred = [], []
     for batch in batches:
         logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits
-        hits += int((logits.data.argmax(-1) == batch["labels"]).sum())
-        total += len(batch["labels"])
-    return {"accuracy": hits / max(total, 1)}
+        pred.append(logits.data.argmax(-1))
+        gold.append(batch["labels"])
+    gold, pred = np.concatenate(gold), np.concatenate(pred)
+    return {"accuracy": accuracy(gold, pred), "macro_f1": macro_f1(gold, pred)}
 
 
-def tag_metrics(model, batches, outside=None):
-    """Token F1: precision and recall of the tags other than `outside` (e.g. 'O'),
-    over each word's first piece; with no outside tag it equals accuracy."""
+def is_chunk_scheme(names):
+    """Whether tag names are entity chunks (IOB1, IOB2, IOE or IOBES: "O", "B-PER", ...)
+    that entity-level scores apply to, rather than one label per word (part of speech)."""
+    return bool(names) and all(n == "O" or n[:2] in ("B-", "I-", "E-", "S-") for n in names)
+
+
+def tag_metrics(model, batches, outside=None, names=None):
+    """Over each word's first piece: accuracy, and token F1, the precision and recall
+    of the tags other than `outside` (e.g. 'O'; with none it equals accuracy). With
+    `names` (tag id -> name) in a chunk scheme, also the entity-level precision, recall
+    and F1 that NER results quote (seqeval's, each sentence's tags in order)."""
     tp = pred_pos = gold_pos = hits = total = 0
+    gold_tags, pred_tags = [], []
     for batch in batches:
         logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits
         at = batch["labels"] != -100  # (B, T)
@@ -75,9 +98,19 @@ def tag_metrics(model, batches, outside=None):
         tp += int(((pred == gold) & (gold != outside)).sum())
         pred_pos += int((pred != outside).sum())
         gold_pos += int((gold != outside).sum())
+        if names is not None:
+            row_pred = logits.data.argmax(-1)
+            for row in range(len(at)):
+                gold_tags.append([names[i] for i in batch["labels"][row][at[row]]])
+                pred_tags.append([names[i] for i in row_pred[row][at[row]]])
     precision, recall = tp / max(pred_pos, 1), tp / max(gold_pos, 1)
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"token_f1": f1, "accuracy": hits / max(total, 1)}
+    entities = {}
+    if names is not None and gold_tags:
+        entities = {"entity_f1": entity_f1(gold_tags, pred_tags),
+                    "entity_precision": entity_precision(gold_tags, pred_tags),
+                    "entity_recall": entity_recall(gold_tags, pred_tags)}
+    return {**entities, "token_f1": f1, "accuracy": hits / max(total, 1)}
 
 
 def best_span(start, end, lo, hi, max_answer=30):
@@ -90,29 +123,20 @@ def best_span(start, end, lo, hi, max_answer=30):
     return lo + i, lo + j
 
 
-def _f1(pred, gold):
-    p, g = pred.split(), gold.split()
-    common = sum(min(p.count(w), g.count(w)) for w in set(p))
-    if not p or not g or not common:
-        return float(p == g)
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
-def qa_metrics(model, batches, spans, answers, tokenizer):
-    """SQuAD's exact match and word F1 of the best-scoring span, both texts normalized
-    by the tokenizer (lowercased, punctuation split) so they compare word by word."""
+def qa_metrics(model, batches, spans, answers, contexts, offsets):
+    """SQuAD v1.1's exact match and F1 (minitx.metrics.squad) of the best-scoring span,
+    cut from the context text by its tokens' character offsets (as the QA pipeline
+    answers), against the true answer."""
     em = f1 = 0.0
     k = 0
     for batch in batches:
         out = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
         for row in range(len(batch["input_ids"])):
-            s, e = best_span(out.start_logits.data[row], out.end_logits.data[row], *spans[k])
-            pred = tokenizer.decode(batch["input_ids"][row, s:e + 1].tolist())
-            gold = tokenizer.decode(tokenizer.encode(answers[k], add_special_tokens=False).input_ids)
-            em += pred == gold
-            f1 += _f1(pred, gold)
-            k += 1
+            lo, hi = spans[k]
+            s, e = best_span(out.start_logits.data[row], out.end_logits.data[row], lo, hi)
+            pred = contexts[k][offsets[k][s - lo][0]:offsets[k][e - lo][1]]
+            exact, overlap = squad(pred, answers[k])
+            em, f1, k = em + exact, f1 + overlap, k + 1
     return {"exact_match": em / max(k, 1), "f1": f1 / max(k, 1)}
 
 
@@ -122,6 +146,10 @@ def task_metrics(task, labels, val, tokenizer):
         return classify_metrics
     if task == "tag":
         outside = labels.index("O") if "O" in labels else None
-        return lambda model, batches: tag_metrics(model, batches, outside)
+        names = labels if is_chunk_scheme(labels) else None
+        return lambda model, batches: tag_metrics(model, batches, outside, names)
+    contexts = val.extra["context"]
+    offsets = [tokenizer.encode(c, add_special_tokens=False, return_offsets_mapping=True).offset_mapping
+               for c in contexts]   # each context token's (start, end) in the text
     return lambda model, batches: qa_metrics(model, batches, val.extra["context_span"], val.extra["answer"],
-                                             tokenizer)
+                                             contexts, offsets)

@@ -45,6 +45,7 @@ from .checkpoint import (
 )
 from .metrics_log import cut_after
 from .throughput import StepRate
+from .early_stopping import EarlyStopping
 
 METRICS = "metrics.jsonl"
 # Ctrl-C's, and those a scheduler sends before it kills a job: each stops a run with last/ saved
@@ -75,15 +76,19 @@ class TrainConfig:
     # on from where it was instead of jumping to the new schedule's value (see extended_to)
     decay_from_step: Optional[int] = None
     decay_from_lr: Optional[float] = None
+    early_stopping_patience: int = 0   # evaluations without improvement that end the run (0: off)
+    early_stopping_min_delta: float = 0.0  # the least drop of the validation loss that counts
 
     def __post_init__(self):
         check_fields(self)
         for name in ("max_iters", "batch_size", "grad_accum", "eval_interval", "eval_iters", "log_interval"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"TrainConfig: {name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("lr", "min_lr", "weight_decay", "grad_clip"):
+        for name in ("lr", "min_lr", "weight_decay", "grad_clip", "early_stopping_min_delta"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"TrainConfig: {name} must be >= 0, got {getattr(self, name)}")
+        if self.early_stopping_patience < 0:
+            raise ValueError(f"TrainConfig: early_stopping_patience must be >= 0, got {self.early_stopping_patience}")
         if (self.decay_from_step is None) != (self.decay_from_lr is None):
             raise ValueError("TrainConfig: decay_from_step and decay_from_lr go together")
         if self.warmup_iters is not None and not 0 <= self.warmup_iters < self.max_iters:
@@ -146,7 +151,8 @@ class Trainer:
     checkpoint_config: the JSON the checkpoints carry so the model can be rebuilt,
     e.g. {"model_type": "gpt", "model": GPTConfig(...).to_dict()}.
     metrics: optional `metrics(model, val_batches) -> {name: value}`, reported at each
-    evaluation beside the validation loss (printed, and written to metrics.jsonl).
+    evaluation beside the validation loss (printed, and written to metrics.jsonl); one
+    that takes a `val_loss` keyword is given the validation loss too.
     compute_loss(model, batch): the mean loss of a batch; under MPI, if it takes a `whole`
     keyword, it also gets the global batch (see training.metrics.pretraining_loss).
     world: the MPI job (minitx.distributed.world() by default); shard_optimizer: ZeRO-1.
@@ -173,11 +179,13 @@ class Trainer:
         # a stop signal sets _stop_signalled on the rank it reaches; the ranks act on
         # _stop_requested, which every rank sets at the same step (see _global_losses)
         self._stop_signalled = self._stop_requested = False
+        self.early_stopping = EarlyStopping(config.early_stopping_patience, config.early_stopping_min_delta)
 
     # ---- state --------------------------------------------------------------
     def trainer_state(self):
         return {"step": self.step, "best_val_loss": self.best_val_loss, "tokens_seen": self.tokens_seen,
-                "rng": mrandom.get_rng_state(), "data": self.data.state_dict()}
+                "rng": mrandom.get_rng_state(), "data": self.data.state_dict(),
+                "early_stopping": self.early_stopping.state_dict()}
 
     def save(self, name):
         optimizer = self.optimizer
@@ -206,6 +214,9 @@ class Trainer:
         rng, data = require(state, "rng", dict, file), require(state, "data", dict, file)
         if step < 0 or tokens < 0:
             raise CheckpointError(f"{file}: step {step} and tokens_seen {tokens} must be >= 0")
+        stopping = EarlyStopping(self.config.early_stopping_patience, self.config.early_stopping_min_delta)
+        if "early_stopping" in state:   # a checkpoint without the count (an older minitx) counts from here
+            _apply(stopping.load_state_dict, state["early_stopping"], file, "'early_stopping'")
         ckpt.load_weights_into(self.model)
         _apply(self.optimizer.load_state_dict, ckpt.optimizer, os.path.join(ckpt.path, "optimizer.safetensors"),
                "the optimizer state")
@@ -216,7 +227,7 @@ class Trainer:
         except CheckpointError:
             mrandom.set_rng_state(rng_before)
             raise
-        self.step, self.best_val_loss, self.tokens_seen = step, best, tokens
+        self.step, self.best_val_loss, self.tokens_seen, self.early_stopping = step, best, tokens, stopping
         self._adopt_best()
         return ckpt
 
@@ -314,7 +325,9 @@ class Trainer:
             result = {"val_loss": float(np.mean(losses))}
             if self.metrics is not None:
                 # task metrics need every prediction: rank 0 computes them, the others wait
-                extra = self.metrics(self.model, batches) if self.world.is_main else None
+                given = {"val_loss": result["val_loss"]} \
+                    if "val_loss" in inspect.signature(self.metrics).parameters else {}
+                extra = self.metrics(self.model, batches, **given) if self.world.is_main else None
                 result.update(self.world.broadcast(extra, "the evaluation metrics"))
         finally:
             self.model.train()
@@ -325,11 +338,12 @@ class Trainer:
 
         A NaN or inf loss raises TrainingDiverged without saving. Ctrl-C, or another of
         STOP_SIGNALS, finishes the step in flight, saves last/, and returns with
-        "interrupted": True.
+        "interrupted": True. Early stopping (TrainConfig.early_stopping_patience) ends the
+        run after an evaluation and its saves, and returns with "stopped_early": True.
         """
         cfg = self.config
         stop_at = cfg.max_iters if until is None else min(until, cfg.max_iters)
-        fresh = self.step == 0
+        fresh, stopped_before = self.step == 0, self.early_stopping.should_stop
         if self.world.is_main:
             os.makedirs(self.out_dir, exist_ok=True)
             path = os.path.join(self.out_dir, METRICS)
@@ -347,7 +361,8 @@ class Trainer:
             log = _Log(metrics, bar, start)
             if fresh:
                 val, val_step = self._evaluate(log), 0
-            while self.step < stop_at and not self._stop_requested:
+                self.early_stopping.update(val, 0)
+            while self.step < stop_at and not self._stop_requested and not self.early_stopping.should_stop:
                 t0, tokens0 = time.perf_counter(), self.tokens_seen
                 loss, norm, lr = self.train_step()
                 dt = time.perf_counter() - t0
@@ -365,15 +380,22 @@ class Trainer:
                 if self.step % cfg.eval_interval == 0 or self.step == cfg.max_iters:
                     val, val_step = self._evaluate(log, float(np.mean(recent))), self.step
                     recent = []
+                    self.early_stopping.update(val, self.step)
                     self._save_after_eval(val)
             if self._stop_requested or (self.step % cfg.eval_interval and self.step != cfg.max_iters):
                 self.save("last")  # stopped between evaluations: keep the progress
             if self._stop_requested:
                 _say(bar, self.world, f"interrupted: saved step {self.step} to "
                      f"{os.path.join(self.out_dir, 'last')}; continue with --resume")
+            elif self.early_stopping.should_stop:
+                if not stopped_before:
+                    log.write(**self.early_stopping.record(self.step))
+                _say(bar, self.world, ("already stopped: " if stopped_before else "")
+                     + self.early_stopping.reason(self.step))
         seconds = time.perf_counter() - start
         return {"step": self.step, "val_loss": val, "val_step": val_step, "best_val_loss": self.best_val_loss,
-                "interrupted": self._stop_requested, "seconds": seconds,
+                "interrupted": self._stop_requested, "stopped_early": self.early_stopping.should_stop,
+                "seconds": seconds,
                 "tokens_per_sec": rate.tokens_per_sec}   # of the steps: see training/throughput.py
 
     def _evaluate(self, log, train_loss=None):
