@@ -6,6 +6,7 @@ import warnings
 from ..pipelines.base import load_bert
 from .app import CLIError, note
 from .options import add_training_args, fraction, positive_int
+from .report import run_report
 from .training import check_file, clear_out, exit_code, prepare, resume
 
 _MODEL_OPTIONS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
@@ -83,6 +84,7 @@ def train_bert(args):
     options = stored.config["options"] if stored else {name: getattr(args, name) for name in _MODEL_OPTIONS}
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
+                      report=run_report(args),
                       compute_loss=pretraining_loss, metrics=pretraining_metrics,
                       checkpoint_config={"model_type": "bert", "model": config.to_dict(), "options": options,
                                          "data": {"path": data_path and os.path.abspath(data_path),
@@ -214,6 +216,7 @@ def finetune_bert(args):
     data = FinetuneData(train_f, val_f, seed=args.seed)
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
+                      report=run_report(args),
                       **({"metrics": multi_label_metrics} if args.multi_label
                          else {"metrics": task_metrics(args.task, labels, val_f, tokenizer)}),
                       checkpoint_config={"model_type": model_type, "task": args.task, "model": config.to_dict(),

@@ -13,6 +13,7 @@ from .options import (
     positive_int,
     probability,
 )
+from .report import record_text, run_report
 from .training import clear_out, exit_code, prepare, resume
 
 _MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position", "init", "tokenizer")
@@ -153,6 +154,7 @@ def train_gpt(args):
         model.load_state_dict(init.state_dict())
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
+                      report=run_report(args),
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
                                          "data": {"path": data_path and os.path.abspath(data_path),
                                                   "seed": seed, "val_fraction": val_fraction}})
@@ -172,7 +174,9 @@ def train_gpt(args):
     _report(args.out, summary)
     if args.sample_tokens and not summary["interrupted"]:
         print("---- sample ----")
-        print(generate_text(model, tokenizer, "", args.sample_tokens, temperature=0.8, seed=args.seed))
+        text = generate_text(model, tokenizer, "", args.sample_tokens, temperature=0.8, seed=args.seed)
+        print(text)
+        record_text(trainer, text)
     return exit_code(summary)
 
 
