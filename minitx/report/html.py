@@ -11,7 +11,7 @@ import json
 import math
 from html import escape
 
-from .series import collect, plan, title
+from .series import TRAINER_EVENTS, collect, plan, title
 from .svg import PALETTE, Line, line_chart
 
 CSS = """
@@ -100,7 +100,7 @@ def _page(page_title, body, command):
 
 
 def _trainer_records(records):
-    return [r for r in records if r.get("event") in ("train", "eval")]
+    return [r for r in records if r.get("event") in TRAINER_EVENTS]
 
 
 def _figure(caption, lines, log):
@@ -158,7 +158,7 @@ def _events(records):
     """Records of events other than train, eval and sample (a stop, say), one row each."""
     rows = [[str(r["step"]), str(r.get("event")), ", ".join(f"{k} {_value(v)}" for k, v in r.items()
                                                            if k not in ("event", "step", "elapsed"))]
-            for r in records if r.get("event") not in ("train", "eval", "sample")]
+            for r in records if r.get("event") not in TRAINER_EVENTS + ("sample",)]
     return _table(["step", "event", ""], rows) if rows else ""
 
 

@@ -14,6 +14,7 @@ TITLES = {("train", "loss"): "train loss", ("eval", "val_loss"): "validation los
           ("train", "tokens_per_sec"): "tokens/s", ("train", "grad_norm"): "gradient norm"}
 NOT_SERIES = ("step", "elapsed")      # the x axis, and wall-clock time (its own kind of axis)
 TRAIN_ORDER = ("lr", "tokens_per_sec", "grad_norm")
+TRAINER_EVENTS = ("train", "eval")    # the Trainer's records, in step order; others (a sample) come between
 
 
 class Chart(NamedTuple):
@@ -24,21 +25,21 @@ class Chart(NamedTuple):
 
 def current_records(records):
     """The records of the run as it stands: a resumed run goes back to its checkpoint's
-    step, so a record at a step at or before one already seen of its event drops every
-    record from that step on (what the run wrote after its last checkpoint, then lost)."""
+    step, so a train or eval record at a step at or before one already seen of its event
+    drops every record from that step on (what the run wrote after its last checkpoint,
+    then lost). Records without a numeric step are left out."""
     kept, last = [], {}
     for r in records:
         step = r.get("step") if isinstance(r, dict) else None
         if not _number(step):
             continue
         event = r.get("event")
-        if event in last and step <= last[event]:
+        if event in TRAINER_EVENTS and event in last and step <= last[event]:
             kept = [k for k in kept if k["step"] < step]
-            last = {}
-            for k in kept:
-                last[k.get("event")] = k["step"]
+            last = {k["event"]: k["step"] for k in kept if k.get("event") in TRAINER_EVENTS}
         kept.append(r)
-        last[event] = step
+        if event in TRAINER_EVENTS:
+            last[event] = step
     return kept
 
 

@@ -30,13 +30,11 @@ class Line(NamedTuple):
 # ---- ticks ------------------------------------------------------------------------------
 
 def nice_step(span, count=5):
-    """The tick step of about `count` intervals over `span`: 1, 2 or 5 times a power of ten."""
+    """The tick step of about `count` intervals over `span`: 1, 2 or 5 times a power of
+    ten, whichever is nearest span / count on a log scale."""
     raw = span / count
     power = 10.0 ** math.floor(math.log10(raw))
-    for m in (1, 2, 5, 10):
-        if m * power >= raw * 0.999:
-            return m * power
-    return 10 * power
+    return min((m * power for m in (1, 2, 5, 10)), key=lambda step: abs(math.log(step / raw)))
 
 
 def nice_ticks(lo, hi, count=5, integer=False):
@@ -48,7 +46,7 @@ def nice_ticks(lo, hi, count=5, integer=False):
     first = math.ceil(lo / step - 1e-9)
     ticks = []
     k = first
-    while k * step <= hi * (1 + 1e-12) + 1e-12 * step:
+    while k * step <= hi + 1e-9 * step:
         ticks.append(_clean(k * step, step))
         k += 1
     return ticks, step
@@ -86,7 +84,7 @@ def _clean(value, step):
 
 
 def _widen(lo, hi):
-    if hi - lo > 1e-12 * max(abs(lo), abs(hi)):
+    if hi - lo > 1e-9 * max(abs(lo), abs(hi)):   # a narrower span is float noise around one value
         return lo, hi
     half = abs(lo) * 0.05 or 0.5
     return lo - half, hi + half
