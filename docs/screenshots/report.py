@@ -7,6 +7,7 @@ suite does not; the tests check the page itself (tests/test_report.py).
 
     python docs/screenshots/report.py                  # docs/img/report.png, 1366 px wide
     python docs/screenshots/report.py --width 800 --out /tmp
+    python docs/screenshots/report.py --run runs/gpt --out /tmp   # the report of a run of yours
 """
 import argparse
 import os
@@ -51,6 +52,8 @@ def main():
     parser.add_argument("--out", type=Path, default=IMG, metavar="DIR", help="folder for report.png (default: docs/img)")
     parser.add_argument("--width", type=int, default=1366, help="window width in CSS pixels")
     parser.add_argument("--height", type=int, default=1000, help="window height in CSS pixels")
+    parser.add_argument("--run", type=Path, default=None, metavar="DIR",
+                        help="take the report.html of this run folder instead of training one")
     parser.add_argument("--browser", default=None, help=f"the Chromium to run (default: the first of "
                         f"{', '.join(BROWSERS)} on PATH)")
     args = parser.parse_args()
@@ -60,7 +63,7 @@ def main():
     args.out.mkdir(parents=True, exist_ok=True)
     png = args.out / "report.png"
     with tempfile.TemporaryDirectory() as scratch:
-        page = train(Path(scratch) / "gpt")
+        page = args.run / "report.html" if args.run else train(Path(scratch) / "gpt")
         screenshot(browser, page, png, args.width, args.height)
     print(png)
 

@@ -30,7 +30,8 @@ h2{font-size:16px;margin:26px 0 10px;padding-bottom:4px;border-bottom:1px solid 
 figure{margin:0;background:#fff;border:1px solid #e0e3e8;border-radius:6px;padding:8px 10px 6px;min-width:0}
 figcaption{font-weight:600;margin:0 0 2px}
 svg.chart{display:block;width:100%;height:auto;font-family:inherit}
-.tables{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:14px;align-items:start}
+.tables{columns:300px;column-gap:14px}
+.tables table{break-inside:avoid;margin-bottom:14px}
 table{border-collapse:collapse;background:#fff;border:1px solid #e0e3e8;border-radius:6px;width:100%}
 caption{text-align:left;font-weight:600;padding:0 0 4px}
 th,td{text-align:left;vertical-align:top;padding:3px 10px;border-top:1px solid #eef0f3;overflow-wrap:anywhere}
@@ -41,7 +42,7 @@ td{font-variant-numeric:tabular-nums}
 pre{background:#fff;border:1px solid #e0e3e8;border-radius:6px;padding:10px 12px;margin:0 0 10px;
 white-space:pre-wrap;overflow-wrap:anywhere;max-height:22em;overflow-y:auto;font-size:13px}
 footer{color:#777;font-size:12px;margin-top:28px}
-@media (max-width:640px){main{padding:12px}.grid,.tables{grid-template-columns:1fr}}
+@media (max-width:640px){main{padding:12px}.grid{grid-template-columns:1fr}}
 """
 
 

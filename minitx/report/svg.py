@@ -14,10 +14,10 @@ PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b
            "#9c755f", "#bab0ac")
 W, H = 440, 250
 RIGHT, TOP, BOTTOM = 14, 10, 34               # margins of the plot area, in user units; the left one
-FONT, CHAR = 12, 6.8                            # fits the tick labels, CHAR being about a digit's width
+FONT, CHAR = 13, 7.4                            # fits the tick labels, CHAR being about a digit's width
 LEGEND_LEFT = 30                                # where the legend's rows start
 MAX_POINTS = 1200                               # a longer series is thinned (thin) before drawing
-MARKERS_UP_TO = 40                              # a series this short gets a dot at each point
+MARKERS_UP_TO = 25                              # a series this short gets a dot at each point
 
 
 class Line(NamedTuple):
