@@ -57,7 +57,8 @@ def test_ticks_are_round_multiples_spanning_the_range(lo, relative, count):
 
 @given(st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=30))
 def test_a_linear_y_axis_holds_every_value_between_a_tick_at_each_end(values):
-    lo, hi, ticks, step = y_axis(values)
+    lo, hi, ticks, labels = y_axis(values)
+    step = ticks[1] - ticks[0]
     eps = 1e-6 * step   # a value within a millionth of a step of a tick sits on it
     assert lo - eps <= min(values) and max(values) <= hi + eps and lo < hi
     assert ticks[0] == pytest.approx(lo, abs=1e-9 * step) and ticks[-1] == pytest.approx(hi, abs=1e-9 * step)
@@ -73,6 +74,10 @@ def test_a_linear_y_axis_holds_every_value_between_a_tick_at_each_end(values):
 ])
 def test_log_ticks_by_hand(lo, hi, ticks):
     assert log_ticks(lo, hi) == pytest.approx(ticks)
+
+
+def test_a_log_axis_labels_each_tick_by_its_decade():
+    assert y_axis([0.02, 9.5], log=True)[3] == ["0.02", "0.05", "0.1", "0.2", "0.5", "1", "2", "5", "10"]
 
 
 @pytest.mark.parametrize("value, step, text", [
@@ -254,6 +259,8 @@ def test_a_machine_is_recorded_once_and_again_when_it_changes(tmp_path):
     machines = json.loads((folder / "machine.json").read_text())
     assert [m["from_step"] for m in machines] == [0, 7] and machines[0]["numpy"] == "1.0.0"
     assert "from step 7" in (folder / "report.html").read_text()
+    RunReport(str(folder))({}, 0)   # a fresh run in the folder (--overwrite): its machine alone
+    assert [m["from_step"] for m in json.loads((folder / "machine.json").read_text())] == [0]
 
 
 def test_an_unwritable_report_is_one_warning_line(tmp_path, capsys):

@@ -49,7 +49,8 @@ def screenshot(browser, page, png, width, height):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=IMG, metavar="DIR", help="folder for report.png (default: docs/img)")
+    parser.add_argument("--out", type=Path, default=IMG, metavar="DIR",
+                        help="folder for report.png (default: docs/img)")
     parser.add_argument("--width", type=int, default=1366, help="window width in CSS pixels")
     parser.add_argument("--height", type=int, default=1000, help="window height in CSS pixels")
     parser.add_argument("--run", type=Path, default=None, metavar="DIR",

@@ -105,7 +105,8 @@ class RunReport:
             tqdm.write(f"minitx: warning: the report of {self.out_dir} was not written: {e}", file=sys.stderr)
 
     def write(self, config, step):
-        known = machines_of.recorded(self.out_dir)
+        # step 0 is a fresh run (the Trainer starts metrics.jsonl afresh): the machines of a run it replaces go
+        known = machines_of.recorded(self.out_dir) if step else []
         now = machines_of.with_this_machine(known, step)
         if now != known:
             write_atomically(os.path.join(self.out_dir, machines_of.MACHINE), json.dumps(now, indent=1) + "\n")

@@ -48,11 +48,10 @@ def collect(records):
     series = {}
     for r in records:
         for key, value in r.items():
-            if key in NOT_SERIES or key == "event" or not _number(value):
-                continue
-            xs, ys = series.setdefault((r.get("event"), key), ([], []))
-            xs.append(r["step"])
-            ys.append(float(value))
+            if type(value) in (int, float) and key not in NOT_SERIES:   # (not a bool, a string, a list)
+                xs, ys = series.setdefault((r.get("event"), key), ([], []))
+                xs.append(r["step"])
+                ys.append(float(value))
     return series
 
 

@@ -13,8 +13,9 @@ from typing import NamedTuple, Optional, Sequence
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7",
            "#9c755f", "#bab0ac")
 W, H = 440, 250
-RIGHT, TOP, BOTTOM = 14, 10, 34               # margins of the plot area, in user units; the left one
-FONT, CHAR = 13, 7.4                            # fits the tick labels, CHAR being about a digit's width
+# the plot area's margins, in user units; the left one is as wide as the longest y label
+RIGHT, TOP, BOTTOM = 14, 10, 34
+FONT, CHAR = 13, 7.4                            # the font size, and about the width of one of its digits
 LEGEND_LEFT = 30                                # where the legend's rows start
 MAX_POINTS = 1200                               # a longer series is thinned (thin) before drawing
 MARKERS_UP_TO = 25                              # a series this short gets a dot at each point
@@ -106,20 +107,19 @@ class Scale:
 
 
 def y_axis(values, log=False):
-    """(lo, hi, ticks, step) of a y axis showing `values`: round bounds on a linear axis,
-    the data's own range (padded a little) on a log one."""
-    lo, hi = min(values), max(values)
+    """(lo, hi, ticks, their labels) of a y axis showing `values`: round bounds on a
+    linear axis, the data's own range (padded a little) on a log one."""
+    lo, hi = _widen(min(values), max(values))
     if log:
-        lo, hi = _widen(lo, hi)
         pad = (hi / lo) ** 0.03
         lo, hi = lo / pad, hi * pad
         ticks = log_ticks(lo, hi)
-        step = min(b - a for a, b in zip(ticks, ticks[1:])) if len(ticks) > 1 else hi - lo
-        return lo, hi, ticks, step
-    lo, hi = _widen(lo, hi)
+        # each label with the decimals of its own decade: 0.05, 0.1, 0.2, ..., 10
+        return lo, hi, ticks, [format_tick(t, 10.0 ** math.floor(math.log10(t) + 1e-9)) for t in ticks]
     step = nice_step(hi - lo)
     lo, hi = _clean(math.floor(lo / step + 1e-9) * step, step), _clean(math.ceil(hi / step - 1e-9) * step, step)
-    return lo, hi, nice_ticks(lo, hi, round((hi - lo) / step))[0], step
+    ticks = nice_ticks(lo, hi, round((hi - lo) / step))[0]
+    return lo, hi, ticks, [format_tick(t, step) for t in ticks]
 
 
 def wants_log(values):
@@ -163,11 +163,10 @@ def line_chart(lines, x_label="step", log_y=None, title=""):
         parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" fill="#777">no finite values</text>')
         return "".join(parts) + "</svg>"
     log = wants_log(ys) if log_y is None else log_y and min(ys) > 0
-    y_lo, y_hi, y_ticks, y_step = y_axis(ys, log)
+    y_lo, y_hi, y_ticks, y_labels = y_axis(ys, log)
     x_lo, x_hi = _widen(min(xs), max(xs))
     x_ticks, x_step = nice_ticks(x_lo, x_hi, count=6, integer=all(float(x).is_integer() for x in xs))
     bottom = H - BOTTOM
-    y_labels = [format_tick(t, y_step) for t in y_ticks]
     left = round(max(map(len, y_labels)) * CHAR + 12)
     sx, sy = Scale(x_lo, x_hi, left, W - RIGHT), Scale(y_lo, y_hi, bottom, TOP, log)
     for t, label in zip(y_ticks, y_labels):
@@ -224,9 +223,6 @@ def _legend(lines):
 
 def _finite_line(line, color):
     """The line without its non-finite points, coloured `color` unless it has a colour."""
-    kept = [(x, y) for x, y in zip(line.xs, line.ys) if _finite(x) and _finite(y)]
+    kept = [(x, y) for x, y in zip(map(float, line.xs), map(float, line.ys))
+            if math.isfinite(x) and math.isfinite(y)]
     return Line(line.label, [x for x, _ in kept], [y for _, y in kept], line.color or color)
-
-
-def _finite(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
