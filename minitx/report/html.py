@@ -109,7 +109,7 @@ def _figure(caption, lines, log):
 
 
 def _describe(config, records):
-    """model, task and how far the run got: "gpt, 4 layers, 128 channels; step 800 of 800"."""
+    """The model and how far the run got: "gpt, 4 layers of 128 channels; step 800 of 800"."""
     parts = [str(config.get("model_type", "a run"))]
     model = config.get("model") if isinstance(config.get("model"), dict) else {}
     layers = model.get("n_layer", model.get("num_hidden_layers"))
