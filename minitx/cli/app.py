@@ -67,9 +67,9 @@ def note(message):
 
 
 def _commands():
-    from . import bert, cache, check, export, gpt, predict, prepare, training
+    from . import bert, cache, check, export, gpt, predict, prepare, report, training
     return [training.add_train, gpt.add_sample, bert.add_finetune, bert.add_embed, export.add_export,
-            cache.add_cache, check.add_check, predict.add_predict, prepare.add_prepare]
+            cache.add_cache, check.add_check, predict.add_predict, prepare.add_prepare, report.add_report]
 
 
 def build_parser():

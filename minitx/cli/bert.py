@@ -9,6 +9,7 @@ from .limits import check_answers_fit, check_bert_memory
 from .config_file import config_record
 from .data_options import add_data_options, columns
 from .options import add_training_args, fraction, positive_int
+from .report import run_report
 from .training import STDIN, check_file, clear_out, exit_code, prepare, resume
 from .same_run import data_record, keep, keep_data, resumed_data
 
@@ -92,6 +93,7 @@ def train_bert(args):
     options = stored.config["options"] if stored else {name: getattr(args, name) for name in _MODEL_OPTIONS}
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
+                      report=run_report(args),
                       compute_loss=pretraining_loss, metrics=pretraining_metrics,
                       checkpoint_config={"model_type": "bert", "model": config.to_dict(), "options": options,
                                          "data": {**data_record(data_path), "seed": seed,
@@ -233,6 +235,7 @@ def finetune_bert(args):
     data = FinetuneData(train_f, val_f, seed=args.seed)
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer,
+                      report=run_report(args),
                       **({"metrics": multi_label_metrics} if args.multi_label
                          else {"metrics": task_metrics(args.task, labels, val_f, tokenizer)}),
                       checkpoint_config={"model_type": model_type, "task": args.task, "model": config.to_dict(),

@@ -17,6 +17,7 @@ from .options import (
 from .limits import check_gpt_memory
 from .same_run import data_record, keep_data
 from .prepare import corpus_dataset, prepared_corpus
+from .report import record_text, run_report
 from .training import clear_out, exit_code, prepare, resume
 
 _MODEL_OPTIONS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "position", "init", "tokenizer")
@@ -173,6 +174,7 @@ def train_gpt(args):
         model.load_state_dict(init.state_dict())
     trainer = Trainer(model, data, cfg, args.out, tokenizer=tokenizer, progress=not args.no_progress,
                       shard_optimizer=args.shard_optimizer, metrics=lm_metrics,
+                      report=run_report(args),
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
                                          "data": {**data_record(data_path), "seed": seed,
                                                   "val_fraction": val_fraction,
@@ -193,7 +195,9 @@ def train_gpt(args):
     _report(args.out, summary)
     if args.sample_tokens and not summary["interrupted"]:
         print("---- sample ----")
-        print(generate_text(model, tokenizer, "", args.sample_tokens, temperature=0.8, seed=args.seed))
+        text = generate_text(model, tokenizer, "", args.sample_tokens, temperature=0.8, seed=args.seed)
+        print(text)
+        record_text(trainer, text)
     return exit_code(summary)
 
 

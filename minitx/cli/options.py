@@ -101,6 +101,8 @@ def add_training_args(p, out, max_iters, batch_size, lr, eval_interval, min_lr=N
     p.add_argument("--val-fraction", type=open_fraction, default=0.1, help="share of the text held out for validation")
     p.add_argument("--seed", type=non_negative_int, default=1337, help="seeds initialisation, dropout and batch sampling")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--log", choices=["csv"], default=None, help="csv: also write metrics.csv (rewritten from "
+                   "metrics.jsonl at each evaluation, as report.html is)")
     p.add_argument("--shard-optimizer", action="store_true", help="under MPI: each rank keeps the AdamW "
                    "moments of its share of the parameters only (ZeRO-1); checkpoints are unchanged")
     p.set_defaults(distributed=True)   # under mpirun: data-parallel over the ranks (minitx/distributed)

@@ -156,11 +156,15 @@ class Trainer:
     compute_loss(model, batch): the mean loss of a batch; under MPI, if it takes a `whole`
     keyword, it also gets the global batch (see training.metrics.pretraining_loss).
     world: the MPI job (minitx.distributed.world() by default); shard_optimizer: ZeRO-1.
+    report: optional `report(checkpoint_config, step)`, called on rank 0 after each
+    evaluation and when fit ends (minitx.report.RunReport writes report.html).
     """
 
     def __init__(self, model, data, config, out_dir, checkpoint_config, tokenizer=None,
-                 compute_loss=lm_loss, progress=True, metrics=None, world=None, shard_optimizer=False):
+                 compute_loss=lm_loss, progress=True, metrics=None, world=None, shard_optimizer=False,
+                 report=None):
         self.model, self.data, self.config = model, data, config
+        self.report = report
         self.out_dir, self.tokenizer, self.compute_loss = out_dir, tokenizer, compute_loss
         self.metrics, self.last_metrics = metrics, {}
         self.checkpoint_config = {**checkpoint_config, "train": dataclasses.asdict(config)}
@@ -392,6 +396,7 @@ class Trainer:
                     log.write(**self.early_stopping.record(self.step))
                 _say(bar, self.world, ("already stopped: " if stopped_before else "")
                      + self.early_stopping.reason(self.step))
+        self._report()
         seconds = time.perf_counter() - start
         return {"step": self.step, "val_loss": val, "val_step": val_step, "best_val_loss": self.best_val_loss,
                 "interrupted": self._stop_requested, "stopped_early": self.early_stopping.should_stop,
@@ -404,7 +409,12 @@ class Trainer:
         train = f"train loss {train_loss:.4f}, " if train_loss is not None else ""
         shown = ", ".join(f"{k.replace('_', ' ')} {v:.4f}" for k, v in result.items())
         _say(log.bar, self.world, f"step {self.step}: {train}{shown}")
+        self._report()
         return result["val_loss"]
+
+    def _report(self):
+        if self.report is not None and self.world.is_main:
+            self.report(self.checkpoint_config, self.step)
 
     def _save_after_eval(self, val):
         if self.best_val_loss is None or val < self.best_val_loss:
