@@ -360,7 +360,7 @@ MUTANTS = [
            'line = f"minitx: warning: {_renumber(str(w.message), start)}"',
            'line = f"minitx: warning: {w.message}"', ("tests/test_cli_limits.py",)),
     Mutant("standard_input_is_no_such_file", "minitx/cli/training.py",
-           "if path is None or path == STDIN:", "if path is None:", ("tests/test_cli_limits.py",)),
+           "if path is None or path == STDIN or", "if path is None or", ("tests/test_cli_limits.py",)),
     Mutant("kernel_cache_folders_made_at_import", "minitx/kernel_cache.py",
            "return cls(py_func, py_file)", "return super().from_function(py_func, py_file)",
            ("tests/test_kernel_cache.py",)),
@@ -383,8 +383,8 @@ MUTANTS = [
            '"max_length": max_length, "multi_label"', '"multi_label"', ("tests/test_resume_options.py",)),
     # ---- a stop signal under MPI ---------------------------------------------------------------------
     Mutant("each_rank_stops_on_its_own_signal", TRAINER,
-           "while self.step < stop_at and not self._stop_requested:",
-           "while self.step < stop_at and not self._stop_signalled:", ("tests/test_distributed_exits.py",)),
+           "while self.step < stop_at and not self._stop_requested and",
+           "while self.step < stop_at and not self._stop_signalled and", ("tests/test_distributed_exits.py",)),
     Mutant("the_stop_flag_is_not_agreed", TRAINER,
            "self._stop_requested = bool(reduced[-1] > 0)",
            "self._stop_requested = self._stop_signalled", ("tests/test_distributed_exits.py",)),
@@ -436,8 +436,6 @@ MUTANTS = [
            "if self.tokens and top >= V:", "if self.tokens and top > V:", ("tests/test_token_file.py",)),
     Mutant("one_map_kept_for_the_whole_run", "minitx/data/dataset.py",
            "self.splits = self.file.splits()", "self.splits = self.splits", ("tests/test_token_file.py",)),
-    Mutant("resume_trains_on_a_changed_corpus", "minitx/cli/prepare.py",
-           'if trained_on_tokens and corpus.sha256 != was["sha256"]:', "if False:", ("tests/test_prepare.py",)),
     Mutant("bpe_sample_skips_every_chunk", "minitx/cli/prepare.py",
            "if k % stride == 0)", "if k % stride == 1)", ("tests/test_prepare.py",)),
     # ---- standard metrics and early stopping --------------------------------------------------------

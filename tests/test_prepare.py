@@ -80,7 +80,7 @@ def test_a_moved_corpus_is_named_and_found_again_with_data(folder, tmp_path):
     assert _train(tmp_path, "c.bin", "run", "--max-iters", "2").returncode == 0
     os.rename(tmp_path / "c.bin", tmp_path / "moved.bin")
     resume = ["train", "gpt", "--resume", "--out", "run", "--max-iters", "3", "--no-progress", "--sample-tokens", "0"]
-    error_line(minitx(*resume, cwd=tmp_path), str(tmp_path / "c.bin"), "no such file", "pass --data")
+    error_line(minitx(*resume, cwd=tmp_path), str(tmp_path / "c.bin"), "is missing", "pass its new path with --data")
     done = minitx(*resume, "--data", "moved.bin", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
 
@@ -93,11 +93,11 @@ def test_a_changed_corpus_or_another_kind_of_data_is_refused_on_resume(folder, t
     assert minitx("prepare", "--data", "other.txt", "--out", "c.bin", "--overwrite", "--no-progress",
                   cwd=tmp_path).returncode == 0
     resume = ["train", "gpt", "--resume", "--max-iters", "3", "--no-progress"]
-    error_line(minitx(*resume, "--out", "run", cwd=tmp_path), "not the corpus this run trained on")
+    error_line(minitx(*resume, "--out", "run", cwd=tmp_path), "c.bin: the file changed after the run began")
     error_line(minitx(*resume, "--out", "run", "--data", "other.txt", cwd=tmp_path),
-               "--data other.txt: not a prepared corpus")
+               "--data other.txt: its content (SHA-256", "differs from the file the run began with")
     error_line(minitx(*resume, "--out", "text-run", "--data", "c.bin", cwd=tmp_path),
-               "--data c.bin: a prepared corpus", "trained on a text file")
+               "--data c.bin: its content (SHA-256", "differs from the file the run began with")
 
 
 @pytest.mark.parametrize("option, message", [

@@ -325,7 +325,7 @@ def test_train_gpt_writes_its_report_and_csv_and_minitx_report_writes_it_again(t
     html = (run / "report.html").read_text()
     page = assert_self_contained(html)
     assert page.headings == ["Metrics", "Generated text", "Configuration", "Machine"]
-    assert page.tags.count("svg") == 4   # loss, learning rate, tokens/s, gradient norm
+    assert page.tags.count("svg") == 5   # loss, validation perplexity, learning rate, tokens/s, gradient norm
     sample = done.stdout.split("---- sample ----\n")[1].rstrip("\n")
     assert _escaped(sample) in html
     records = _records(run)
@@ -350,7 +350,8 @@ def test_train_gpt_writes_its_report_and_csv_and_minitx_report_writes_it_again(t
     assert more.returncode == 0, more.stderr
     rows = list(csv.DictReader(io.StringIO((run / "metrics.csv").read_text())))
     keys = [(r["event"], int(r["step"])) for r in rows]
-    assert len(set(keys)) == len(keys) and keys[-1] == ("eval", 12) and len(keys) == len(_records(run)) - 1
+    assert len(set(keys)) == len(keys) and keys[-1] == ("eval", 12) and len(keys) == len(_records(run))
+    assert "99.5" not in (run / "metrics.jsonl").read_text()   # cut back to the checkpoint's step on resume
     assert "99.5" not in (run / "metrics.csv").read_text() and "99.5" not in (run / "report.html").read_text()
 
 
@@ -366,7 +367,9 @@ def test_finetune_writes_a_report_with_its_task_metric(cli_runs, tmp_path):
     assert done.returncode == 0, done.stderr
     html = (tmp_path / "ft" / "report.html").read_text()
     assert_self_contained(html)
-    assert "<figcaption>accuracy</figcaption>" in html and "bert-classify" in html and "classify" in html
+    # accuracy and macro F1, both within [0, 1], share one chart
+    scores = re.search(r"<figcaption>validation scores</figcaption>.*?</figure>", html).group(0)
+    assert "accuracy" in scores and "macro f1" in scores.lower() and "bert-classify" in html and "classify" in html
     assert not (tmp_path / "ft" / "metrics.csv").exists()   # not asked for
 
 
@@ -390,7 +393,7 @@ def test_minitx_report_overlays_runs(tmp_path):
     html = (tmp_path / "compare.html").read_text()
     assert_self_contained(html)
     charts = re.findall(r"<figure>.*?</figure>", html)
-    assert len(charts) == 5 and all(sorted(_polylines(c)) == ["fast", "slow"] for c in charts)
+    assert len(charts) == 6 and all(sorted(_polylines(c)) == ["fast", "slow"] for c in charts)
     assert "train.lr" in html
     done = minitx("report", "slow", "fast", "--out", "both.html", cwd=tmp_path)
     assert done.returncode == 0 and (tmp_path / "both.html").exists()

@@ -177,8 +177,7 @@ def train_gpt(args):
                       report=run_report(args),
                       checkpoint_config={"model_type": "gpt", "model": gpt.to_dict(), "options": options,
                                          "data": {**data_record(data_path), "seed": seed,
-                                                  "val_fraction": val_fraction,
-                                                  **({"tokens_sha256": corpus.sha256} if corpus else {})},
+                                                  "val_fraction": val_fraction},
                                          **config_record(args, stored)})
     if stored is not None:
         resume(trainer, args, cfg)

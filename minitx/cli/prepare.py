@@ -107,28 +107,13 @@ def _encoded(args, tokenizer, total):
 
 def prepared_corpus(args, path, stored):
     """The prepared corpus `train gpt --data` names, opened and verified; None for a text
-    file. Checked against the typed options and, on --resume (stored: the run), against
-    the corpus the run trained on (the sha256 of its ids)."""
+    file. A new run's typed options are checked against it; a resumed run's file was
+    checked to hold the bytes the run began with (same_run), so it is the same kind."""
     from ..data.token_file import TokenFile, is_token_file
-    from ..training.checkpoint import data_section
-    was = data_section(stored) if stored is not None else {}
-    trained_on_tokens = "tokens_sha256" in was
-    if trained_on_tokens and not os.path.exists(path):
-        raise CLIError(f"{path}: no such file: the prepared corpus this run trained on; pass --data with "
-                       f"where it is now")
     # a pipe (--data -, /dev/stdin) is text: reading its first bytes to look would lose them
     if path is None or path == STDIN or not os.path.isfile(path) or not is_token_file(path):
-        if trained_on_tokens:
-            raise CLIError(f"--data {path}: not a prepared corpus; the run in {args.out} trained on one "
-                           f"({was['path']}): resume with it")
         return None
-    if stored is not None and not trained_on_tokens:
-        raise CLIError(f"--data {path}: a prepared corpus; the run in {args.out} trained on a text file "
-                       f"({was['path'] or 'the built-in corpus'}): resume with it")
     corpus = TokenFile(path)
-    if trained_on_tokens and corpus.sha256 != was["tokens_sha256"]:
-        raise CLIError(f"--data {path}: not the corpus this run trained on (sha256 {corpus.sha256[:12]}..., "
-                       f"the run's {str(was['tokens_sha256'])[:12]}...); resume with that one")
     spec = corpus.header["tokenizer_spec"]
     if stored is None and given(args, "tokenizer") and args.tokenizer != spec:
         raise CLIError(f"--tokenizer {args.tokenizer}: {path} was prepared with --tokenizer {spec}; leave out "
