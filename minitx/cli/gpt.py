@@ -116,9 +116,12 @@ def train_gpt(args):
                            f"{args.init}; leave out --{typed[0].replace('_', '-')}")
     cfg, found, stored = prepare(args, ("gpt",), "train gpt", _MODEL_OPTIONS)
 
+    import numpy as np
+
     from .. import manual_seed
     from ..data import TokenDataset, builtin_text, read_text
     from ..data.corpus import NAME as CORPUS
+    from ..data.token_file import dtype_for
     from ..models.gpt import GPT, GPTConfig
     from ..training import Trainer
     from ..training.checkpoint import data_section, model_config
@@ -161,12 +164,15 @@ def train_gpt(args):
         described = f"{data_path}, {corpus.tokens:,} prepared tokens"
     else:
         try:
-            ids = tokenizer.encode(text)
+            # the narrowest integer type that holds the vocabulary (2 bytes a token, not
+            # int64's 8); the batches are widened to int64 as they are drawn
+            ids = np.asarray(tokenizer.encode(text), dtype=dtype_for(tokenizer.vocab_size))
         except ValueError as e:
             raise CLIError(f"--data {data_path or CORPUS}: {e}") from None
         data = TokenDataset(ids, T, val_fraction=val_fraction, seed=seed)
         tokens = "" if len(ids) == len(text) else f", {len(ids):,} tokens"   # one per character: said once
         described = f"{data_path or CORPUS}, {len(text):,} characters{tokens}"
+        del text   # the run keeps only the ids
     check_gpt_memory(gpt, cfg, T)
     manual_seed(seed)
     model = GPT(gpt)
