@@ -167,7 +167,7 @@ def test_damaged_safetensors_with_a_matching_manifest(tmp_path):
     path = tmp_path / "c" / "model.safetensors"
     path.write_bytes(b"\xff" * 40)
     manifest = json.loads((tmp_path / "c" / "checkpoint.json").read_text())
-    manifest["files"]["model.safetensors"] = {"bytes": 40, "sha256": ckpt_mod._sha256(path)}
+    manifest["files"]["model.safetensors"] = {"bytes": 40, "sha256": ckpt_mod.file_sha256(path)}
     (tmp_path / "c" / "checkpoint.json").write_text(json.dumps(manifest))
     with pytest.raises(CheckpointError, match="model.safetensors: not a readable safetensors file"):
         load_checkpoint(tmp_path / "c")

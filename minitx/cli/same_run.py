@@ -20,16 +20,9 @@ import os
 
 from ..data.tables import is_file, read_rows
 from ..tokenizers._files import STDIN
+from ..training.checkpoint import file_sha256
 from .app import CLIError
 from .options import given
-
-
-def file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 PYTHON_ROWS = "<rows given in Python>"

@@ -157,7 +157,7 @@ def _write_contents(folder, model, config, optimizer, tokenizer, trainer_state):
         full = os.path.join(folder, file)
         with open(full, "rb+") as f:
             os.fsync(f.fileno())
-        files[file] = {"bytes": os.path.getsize(full), "sha256": _sha256(full)}
+        files[file] = {"bytes": os.path.getsize(full), "sha256": file_sha256(full)}
     return files
 
 
@@ -231,7 +231,8 @@ def _write_json(file, obj):
         json.dump(obj, f, indent=1)
 
 
-def _sha256(file):
+def file_sha256(file):
+    """The SHA-256 of a file's bytes (read 1 MB at a time), as a manifest records it."""
     h = hashlib.sha256()
     with open(file, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -345,7 +346,7 @@ def _verify(file, info):
     size = os.path.getsize(file)
     if size != info["bytes"]:
         raise CheckpointError(f"{file}: truncated or overwritten ({size} bytes, the manifest says {info['bytes']})")
-    if _sha256(file) != info["sha256"]:
+    if file_sha256(file) != info["sha256"]:
         raise CheckpointError(f"{file}: corrupted (its SHA-256 does not match the manifest)")
 
 
